@@ -11,12 +11,13 @@ PIP    := $(PY) -m pip
 TORCH_SPEC ?= torch==2.13.0
 STAMP  := $(VENV)/.gazelab-installed
 
-.PHONY: demo test test-fast lab benchmarks gallery clean-venv help
+.PHONY: demo test test-fast tutorials lab benchmarks gallery clean-venv help
 
 help:
 	@echo "make demo        train baseline vs gaze+contrastive PPO on the built-in cluttered task -> runs/demo/"
 	@echo "make test        unit tests + all notebooks in smoke mode (what CI runs)"
 	@echo "make test-fast   unit tests without ManiSkill and notebooks"
+	@echo "make tutorials   regenerate tutorials/ from solutions/ (the single source)"
 	@echo "make lab         JupyterLab on tutorials/"
 	@echo "make benchmarks  speed + mining benchmarks (prints numbers)"
 
@@ -31,14 +32,22 @@ $(STAMP): pyproject.toml scripts/install_system_deps.sh
 demo: $(STAMP)
 	$(VENV)/bin/gazelab demo
 
+# Unit tests, then every notebook executed by nbmake with smoke budgets (GAZELAB_SMOKE=1). The solved notebooks run
+# with GAZELAB_STRICT_EXERCISES=1 so a wrong solution fails instead of falling back to the library's reference.
+NBMAKE := $(PY) -m pytest -q --nbmake --nbmake-timeout=600 -p no:cacheprovider
 test: $(STAMP)
 	GAZELAB_SMOKE=1 $(PY) -m pytest -q tests
+	GAZELAB_SMOKE=1 GAZELAB_STRICT_EXERCISES=1 $(NBMAKE) solutions
+	GAZELAB_SMOKE=1 $(NBMAKE) tutorials
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q tests -m "not maniskill and not notebook"
+	$(PY) -m pytest -q tests -m "not maniskill"
+
+tutorials: $(STAMP)
+	$(PY) -m gazelab.tutorials
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab tutorials/
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=tutorials $(if $(filter 0,$(shell id -u)),--allow-root)
 
 benchmarks: $(STAMP)
 	$(PY) benchmarks/mining.py
