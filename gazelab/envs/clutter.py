@@ -1,0 +1,169 @@
+"""Visual clutter for the built-in tasks: moving distractor shapes and a moving background texture.
+
+Clutter is pure decoration: it has its own random generator, never reads the agent's actions and never enters
+the reward, success or dynamics. The same seed and the same actions therefore give identical rewards on the
+clean and the cluttered variant of a task; only the pixels differ. That makes "does attention help when most
+pixels are irrelevant?" a controlled experiment.
+
+Levels (name or int):
+    none (0)    plain table colour.
+    mild (1)    a faint moving plaid and 3 slow shapes in random colours.
+    medium (2)  a stronger plaid and 6 shapes up to twice the task objects' size; half copy a task colour.
+    heavy (3)   a strong plaid plus per-episode pixel noise that scrolls, and 12 fast shapes, all in task colours
+                and task sizes. Expected to defeat every learner (a measured prototype learned nothing here):
+                it marks where the method stops helping.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from gazelab.envs.raster import DISC, SQUARE, pack
+
+
+@dataclass(frozen=True)
+class ClutterSpec:
+    """One clutter level."""
+
+    num_shapes: int
+    """Number of distractor shapes per image."""
+    task_colour_share: float
+    """Probability that a distractor copies the colour of a task object (gripper, block or goal)."""
+    radii: tuple[float, ...]
+    """Distractor sizes to choose from (disc radius / square half-side, in [-1, 1] image units)."""
+    speed: float
+    """Distractor speed in image units per step (they bounce off the image border)."""
+    texture_amplitude: float
+    """Amplitude of the moving plaid background, in 0..255 colour units (0 = plain table)."""
+    noise_bits: int
+    """Per-episode pixel noise: this many random low bits per channel are XORed into the background (0 = none;
+    6 bits = colour jumps up to 63). The noise pattern scrolls one pixel per step."""
+
+
+CLUTTER_LEVELS: dict[str, ClutterSpec] = {
+    "none": ClutterSpec(0, 0.0, (), 0.0, 0.0, 0),
+    "mild": ClutterSpec(3, 0.0, (0.12, 0.16, 0.2), 0.02, 15.0, 0),
+    "medium": ClutterSpec(6, 0.5, (0.1, 0.14, 0.18, 0.22), 0.04, 35.0, 0),
+    "heavy": ClutterSpec(12, 1.0, (0.08, 0.1, 0.12, 0.14), 0.06, 60.0, 6),
+}
+CLUTTER_NAMES = tuple(CLUTTER_LEVELS)
+
+
+def clutter_level(level: str | int) -> str:
+    """Normalise a clutter level given as name or int (0..3) to its name; ValueError otherwise."""
+    if isinstance(level, bool):  # bool is an int subclass; True/False are not levels
+        raise ValueError(f"clutter={level!r} is not a level; use one of {CLUTTER_NAMES} or 0..{len(CLUTTER_NAMES) - 1}")
+    if isinstance(level, int) and 0 <= level < len(CLUTTER_NAMES):
+        return CLUTTER_NAMES[level]
+    if isinstance(level, str) and level in CLUTTER_LEVELS:
+        return level
+    raise ValueError(f"clutter={level!r} is not a level; use one of {CLUTTER_NAMES} or 0..{len(CLUTTER_NAMES) - 1}")
+
+
+class Clutter:
+    """State and drawing of the distractors for a batch of ``num_envs`` images.
+
+    Args:
+        spec: the clutter level.
+        num_envs: batch size N.
+        size: image side in pixels.
+        table_colour: (3,) uint8 plain background colour.
+        task_colours: (T, 3) uint8 colours of the task objects (copied by look-alike distractors).
+        generator: torch.Generator used for all clutter randomness (separate from the task's).
+        sprite_offset: index of the first distractor sprite in the renderer's sprite list.
+    """
+
+    def __init__(self, spec: ClutterSpec, num_envs: int, size: int, table_colour: Tensor, task_colours: Tensor,
+                 generator: torch.Generator, sprite_offset: int):
+        self.spec = spec
+        self.num_envs = num_envs
+        self.size = size
+        self.device = table_colour.device
+        self.table_colour = table_colour
+        self.task_colours = task_colours
+        self.gen = generator
+        self.sprite_offset = sprite_offset
+        n, k = num_envs, spec.num_shapes
+        self.pos = torch.zeros(n, k, 2, device=self.device)  # (N, K, 2) centres in [-1, 1]
+        self.vel = torch.zeros(n, k, 2, device=self.device)  # (N, K, 2) units per step
+        self.sprite_ids = torch.zeros(n, k, dtype=torch.long, device=self.device)  # (N, K)
+        self.colours = torch.zeros(n, k, 3, dtype=torch.uint8, device=self.device)  # (N, K, 3)
+        self.freq = torch.zeros(n, 2, device=self.device)  # plaid spatial frequency (x, y), rad per unit
+        self.phase = torch.zeros(n, 2, device=self.device)  # plaid phase (x, y)
+        self.omega = torch.zeros(n, 2, device=self.device)  # plaid drift, rad per step
+        self.tint = torch.zeros(n, 2, 3, device=self.device)  # plaid colour direction of the x and y waves
+        self.noise = (torch.zeros(n, size, size, dtype=torch.int32, device=self.device)  # packed XOR masks
+                      if spec.noise_bits > 0 else None)
+        self.clock = 0  # global step counter driving the scrolling noise
+
+    @property
+    def sprites(self) -> list[tuple[int, float]]:
+        """The (kind, radius) sprites the distractors draw from; sprite i <-> kind i % 2, radius radii[i // 2]."""
+        return [(kind, r) for r in self.spec.radii for kind in (DISC, SQUARE)]
+
+    def _rand(self, *shape: int) -> Tensor:
+        return torch.rand(*shape, generator=self.gen, device=self.device)
+
+    def reset(self, idx: Tensor) -> None:
+        """Draw new distractors and texture for the envs in ``idx`` (LongTensor of env indices)."""
+        b, k = len(idx), self.spec.num_shapes
+        if k > 0:
+            self.pos[idx] = self._rand(b, k, 2) * 2 - 1
+            angle = self._rand(b, k) * 2 * math.pi
+            self.vel[idx] = self.spec.speed * torch.stack([angle.cos(), angle.sin()], -1)
+            num_sprites = len(self.sprites)
+            self.sprite_ids[idx] = self.sprite_offset + (self._rand(b, k) * num_sprites).long().clamp_max(num_sprites - 1)
+            random_colour = 20 + self._rand(b, k, 3) * 215
+            which = (self._rand(b, k) * len(self.task_colours)).long().clamp_max(len(self.task_colours) - 1)
+            jitter = (self._rand(b, k, 3) - 0.5) * 30  # look-alikes are close to, not exactly, the task colour
+            lookalike = (self.task_colours[which].float() + jitter).clamp(0, 255)
+            use_task = self._rand(b, k, 1) < self.spec.task_colour_share
+            self.colours[idx] = torch.where(use_task, lookalike, random_colour).to(torch.uint8)
+        if self.spec.texture_amplitude > 0:
+            self.freq[idx] = 2 + self._rand(b, 2) * 5
+            self.phase[idx] = self._rand(b, 2) * 2 * math.pi
+            self.omega[idx] = (self._rand(b, 2) - 0.5) * 0.6
+            tint = torch.randn(b, 2, 3, generator=self.gen, device=self.device)
+            self.tint[idx] = tint / tint.norm(dim=-1, keepdim=True)
+        if self.noise is not None:
+            bits = torch.randint(0, 2**self.spec.noise_bits, (b, self.size, self.size, 3), generator=self.gen,
+                                 device=self.device, dtype=torch.uint8)
+            self.noise[idx] = pack(bits)
+
+    def step(self) -> None:
+        """Advance the distractors one step (bouncing off the border) and the texture clock."""
+        self.clock += 1
+        if self.spec.num_shapes > 0:
+            pos = self.pos + self.vel
+            out = pos.abs() > 1
+            self.pos = torch.where(out, pos.sign() * 2 - pos, pos)  # reflect about the border
+            self.vel = torch.where(out, -self.vel, self.vel)
+        if self.spec.texture_amplitude > 0:
+            self.phase = self.phase + self.omega
+
+    def background(self, idx: Tensor | None = None) -> Tensor | None:
+        """(B, H*W) int32 packed colours (``raster.pack``) of the textured table for the envs ``idx`` (default
+        all), or None for the plain table colour."""
+        if self.spec.texture_amplitude == 0:
+            return None
+        sel = slice(None) if idx is None else idx
+        freq, phase, tint = self.freq[sel], self.phase[sel], self.tint[sel]
+        grid = torch.linspace(-1, 1, self.size, device=self.device)
+        wave = torch.sin(freq[:, :, None] * grid + phase[:, :, None])  # (B, 2, S): x wave, y wave
+        amp = self.spec.texture_amplitude
+        # The plaid is a column profile plus a row profile. Keeping the row part in [0, 2*amp*|tint|] and the
+        # column part in [0, 255 - that] means no colour byte ever carries, so the two profiles can be added as
+        # packed int32 words: one broadcast add over N*H*W words builds the whole texture.
+        row_span = 2 * amp * tint[:, 1].abs()  # (B, 3)
+        rows = amp * (wave[:, 1, :, None] + 1) * tint[:, 1, None, :].abs()  # (B, S, 3) in [0, row_span]
+        rows = torch.where(tint[:, 1, None, :] < 0, row_span[:, None] - rows, rows)  # keep the tint's sign
+        cols = self.table_colour.float() - row_span[:, None] / 2 + amp * wave[:, 0, :, None] * tint[:, 0, None, :]
+        cols = torch.minimum(cols.clamp_min(0), 255 - row_span[:, None])
+        img = pack(cols.to(torch.uint8))[:, None, :] + pack(rows.to(torch.uint8))[:, :, None]  # (B, S, S)
+        if self.noise is not None:
+            img = img ^ torch.roll(self.noise[sel], shifts=self.clock % self.size, dims=2)
+        return img.view(img.shape[0], -1)

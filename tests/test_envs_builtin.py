@@ -1,0 +1,215 @@
+"""Built-in tabletop tasks: interface, seeding, auto-reset metrics, clutter independence, solvability."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from gazelab.envs import CLUTTER_NAMES, list_envs, make_env
+from gazelab.envs.tabletop import GRIPPER_COLOUR
+
+BUILTIN = list_envs("builtin")
+CLEAN_AND_CLUTTERED = [("gazelab/Reach-v0", "gazelab/ReachClutter-v0"),
+                       ("gazelab/ReachFar-v0", "gazelab/ReachFarClutter-v0"),
+                       ("gazelab/Push-v0", "gazelab/PushClutter-v0")]
+
+
+def random_actions(steps, n, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(steps, n, 2, generator=g) * 2 - 1
+
+
+def test_registry_lists_both_families():
+    ids = list_envs()
+    assert {"gazelab/Reach-v0", "gazelab/Push-v0", "gazelab/ReachClutter-v0", "gazelab/PushClutter-v0",
+            "gazelab/ReachFar-v0", "PushCube-v1", "PickCube-v1", "PushT-v1", "PokeCube-v1",
+            "gazelab/PushCubeClutter-v1"} <= set(ids)
+    assert all("Clutter" in i for i in ids if i not in ("gazelab/Reach-v0", "gazelab/ReachFar-v0", "gazelab/Push-v0")
+               and i.startswith("gazelab/"))
+
+
+def test_unknown_id_lists_known_ids():
+    with pytest.raises(ValueError) as err:
+        make_env("gazelab/Nope-v0")
+    for env_id in list_envs():
+        assert env_id in str(err.value)
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    (dict(num_envs=0), "num_envs"), (dict(num_envs=2.5), "num_envs"), (dict(image_size=4), "image_size"),
+    (dict(clutter="extreme"), "clutter"), (dict(clutter=7), "clutter"), (dict(colour="red"), "colour"),
+])
+def test_bad_kwargs_raise(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        make_env("gazelab/ReachClutter-v0", **kwargs)
+
+
+def test_bad_action_shape_raises():
+    env = make_env("gazelab/Reach-v0", num_envs=3, seed=0)
+    env.reset()
+    with pytest.raises(ValueError, match="action"):
+        env.step(torch.zeros(3, 4))
+
+
+@pytest.mark.parametrize("env_id", BUILTIN)
+def test_interface(env_id):
+    n = 5
+    env = make_env(env_id, num_envs=n, seed=0, device="cpu")
+    assert env.num_envs == n and env.env_id == env_id and env.max_episode_steps == 50
+    assert env.device == torch.device("cpu")
+    space = env.single_observation_space
+    assert isinstance(space, gym.spaces.Dict)
+    assert space["rgb"].shape == (64, 64, 3) and space["rgb"].dtype == np.uint8
+    assert space["state"].shape == (4,) and space["state"].dtype == np.float32
+    act = env.single_action_space
+    assert act.shape == (2,) and act.dtype == np.float32 and (act.low == -1).all() and (act.high == 1).all()
+    obs, info = env.reset()
+    assert obs["rgb"].shape == (n, 64, 64, 3) and obs["rgb"].dtype == torch.uint8 and obs["rgb"].is_contiguous()
+    assert obs["state"].shape == (n, 4) and obs["state"].dtype == torch.float32
+    assert info["success"].shape == (n,) and info["success"].dtype == torch.bool
+    obs, reward, terminated, truncated, info = env.step(torch.zeros(n, 2))
+    assert reward.shape == (n,) and reward.dtype == torch.float32
+    assert terminated.dtype == torch.bool and truncated.dtype == torch.bool
+    assert ((reward >= 0) & (reward <= 1)).all()
+    assert space["rgb"].contains(obs["rgb"][0].numpy())
+    # state is proprioception only: gripper position and velocity, nothing about goal or block
+    torch.testing.assert_close(obs["state"], torch.cat([env.gripper, env.velocity], 1))
+
+
+def test_image_size_option():
+    env = make_env("gazelab/PushClutter-v0", num_envs=2, seed=0, image_size=96)
+    obs, _ = env.reset()
+    assert obs["rgb"].shape == (2, 96, 96, 3) and env.single_observation_space["rgb"].shape == (96, 96, 3)
+
+
+def rollout(env_id, seed, steps=70, n=8, **kwargs):
+    env = make_env(env_id, num_envs=n, seed=seed, **kwargs)
+    obs, _ = env.reset()
+    frames, rewards, flags = [obs["rgb"]], [], []
+    for a in random_actions(steps, n):
+        obs, r, te, tr, info = env.step(a)
+        frames.append(obs["rgb"])
+        rewards.append(r)
+        flags.append(torch.stack([te, tr, info["success"]]))
+    return torch.stack(frames), torch.stack(rewards), torch.stack(flags)
+
+
+@pytest.mark.parametrize("env_id", ["gazelab/Push-v0", "gazelab/ReachClutter-v0"])
+def test_seeding_is_deterministic(env_id):
+    a, b, c = rollout(env_id, 7), rollout(env_id, 7), rollout(env_id, 8)
+    for x, y in zip(a, b):  # 70 steps cross an episode boundary, so auto-resets are covered too
+        assert torch.equal(x, y)
+    assert not torch.equal(a[0][0], c[0][0])
+    assert not torch.equal(a[1], c[1])
+
+
+def test_reset_with_seed_restarts_the_stream():
+    env = make_env("gazelab/PushClutter-v0", num_envs=4, seed=0)
+    first, _ = env.reset(seed=3)
+    env.step(torch.ones(4, 2))
+    again, _ = env.reset(seed=3)
+    assert torch.equal(first["rgb"], again["rgb"]) and torch.equal(first["state"], again["state"])
+
+
+@pytest.mark.parametrize("env_id", ["gazelab/Reach-v0", "gazelab/PushClutter-v0"])
+def test_autoreset_keeps_final_obs_and_metrics(env_id):
+    n = 16
+    env = make_env(env_id, num_envs=n, seed=1)
+    obs, _ = env.reset()
+    returns, lengths = torch.zeros(n), torch.zeros(n, dtype=torch.int64)
+    succeeded = torch.zeros(n, dtype=torch.bool)
+    episodes = 0
+    for a in random_actions(120, n, seed=2):
+        obs, r, te, tr, info = env.step(a)
+        returns += r
+        lengths += 1
+        succeeded |= info["success"] if "final_info" not in info else info["final_info"]["success"]
+        assert torch.equal(te | tr, info.get("_final_info", torch.zeros(n, dtype=torch.bool)))
+        assert (tr == (lengths >= 50)).all()
+        if "final_info" in info:
+            done = info["_final_info"]
+            ep = info["final_info"]["episode"]
+            torch.testing.assert_close(ep["return"][done], returns[done])
+            assert torch.equal(ep["episode_len"][done].long(), lengths[done])
+            assert torch.equal(ep["success_once"][done], succeeded[done])
+            assert torch.equal(te[done], info["final_info"]["success"][done])  # terminates exactly on success
+            # the returned obs holds the fresh episode, the final obs the last frame of the old one
+            assert (info["elapsed_steps"][done] == 0).all()
+            assert not torch.equal(info["final_observation"]["rgb"][done], obs["rgb"][done])
+            torch.testing.assert_close(info["final_observation"]["state"][~done], obs["state"][~done])
+            episodes += int(done.sum())
+            returns[done], lengths[done], succeeded[done] = 0, 0, False
+    assert episodes >= n  # every env finished at least one episode (time limit 50 < 120 steps)
+
+
+@pytest.mark.parametrize("clean, cluttered", CLEAN_AND_CLUTTERED)
+@pytest.mark.parametrize("level", CLUTTER_NAMES[1:])
+def test_clutter_changes_pixels_never_reward(clean, cluttered, level):
+    frames_a, rewards_a, flags_a = rollout(clean, 5, steps=60)
+    frames_b, rewards_b, flags_b = rollout(cluttered, 5, steps=60, clutter=level)
+    assert torch.equal(rewards_a, rewards_b)
+    assert torch.equal(flags_a, flags_b)  # terminated, truncated, success
+    differs = (frames_a != frames_b).any(-1).float().mean()
+    assert differs > 0.05
+    # distractors move on their own: consecutive cluttered frames differ even where the task is still
+    assert not torch.equal(frames_b[1], frames_b[2])
+
+
+def test_clutter_level_zero_is_the_clean_image():
+    a, _, _ = rollout("gazelab/Push-v0", 2, steps=5)
+    b, _, _ = rollout("gazelab/PushClutter-v0", 2, steps=5, clutter=0)
+    assert torch.equal(a, b)
+
+
+def test_clutter_levels_are_graded_and_keep_task_objects_visible():
+    shares = []
+    for level in CLUTTER_NAMES[1:]:
+        clean = make_env("gazelab/Push-v0", num_envs=64, seed=0)
+        noisy = make_env("gazelab/Push-v0", num_envs=64, seed=0, clutter=level)
+        a, _ = clean.reset()
+        b, _ = noisy.reset()
+        shares.append((a["rgb"] != b["rgb"]).any(-1).float().mean().item())
+        # distractors are drawn behind the task objects: the gripper's centre pixel keeps its colour
+        col, row = noisy.raster.to_pixels(noisy.gripper).T
+        centre = b["rgb"][torch.arange(64), row, col]
+        assert (centre == torch.tensor(GRIPPER_COLOUR, dtype=torch.uint8)).all()
+    assert shares[0] < shares[1] < shares[2]
+
+
+@pytest.mark.parametrize("env_id", ["gazelab/Reach-v0", "gazelab/ReachFar-v0", "gazelab/Push-v0",
+                                    "gazelab/PushClutter-v0"])
+def test_oracle_succeeds_random_mostly_fails(env_id):
+    n = 128
+
+    def first_episode_success(policy):
+        env = make_env(env_id, num_envs=n, seed=0)
+        env.reset()
+        success, finished = torch.zeros(n, dtype=torch.bool), torch.zeros(n, dtype=torch.bool)
+        for a in random_actions(50, n, seed=3):
+            _, _, _, _, info = env.step(env.oracle_action() if policy == "oracle" else a)
+            if "final_info" in info:
+                new = info["_final_info"] & ~finished
+                success[new] = info["final_info"]["episode"]["success_once"][new]
+                finished |= info["_final_info"]
+        assert finished.all()  # 50 steps = the time limit: every env has ended its first episode
+        return success.float().mean().item()
+
+    assert first_episode_success("oracle") > 0.95
+    assert first_episode_success("random") < 0.3
+
+
+def test_reach_reward_shaping_rewards_progress():
+    env = make_env("gazelab/ReachFar-v0", num_envs=32, seed=0)
+    env.reset()
+    _, r_toward, _, _, _ = env.step(env.oracle_action())
+    env.reset(seed=0)
+    _, r_away, _, _, _ = env.step(-env.oracle_action())
+    assert (r_toward > r_away).all()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_runs_on_cuda():
+    env = make_env("gazelab/PushClutter-v0", num_envs=4, seed=0, device="cuda")
+    obs, _ = env.reset()
+    obs, r, *_ = env.step(torch.zeros(4, 2, device="cuda"))
+    assert obs["rgb"].device.type == "cuda" and r.device.type == "cuda"

@@ -1,0 +1,145 @@
+"""ManiSkill3 through make_env on CPU (physx_cpu + lavapipe): smoke tests kept short (64x64 camera, one env).
+
+Creating the first ManiSkill env in a process costs ~7 s (imports, Vulkan); later ones are fast, so the envs are
+module-scoped and shared.
+"""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+pytestmark = pytest.mark.maniskill
+pytest.importorskip("mani_skill")
+
+from gazelab.envs import make_env  # noqa: E402
+from gazelab.envs.vulkan import VulkanUnavailableError, ensure_vulkan, find_lavapipe_icd  # noqa: E402
+
+TASKS = ["PushCube-v1", "PickCube-v1", "PushT-v1", "PokeCube-v1", "gazelab/PushCubeClutter-v1"]
+
+
+@pytest.fixture(scope="module")
+def envs():
+    try:
+        ensure_vulkan()
+    except VulkanUnavailableError as err:
+        pytest.skip(str(err))
+    made = {env_id: make_env(env_id, num_envs=1, seed=0, image_size=64, device="cpu") for env_id in TASKS}
+    yield made
+    for env in made.values():
+        env.close()
+
+
+def actions(env, steps, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(steps, env.num_envs, *env.single_action_space.shape, generator=g) * 2 - 1
+
+
+@pytest.mark.parametrize("env_id", TASKS)
+def test_reset_and_step_render_images(envs, env_id):
+    env = envs[env_id]
+    assert env.env_id == env_id and env.num_envs == 1 and env.device == torch.device("cpu")
+    assert env.max_episode_steps > 0
+    space = env.single_observation_space
+    assert space["rgb"].shape == (64, 64, 3) and space["rgb"].dtype == np.uint8
+    assert space["state"].dtype == np.float32
+    act = env.single_action_space
+    assert (act.low == -1).all() and (act.high == 1).all()
+    obs, info = env.reset(seed=0)
+    first = obs["rgb"].clone()
+    for a in actions(env, 5):
+        obs, reward, terminated, truncated, info = env.step(a)
+    rgb = obs["rgb"]
+    assert rgb.shape == (1, 64, 64, 3) and rgb.dtype == torch.uint8
+    assert rgb.float().std() > 5  # a real rendered scene, not a blank frame
+    assert not torch.equal(rgb, first)  # the robot moved
+    assert obs["state"].shape == (1,) + space["state"].shape and obs["state"].dtype == torch.float32
+    assert reward.shape == (1,) and reward.dtype == torch.float32 and 0 <= reward.item() <= 1
+    assert terminated.dtype == torch.bool and truncated.dtype == torch.bool
+    assert info["success"].dtype == torch.bool
+
+
+def test_clutter_changes_pixels_not_physics(envs):
+    clean, cluttered = envs["PushCube-v1"], envs["gazelab/PushCubeClutter-v1"]
+    results = []
+    for env in (clean, cluttered):
+        obs, _ = env.reset(seed=3)
+        frames, rewards = [obs["rgb"]], []
+        for a in actions(env, 4, seed=1):
+            obs, r, te, tr, info = env.step(a)
+            frames.append(obs["rgb"])
+            rewards.append(r)
+        results.append((torch.cat(frames), torch.cat(rewards), obs["state"]))
+    torch.testing.assert_close(results[0][1], results[1][1])  # identical rewards
+    torch.testing.assert_close(results[0][2], results[1][2])  # identical robot state
+    assert (results[0][0] != results[1][0]).any(-1).float().mean() > 0.005
+
+
+def test_reset_seed_is_reproducible(envs):
+    env = envs["PushCube-v1"]
+    a, _ = env.reset(seed=11)
+    b, _ = env.reset(seed=11)
+    c, _ = env.reset(seed=12)
+    assert torch.equal(a["state"], b["state"]) and torch.equal(a["rgb"], b["rgb"])
+    assert not torch.equal(a["rgb"], c["rgb"])
+
+
+def test_time_limit_autoreset_metrics(envs):
+    env = envs["PushCube-v1"]
+    env.reset(seed=0)
+    total = torch.zeros(1)
+    zero = torch.zeros(1, *env.single_action_space.shape)  # standing still: PushCube is not solved, time runs out
+    for t in range(env.max_episode_steps):
+        obs, r, te, tr, info = env.step(zero)
+        total += r
+    assert tr.all() and "final_info" in info and info["_final_info"].all()
+    episode = info["final_info"]["episode"]
+    torch.testing.assert_close(episode["return"], total)
+    assert episode["episode_len"].item() == env.max_episode_steps
+    assert set(info["final_observation"]) == set(obs)
+
+
+def test_cpu_vector_env_with_two_processes():
+    ensure_vulkan()
+    env = make_env("PushCube-v1", num_envs=2, seed=0, image_size=64, device="cpu")
+    try:
+        obs, info = env.reset()
+        assert obs["rgb"].shape == (2, 64, 64, 3) and obs["rgb"].dtype == torch.uint8
+        assert not torch.equal(obs["rgb"][0], obs["rgb"][1])  # env i is seeded with seed + i
+        zero = torch.zeros(2, *env.single_action_space.shape)
+        for _ in range(env.max_episode_steps):
+            obs, r, te, tr, info = env.step(zero)
+        assert r.dtype == torch.float32 and tr.all() and info["_final_info"].all()
+        assert (info["final_info"]["episode"]["episode_len"] == env.max_episode_steps).all()
+        assert info["final_observation"]["rgb"].shape == (2, 64, 64, 3)
+    finally:
+        env.close()
+
+
+def test_vulkan_error_says_what_to_install(monkeypatch):
+    monkeypatch.delenv("VK_ICD_FILENAMES", raising=False)
+    monkeypatch.delenv("VK_DRIVER_FILES", raising=False)
+    monkeypatch.setattr("gazelab.envs.vulkan.has_nvidia", lambda: False)
+    monkeypatch.setattr("gazelab.envs.vulkan.find_lavapipe_icd", lambda: None)
+    with pytest.raises(VulkanUnavailableError, match="mesa-vulkan-drivers"):
+        ensure_vulkan()
+    monkeypatch.setattr("gazelab.envs.vulkan.find_lavapipe_icd", lambda: "/x/lvp_icd.json")
+    monkeypatch.setattr("gazelab.envs.vulkan.mesa_version", lambda: (22, 3))
+    with pytest.raises(VulkanUnavailableError, match="24.3"):
+        ensure_vulkan()
+    monkeypatch.setattr("gazelab.envs.vulkan.mesa_version", lambda: (25, 0))
+    ensure_vulkan()
+    assert os.environ["VK_ICD_FILENAMES"] == "/x/lvp_icd.json"
+
+
+def test_user_icd_choice_is_respected(monkeypatch):
+    monkeypatch.setenv("VK_ICD_FILENAMES", "/my/icd.json")
+    assert "/my/icd.json" in ensure_vulkan()
+    assert os.environ["VK_ICD_FILENAMES"] == "/my/icd.json"
+
+
+def test_lavapipe_is_found_here():
+    if find_lavapipe_icd() is None:
+        pytest.skip("no lavapipe on this machine")
+    assert os.path.basename(find_lavapipe_icd()).startswith("lvp_icd")
