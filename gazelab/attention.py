@@ -1,0 +1,260 @@
+"""Spatial attention over a CNN feature map: the Gaussian gaze, patch attention and the identity.
+
+Every attention module maps a feature map ``fmap`` of shape (B, C, h, w) to an :class:`AttentionOutput` whose
+``features = fmap * weights[:, None]`` keep the input's shape, so the actor/critic heads behind it do not
+change when the attention kind changes.
+
+Coordinates (shared by the whole package):
+
+* ``x`` is the column (left -> right), ``y`` is the row (top -> bottom);
+* the image spans [-1, 1] on both axes; the centres of the ``w`` columns are ``linspace(-1, 1, w)`` and the
+  centres of the ``h`` rows are ``linspace(-1, 1, h)``, so a gaze is independent of the map resolution;
+* a gaze is ``mu = (mu_x, mu_y)``, ``sigma = (sigma_x, sigma_y)`` and a correlation ``rho``; its covariance is
+  ``S = [[sigma_x^2, rho sigma_x sigma_y], [rho sigma_x sigma_y, sigma_y^2]]`` (the paper's sigma_xy is
+  ``rho * sigma_x * sigma_y``; |rho| < 1 keeps S positive definite) and its map is
+  ``exp(-1/2 d^T S^-1 d)`` with ``d = pixel - mu``: 1 at ``mu``, falling off with the Mahalanobis distance.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "AttentionOutput",
+    "gaussian_map",
+    "GaussianGaze",
+    "PatchAttention",
+    "NoAttention",
+    "ATTENTION_KINDS",
+    "make_attention",
+]
+
+
+@dataclass
+class AttentionOutput:
+    """What every attention module returns."""
+
+    features: Tensor
+    """(B, C, h, w): the input feature map multiplied element-wise by ``weights``."""
+    weights: Tensor
+    """(B, h, w) in [0, 1]: the attention weight of each feature-map cell."""
+    mu: Tensor | None = None
+    """(B, 2) gaze centre (x = column, y = row) in [-1, 1]; None for non-Gaussian attention."""
+    sigma: Tensor | None = None
+    """(B, 2) gaze spread (sigma_x, sigma_y) > 0 in normalized units (the image spans [-1, 1]); or None."""
+    rho: Tensor | None = None
+    """(B,) correlation of the gaze in (-1, 1) (tilt of the ellipse); or None."""
+
+
+def _shape(value) -> str:
+    return f"shape {tuple(value.shape)}" if isinstance(value, Tensor) else f"{type(value).__name__} {value!r}"
+
+
+def _check_size(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return value
+
+
+def _gaussian_map(mu: Tensor, sigma: Tensor, rho: Tensor, height: int, width: int) -> Tensor:
+    """:func:`gaussian_map` without the input checks (the gaze head guarantees valid parameters)."""
+    xs = torch.linspace(-1.0, 1.0, width, dtype=mu.dtype, device=mu.device)
+    ys = torch.linspace(-1.0, 1.0, height, dtype=mu.dtype, device=mu.device)
+    # Standardised offsets u = dx / sigma_x (B,1,w) and v = dy / sigma_y (B,h,1); broadcasting gives (B,h,w).
+    u = (xs[None, None, :] - mu[:, 0, None, None]) / sigma[:, 0, None, None]
+    v = (ys[None, :, None] - mu[:, 1, None, None]) / sigma[:, 1, None, None]
+    r = rho[:, None, None]
+    # d^T S^-1 d in closed form for the 2x2 covariance: (u^2 - 2 rho u v + v^2) / (1 - rho^2).
+    quad = (u.square() - 2.0 * r * u * v + v.square()) / (1.0 - r.square())
+    return torch.exp(-0.5 * quad)
+
+
+def gaussian_map(mu: Tensor, sigma: Tensor, rho: Tensor, height: int, width: int) -> Tensor:
+    """Gaussian attention map ``exp(-1/2 d^T S^-1 d)`` on an ``height x width`` grid of pixel centres.
+
+    Args:
+        mu: (B, 2) centre (x = column, y = row); the grid spans [-1, 1] (values outside are allowed).
+        sigma: (B, 2) standard deviations (sigma_x, sigma_y) > 0, in the same normalized units.
+        rho: (B,) correlation in (-1, 1); ``rho > 0`` tilts the ellipse along the (+x, +y) diagonal
+            (towards the bottom-right, since y grows downwards).
+        height: number of rows h >= 1 (row centres ``linspace(-1, 1, h)``).
+        width: number of columns w >= 1 (column centres ``linspace(-1, 1, w)``).
+
+    Returns:
+        (B, height, width) weights in (0, 1], equal to 1 where a pixel centre coincides with ``mu``.
+    """
+    height = _check_size("height", height)
+    width = _check_size("width", width)
+    if not isinstance(mu, Tensor) or mu.ndim != 2 or mu.shape[1] != 2:
+        raise ValueError(f"mu must be a tensor of shape (B, 2), got {_shape(mu)}")
+    batch = mu.shape[0]
+    if not isinstance(sigma, Tensor) or tuple(sigma.shape) != (batch, 2):
+        raise ValueError(f"sigma must be a tensor of shape ({batch}, 2) like mu, got {_shape(sigma)}")
+    if not isinstance(rho, Tensor) or tuple(rho.shape) != (batch,):
+        raise ValueError(f"rho must be a tensor of shape ({batch},) matching mu, got {_shape(rho)}")
+    if not torch.isfinite(mu).all():
+        raise ValueError(f"mu must be finite, got {mu.tolist() if mu.numel() <= 8 else 'non-finite values'}")
+    if not (sigma > 0).all() or not torch.isfinite(sigma).all():
+        raise ValueError(f"sigma must be finite and > 0, got min {sigma.min().item() if sigma.numel() else None}")
+    if not (rho.abs() < 1).all():
+        raise ValueError(f"rho must lie in (-1, 1), got max |rho| = {rho.abs().max().item()}")
+    return _gaussian_map(mu, sigma.to(mu.dtype), rho.to(mu.dtype), height, width)
+
+
+def _check_fmap(fmap, in_channels: int) -> None:
+    if not isinstance(fmap, Tensor) or fmap.ndim != 4 or fmap.shape[1] != in_channels:
+        raise ValueError(f"fmap must be a tensor of shape (B, {in_channels}, h, w), got {_shape(fmap)}")
+
+
+class GaussianGaze(nn.Module):
+    """Foveal attention: a small head predicts one 2-D Gaussian per image and weights the feature map with it.
+
+    Head: ``adaptive_avg_pool(fmap) -> (C, pool, pool)`` -> flatten -> Linear -> ReLU -> Linear -> 5 numbers
+    ``(a_x, a_y, b_x, b_y, c)`` mapped to
+
+    * ``mu = tanh(a)`` in (-1, 1) (the image),
+    * ``sigma = softplus(b) + sigma_floor`` > 0,
+    * ``rho = rho_max * tanh(c)`` in (-rho_max, rho_max) (|rho| < 1 keeps the covariance positive definite).
+
+    Pooling to a small grid (rather than a global average) keeps *where* things are, so the gaze can follow an
+    object; the flattened map would also work but makes the head as large as the actor's projection.
+
+    The last layer starts with small weights and a bias that gives ``mu = (0, 0)``, ``sigma = init_sigma`` and
+    ``rho = 0``: a centred, broad gaze that keeps most of the map visible until learning says where to look.
+
+    Args:
+        in_channels: C of the feature map.
+        hidden: width of the hidden layer (default 64).
+        pool: side of the pooled grid the head sees (default 4, i.e. 4x4 cells).
+        sigma_floor: smallest possible sigma (default 0.05, in units where the image spans 2; about a fifth of a
+            cell of an 8x8 map). It keeps S^-1 finite; the spread loss is what keeps the fovea from collapsing.
+        init_sigma: sigma of the initial gaze (default 0.6: a pixel one unit from the centre, e.g. the middle of
+            an edge, starts at weight exp(-1/2 / 0.36) ~ 0.25).
+        rho_max: bound on |rho| (default 0.9).
+        init_scale: std of the last layer's initial weights (default 0.01), so gazes start almost identical.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        *,
+        hidden: int = 64,
+        pool: int = 4,
+        sigma_floor: float = 0.05,
+        init_sigma: float = 0.6,
+        rho_max: float = 0.9,
+        init_scale: float = 0.01,
+    ):
+        super().__init__()
+        self.in_channels = _check_size("in_channels", in_channels)
+        _check_size("hidden", hidden)
+        self.pool = _check_size("pool", pool)
+        if not sigma_floor > 0:
+            raise ValueError(f"sigma_floor must be > 0, got {sigma_floor!r}")
+        if not init_sigma > sigma_floor:
+            raise ValueError(f"init_sigma must be > sigma_floor = {sigma_floor}, got {init_sigma!r}")
+        if not 0 < rho_max < 1:
+            raise ValueError(f"rho_max must lie in (0, 1), got {rho_max!r}")
+        if not init_scale >= 0:
+            raise ValueError(f"init_scale must be >= 0, got {init_scale!r}")
+        self.sigma_floor = float(sigma_floor)
+        self.rho_max = float(rho_max)
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(in_channels * pool * pool, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, 5),
+        )
+        last = self.head[-1]
+        nn.init.normal_(last.weight, std=init_scale)
+        with torch.no_grad():
+            # softplus^-1(init_sigma - floor) = log(exp(s) - 1): the bias that gives sigma = init_sigma.
+            sigma_bias = math.log(math.expm1(init_sigma - sigma_floor))
+            last.bias.copy_(torch.tensor([0.0, 0.0, sigma_bias, sigma_bias, 0.0]))
+
+    def params(self, fmap: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Gaze parameters for a feature map (B, C, h, w): mu (B, 2), sigma (B, 2), rho (B,)."""
+        _check_fmap(fmap, self.in_channels)
+        raw = self.head(F.adaptive_avg_pool2d(fmap, self.pool))
+        mu = torch.tanh(raw[:, 0:2])
+        sigma = F.softplus(raw[:, 2:4]) + self.sigma_floor
+        rho = self.rho_max * torch.tanh(raw[:, 4])
+        return mu, sigma, rho
+
+    def forward(self, fmap: Tensor) -> AttentionOutput:
+        """fmap (B, C, h, w) -> AttentionOutput with weights = gaussian_map(mu, sigma, rho, h, w)."""
+        mu, sigma, rho = self.params(fmap)
+        weights = _gaussian_map(mu, sigma, rho, fmap.shape[2], fmap.shape[3]).to(fmap.dtype)
+        return AttentionOutput(fmap * weights[:, None], weights, mu, sigma, rho)
+
+
+class PatchAttention(nn.Module):
+    """Unconstrained attention (ablation): one weight per feature-map cell, predicted by a 1x1 convolution.
+
+    Normalizations:
+
+    * ``"sigmoid"`` (default): each cell independently, ``w = sigmoid(logit)`` in (0, 1);
+    * ``"softmax"``: a softmax over the h*w cells, rescaled by its maximum so the strongest cell has weight 1
+      (a plain softmax would shrink every weight by ~1/(h w) and with it the features the heads see).
+
+    The convolution starts at zero, so every cell starts with the same weight (0.5 for sigmoid, 1 for softmax):
+    no initial preference for any location.
+
+    Args:
+        in_channels: C of the feature map.
+        normalization: ``"sigmoid"`` or ``"softmax"``.
+    """
+
+    NORMALIZATIONS = ("sigmoid", "softmax")
+
+    def __init__(self, in_channels: int, *, normalization: str = "sigmoid"):
+        super().__init__()
+        self.in_channels = _check_size("in_channels", in_channels)
+        if normalization not in self.NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {self.NORMALIZATIONS}, got {normalization!r}")
+        self.normalization = normalization
+        self.logits = nn.Conv2d(in_channels, 1, kernel_size=1)
+        nn.init.zeros_(self.logits.weight)
+        nn.init.zeros_(self.logits.bias)
+
+    def forward(self, fmap: Tensor) -> AttentionOutput:
+        """fmap (B, C, h, w) -> AttentionOutput with per-cell weights (B, h, w) in [0, 1]; mu/sigma/rho None."""
+        _check_fmap(fmap, self.in_channels)
+        logits = self.logits(fmap)[:, 0]  # (B, h, w)
+        if self.normalization == "sigmoid":
+            weights = torch.sigmoid(logits)
+        else:
+            # softmax / max(softmax) = exp(l - max l): the same thing, computed without the tiny normaliser.
+            flat = logits.flatten(1)
+            weights = torch.exp(flat - flat.max(dim=1, keepdim=True).values).view_as(logits)
+        return AttentionOutput(fmap * weights[:, None], weights)
+
+
+class NoAttention(nn.Module):
+    """The identity (baseline CNN): weights are all ones, features pass unchanged."""
+
+    def __init__(self, in_channels: int):
+        super().__init__()
+        self.in_channels = _check_size("in_channels", in_channels)
+
+    def forward(self, fmap: Tensor) -> AttentionOutput:
+        """fmap (B, C, h, w) -> AttentionOutput(features=fmap, weights=ones (B, h, w))."""
+        _check_fmap(fmap, self.in_channels)
+        weights = fmap.new_ones(fmap.shape[0], fmap.shape[2], fmap.shape[3])
+        return AttentionOutput(fmap, weights)
+
+
+ATTENTION_KINDS = ("none", "patch", "gaze")
+_ATTENTION_CLASSES = {"none": NoAttention, "patch": PatchAttention, "gaze": GaussianGaze}
+
+
+def make_attention(kind: str, in_channels: int, **kwargs) -> nn.Module:
+    """Build an attention module by name: ``"none"`` | ``"patch"`` | ``"gaze"``; kwargs go to its constructor."""
+    if kind not in _ATTENTION_CLASSES:
+        raise ValueError(f"kind must be one of {ATTENTION_KINDS}, got {kind!r}")
+    return _ATTENTION_CLASSES[kind](in_channels, **kwargs)

@@ -1,0 +1,157 @@
+"""ContrastiveBuffer: a circular store of detached feature maps, their returns and their k-NN keys.
+
+The contrastive step needs many (feature map, return) pairs to find visually similar states with different
+outcomes. Storing the *detached* encoder output (not images) means the step never runs or changes the CNN,
+and only the small gaze head is trained on it.
+
+Keys. The k-NN search runs on a reduced view of each map, a *key*: a fixed Gaussian random projection of the
+flattened map to ``key_dim`` (default 64) numbers, then L2-normalised.
+
+* Random projections approximately preserve distances (Johnson-Lindenstrauss), so the neighbours found in
+  64-d are, up to a small distortion, the neighbours of the full C*h*w-d maps, and FAISS searches 64-d keys
+  several times faster than the raw maps (e.g. 64*9*9 = 5184-d).
+* Unit length makes the L2 search rank neighbours by cosine similarity, the same geometry as the triplet loss
+  (1 - cos), and ignores the overall scale of the activations.
+* A stored map never changes, so its key is computed once, in ``add``; the projection is seeded and fixed for
+  the buffer's life, so keys of old and new entries are comparable.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["ContrastiveBuffer"]
+
+
+class ContrastiveBuffer:
+    """Preallocated circular buffer; once full, each ``add`` overwrites the oldest entries.
+
+    Args:
+        feature_shape: (C, h, w) of one feature map.
+        capacity: maximum number of entries (default 100_000, the paper's default).
+        dtype: storage dtype of the maps, ``torch.float16`` (default; half the memory: 100k x 64x10x10 maps take
+            1.3 GB) or ``torch.float32``. Keys and returns are always float32.
+        key_dim: dimension of the k-NN keys (default 64).
+        device: where the tensors live (default ``"cpu"``); ``add`` moves incoming tensors here.
+        seed: seed of the random projection that makes the keys.
+
+    Attributes:
+        features: (capacity, C, h, w) stored maps; rows ``[0, len(self))`` are valid.
+        returns: (capacity,) float32 returns.
+        keys: (capacity, key_dim) float32 unit-length keys.
+    """
+
+    DTYPES = (torch.float16, torch.float32)
+
+    def __init__(
+        self,
+        feature_shape: tuple[int, int, int],
+        capacity: int = 100_000,
+        *,
+        dtype: torch.dtype = torch.float16,
+        key_dim: int = 64,
+        device="cpu",
+        seed: int = 0,
+    ):
+        feature_shape = tuple(feature_shape) if isinstance(feature_shape, (tuple, list, torch.Size)) else feature_shape
+        if (
+            not isinstance(feature_shape, tuple)
+            or len(feature_shape) != 3
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in feature_shape)
+        ):
+            raise ValueError(f"feature_shape must be (C, h, w) of ints >= 1, got {feature_shape!r}")
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+            raise ValueError(f"capacity must be an int >= 1, got {capacity!r}")
+        if dtype not in self.DTYPES:
+            raise ValueError(f"dtype must be one of {self.DTYPES}, got {dtype!r}")
+        if isinstance(key_dim, bool) or not isinstance(key_dim, int) or key_dim < 1:
+            raise ValueError(f"key_dim must be an int >= 1, got {key_dim!r}")
+        self.feature_shape = feature_shape
+        self.capacity = capacity
+        self.dtype = dtype
+        self.key_dim = key_dim
+        self.device = torch.device(device)
+        flat_dim = feature_shape[0] * feature_shape[1] * feature_shape[2]
+        generator = torch.Generator().manual_seed(seed)
+        # Entries N(0, 1/key_dim): E|P^T x|^2 = |x|^2. The scale is irrelevant after normalising, but keeps
+        # the projected values in a comfortable float range.
+        self.projection = (torch.randn(flat_dim, key_dim, generator=generator) / key_dim**0.5).to(self.device)
+        self.features = torch.zeros((capacity, *feature_shape), dtype=dtype, device=self.device)
+        self.returns = torch.zeros(capacity, dtype=torch.float32, device=self.device)
+        self.keys = torch.zeros(capacity, key_dim, dtype=torch.float32, device=self.device)
+        self._next = 0  # row the next entry goes to
+        self._size = 0
+
+    def __len__(self) -> int:
+        """Number of valid entries (at most ``capacity``)."""
+        return self._size
+
+    def make_keys(self, features: Tensor) -> Tensor:
+        """Keys of feature maps (B, C, h, w) -> (B, key_dim): random projection, then unit length."""
+        flat = features.reshape(features.shape[0], -1).to(device=self.device, dtype=torch.float32)
+        return torch.nn.functional.normalize(flat @ self.projection, dim=1)
+
+    def add(self, features: Tensor, returns: Tensor) -> None:
+        """Store a batch: features (B, C, h, w) (any device/dtype; detached) and returns (B,).
+
+        Writes at the current position and wraps around; if B > capacity only the last ``capacity`` are kept.
+        """
+        if not isinstance(features, Tensor) or tuple(features.shape[1:]) != self.feature_shape or features.ndim != 4:
+            got = tuple(features.shape) if isinstance(features, Tensor) else type(features).__name__
+            raise ValueError(f"features must have shape (B, {', '.join(map(str, self.feature_shape))}), got {got}")
+        returns = torch.as_tensor(returns)
+        if returns.shape != (features.shape[0],):
+            raise ValueError(f"returns must have shape ({features.shape[0]},) to match features, got {tuple(returns.shape)}")
+        features = features.detach()[-self.capacity :]
+        returns = returns.detach()[-self.capacity :].to(device=self.device, dtype=torch.float32)
+        if not torch.isfinite(returns).all():
+            raise ValueError("returns must be finite, got NaN or inf")
+        if not torch.isfinite(features).all():
+            raise ValueError("features must be finite, got NaN or inf")
+        keys = self.make_keys(features)  # from the incoming maps, before rounding to the storage dtype
+        rows = (self._next + torch.arange(features.shape[0], device=self.device)) % self.capacity
+        self.features[rows] = features.to(device=self.device, dtype=self.dtype)
+        self.returns[rows] = returns
+        self.keys[rows] = keys
+        self._next = (self._next + features.shape[0]) % self.capacity
+        self._size = min(self._size + features.shape[0], self.capacity)
+
+    def filled(self) -> tuple[Tensor, Tensor, Tensor]:
+        """Views of the valid part: features (N, C, h, w), returns (N,), keys (N, key_dim) with N = len(self).
+
+        Rows fill from 0 and only wrap once the buffer is full, so the valid rows are always ``[0, N)``.
+        """
+        n = self._size
+        return self.features[:n], self.returns[:n], self.keys[:n]
+
+    def state_dict(self) -> dict:
+        """The valid rows (features, returns, keys, cloned) and the write position, for checkpoints."""
+        features, returns, keys = self.filled()
+        return {"features": features.clone(), "returns": returns.clone(), "keys": keys.clone(), "next": self._next}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict` into a buffer of the same feature shape and key_dim (capacity >= its rows)."""
+        n = state["returns"].shape[0]
+        if tuple(state["features"].shape[1:]) != self.feature_shape or n > self.capacity:
+            raise ValueError(
+                f"state must hold at most capacity={self.capacity} maps of shape {self.feature_shape}, "
+                f"got features of shape {tuple(state['features'].shape)}"
+            )
+        if tuple(state["keys"].shape) != (n, self.key_dim):
+            raise ValueError(f"state keys must have shape ({n}, {self.key_dim}), got {tuple(state['keys'].shape)}")
+        self.features[:n] = state["features"].to(self.features)
+        self.returns[:n] = state["returns"].to(self.returns)
+        self.keys[:n] = state["keys"].to(self.keys)
+        self._size, self._next = n, int(state["next"]) % self.capacity
+
+    def clear(self) -> None:
+        """Forget every entry (storage stays allocated; the key projection stays the same)."""
+        self._next = 0
+        self._size = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"ContrastiveBuffer(feature_shape={self.feature_shape}, len={len(self)}, capacity={self.capacity}, "
+            f"dtype={self.dtype}, key_dim={self.key_dim}, device={self.device})"
+        )

@@ -1,0 +1,388 @@
+"""Return-guided contrastive learning of the gaze: triplet mining, losses and the update step.
+
+Idea (Gaze on the Prize): if two states *look* alike but lead to different returns, whatever tells them apart
+is what matters for the task. So we
+
+1. find, for an anchor state, visually similar states in a :class:`~gazelab.buffer.ContrastiveBuffer`
+   (k nearest neighbours of its key, with FAISS),
+2. take a neighbour with the same outcome class as the *positive* and one with the other class as the
+   *negative*,
+3. apply the gaze to all three feature maps and ask, with a triplet loss on cosine distance, that the gazed
+   anchor be closer to the positive than to the negative by a margin. The only way the gaze can do that on
+   near-identical maps is to look where they differ in a return-relevant way.
+
+A spread loss on log sigma keeps the fovea from collapsing onto a point or growing over the whole image.
+Only the gaze head's parameters are updated; the stored maps are detached.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+
+import faiss
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from gazelab.buffer import ContrastiveBuffer
+
+__all__ = [
+    "cosine_distance",
+    "triplet_loss",
+    "spread_loss",
+    "mine_triplets",
+    "ContrastiveConfig",
+    "ContrastiveStats",
+    "ContrastiveLearner",
+]
+
+
+def _check_triplet_inputs(anchor: Tensor, positive: Tensor, negative: Tensor) -> None:
+    for name, t in (("anchor", anchor), ("positive", positive), ("negative", negative)):
+        if not isinstance(t, Tensor) or t.ndim < 1:
+            raise ValueError(f"{name} must be a tensor of shape (N, ...), got {type(t).__name__}")
+    if not anchor.shape == positive.shape == negative.shape:
+        raise ValueError(
+            "anchor, positive and negative must have the same shape, got "
+            f"{tuple(anchor.shape)}, {tuple(positive.shape)}, {tuple(negative.shape)}"
+        )
+
+
+def cosine_distance(a: Tensor, b: Tensor) -> Tensor:
+    """1 - cos(a_i, b_i) per row, for (N, ...) inputs flattened to (N, D) -> (N,) in [0, 2]."""
+    return 1.0 - nn.functional.cosine_similarity(a.flatten(1), b.flatten(1), dim=1, eps=1e-8)
+
+
+def triplet_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float = 0.2) -> Tensor:
+    """Triplet loss on cosine distance: ``mean_i max(0, d(a_i, p_i) - d(a_i, n_i) + margin)``.
+
+    ``d(x, y) = 1 - cos(x, y)`` on the flattened inputs, so only the *direction* of a gazed map counts (a gaze
+    cannot win by scaling everything down). d lies in [0, 2]; the default margin 0.2 asks the negative to be
+    10% of that range further away than the positive.
+
+    Args:
+        anchor, positive, negative: (N, ...) tensors of the same shape (e.g. gazed maps (N, C, h, w)).
+        margin: >= 0.
+
+    Returns:
+        Scalar; 0 (still differentiable) when N = 0.
+    """
+    _check_triplet_inputs(anchor, positive, negative)
+    if not margin >= 0:
+        raise ValueError(f"margin must be >= 0, got {margin!r}")
+    if anchor.shape[0] == 0:
+        return anchor.sum() * 0.0
+    hinge = cosine_distance(anchor, positive) - cosine_distance(anchor, negative) + margin
+    return torch.relu(hinge).mean()
+
+
+def spread_loss(sigma: Tensor, target: float = 0.3) -> Tensor:
+    """Spread regulariser ``mean((log sigma - log target)^2)`` over every sigma (B, 2) -> scalar.
+
+    Why log-space: the penalty depends only on the *ratio* sigma / target, so it is scale-free (the same for a
+    fovea of 0.1 as of 1.0 relative to its target) and symmetric in halving vs doubling (log 1/2 = -log 2),
+    while a plain (sigma - target)^2 would barely resist a collapse towards 0 and punish growth harder than
+    shrinkage. Default target 0.3 (normalized units, image spans 2): about one feature-map cell on each side
+    of the centre of a 10x10 map fall within one sigma.
+    """
+    if not isinstance(sigma, Tensor) or sigma.ndim != 2 or sigma.shape[1] != 2:
+        raise ValueError(f"sigma must be a tensor of shape (B, 2), got {getattr(sigma, 'shape', sigma)!r}")
+    if not target > 0:
+        raise ValueError(f"target must be > 0, got {target!r}")
+    if sigma.shape[0] == 0:
+        return sigma.sum() * 0.0
+    if not (sigma > 0).all():
+        raise ValueError(f"sigma must be > 0, got min {sigma.min().item()}")
+    return (torch.log(sigma) - float(np.log(target))).square().mean()
+
+
+def _outcome_classes(returns: Tensor, threshold: float | None) -> Tensor:
+    """Boolean (N,) 'high return' class.
+
+    With an explicit threshold: ``return > threshold``. Default (None): split at the median; returns *equal* to
+    the median go to whichever side gives the more balanced split (``r > median`` or ``r >= median``), so e.g.
+    binary returns with 70% successes still split into successes vs failures. If all returns are equal there
+    is a single class and no triplet can be formed.
+    """
+    if threshold is not None:
+        return returns > threshold
+    median = returns.median()
+    above, at_or_above = returns > median, returns >= median
+    n = returns.numel()
+    balance = lambda c: min(int(c.sum()), n - int(c.sum()))  # noqa: E731 -- size of the smaller class
+    return above if balance(above) >= balance(at_or_above) else at_or_above
+
+
+def _knn_excluding_self(keys: np.ndarray, anchors: np.ndarray, k: int, num_threads: int) -> np.ndarray:
+    """Exact k nearest neighbours (L2) of ``keys[anchors]`` among all keys, the anchor itself left out -> (A, k)."""
+    index = faiss.IndexFlatL2(keys.shape[1])
+    index.add(keys)
+    # Two FAISS settings, changed for this search only:
+    # * FAISS uses a GEMM for flat distances only from `distance_compute_blas_threshold` queries on (128k by
+    #   default in faiss 1.15), else a per-pair SIMD loop. For a few hundred queries against 100k keys the
+    #   GEMM is ~5x faster (0.08 s vs 0.4 s on 2 cores), so lower the threshold.
+    # * Threads: in one process FAISS's OpenMP calls can resolve to torch's OpenMP runtime, so setting FAISS's
+    #   thread count may change torch's; save it and put it back.
+    saved_threshold, saved_threads = faiss.cvar.distance_compute_blas_threshold, faiss.omp_get_max_threads()
+    faiss.cvar.distance_compute_blas_threshold = 1
+    faiss.omp_set_num_threads(num_threads)
+    try:
+        # k + 1 results: the anchor is (almost always) its own nearest neighbour; drop it wherever it appears,
+        # else (an exact duplicate ranked first) drop the last result, leaving exactly k per row, nearest first.
+        _, found = index.search(keys[anchors], k + 1)
+    finally:
+        faiss.cvar.distance_compute_blas_threshold = saved_threshold
+        faiss.omp_set_num_threads(saved_threads)
+    is_self = found == anchors[:, None]
+    is_self[~is_self.any(axis=1), k] = True
+    return found[~is_self].reshape(len(anchors), k)
+
+
+def mine_triplets(
+    keys: Tensor,
+    returns: Tensor,
+    k: int = 16,
+    *,
+    num_anchors: int | None = None,
+    threshold: float | None = None,
+    generator: torch.Generator | None = None,
+    num_threads: int | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Mine (anchor, positive, negative) index triplets among visually similar states with different outcomes.
+
+    1. Anchors: ``num_anchors`` indices drawn without replacement (all N if None).
+    2. Neighbours: each anchor's k exact nearest neighbours in L2 over *all* keys (FAISS ``IndexFlatL2``),
+       excluding the anchor itself.
+    3. Outcome classes: ``return > threshold`` vs the rest; default threshold the median of ``returns`` with
+       ties sent to the side that balances the classes (see :func:`_outcome_classes`; all returns equal -> one
+       class -> no triplets).
+    4. Positive: the nearest neighbour of the anchor's class; negative: the nearest of the other class.
+       Anchors with no neighbour of either kind are skipped.
+
+    Args:
+        keys: (N, D) float keys (e.g. ``ContrastiveBuffer.keys``), finite.
+        returns: (N,) returns, finite.
+        k: neighbours per anchor, 1 <= k < N.
+        num_anchors: how many anchors to sample (>= 1), or None for all N.
+        threshold: class boundary, or None for the median rule above.
+        generator: torch generator for the anchor sampling (reproducibility).
+        num_threads: FAISS threads for the search; None (default) = ``torch.get_num_threads()``, so one
+            setting governs both (on a machine shared with other busy processes, 1 thread is much faster for
+            both: OpenMP threads that wait for a busy core stall each other).
+
+    Returns:
+        anchor_idx, positive_idx, negative_idx: LongTensors (T,) on ``keys.device``, T <= number of anchors.
+    """
+    if not isinstance(keys, Tensor) or keys.ndim != 2 or keys.shape[1] < 1:
+        raise ValueError(f"keys must be a tensor of shape (N, D), got {getattr(keys, 'shape', type(keys).__name__)}")
+    n = keys.shape[0]
+    if not isinstance(returns, Tensor) or tuple(returns.shape) != (n,):
+        raise ValueError(f"returns must be a tensor of shape ({n},) to match keys, got {getattr(returns, 'shape', returns)}")
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k < n:
+        raise ValueError(f"k must be an int with 1 <= k < N = {n}, got {k!r}")
+    if num_anchors is not None and (isinstance(num_anchors, bool) or not isinstance(num_anchors, int) or num_anchors < 1):
+        raise ValueError(f"num_anchors must be None or an int >= 1, got {num_anchors!r}")
+    if not torch.isfinite(keys).all():
+        raise ValueError("keys must be finite, got NaN or inf")
+    if not torch.isfinite(returns).all():
+        raise ValueError("returns must be finite, got NaN or inf")
+    if num_threads is None:
+        num_threads = torch.get_num_threads()
+    if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
+        raise ValueError(f"num_threads must be None or an int >= 1, got {num_threads!r}")
+    if threshold is not None and not np.isfinite(threshold):
+        raise ValueError(f"threshold must be None or a finite number, got {threshold!r}")
+
+    device = keys.device
+    high = _outcome_classes(returns.detach().float().cpu(), threshold).numpy()
+    if num_anchors is None or num_anchors >= n:
+        anchors = np.arange(n)
+    else:
+        anchors = torch.randperm(n, generator=generator)[:num_anchors].numpy()
+    keys_np = np.ascontiguousarray(keys.detach().float().cpu().numpy())
+    neighbours = _knn_excluding_self(keys_np, anchors, k, num_threads)  # (A, k), nearest first
+
+    same = high[neighbours] == high[anchors][:, None]  # (A, k)
+    valid = same.any(axis=1) & (~same).any(axis=1)
+    rows = np.arange(len(anchors))
+    # argmax of a boolean row = the first True = the nearest neighbour with that property.
+    positive = neighbours[rows, same.argmax(axis=1)]
+    negative = neighbours[rows, (~same).argmax(axis=1)]
+    as_long = lambda a: torch.from_numpy(np.ascontiguousarray(a[valid], dtype=np.int64)).to(device)  # noqa: E731
+    return as_long(anchors), as_long(positive), as_long(negative)
+
+
+@dataclass
+class ContrastiveConfig:
+    """Hyper-parameters of the contrastive gaze update (defaults: ours, see DESIGN.md)."""
+
+    num_anchors: int = 512
+    """Anchors sampled per update; each gives at most one triplet."""
+    k: int = 16
+    """Neighbours per anchor searched for a positive and a negative. Small k: only truly similar states are
+    compared (sharper signal, fewer triplets); large k: more triplets from less similar pairs."""
+    margin: float = 0.2
+    """Triplet margin on the cosine distance (range [0, 2])."""
+    spread_weight: float = 0.1
+    """Weight of the spread loss relative to the triplet loss."""
+    spread_target: float = 0.3
+    """sigma the spread loss pulls towards (normalized units, image spans [-1, 1])."""
+    lr: float = 3e-4
+    """Adam learning rate of the gaze head for this update (its own optimizer, separate from the RL one)."""
+    min_buffer: int = 256
+    """Warm-up: with fewer stored states the update is a no-op (neighbours among few states are not similar)."""
+    threshold: float | None = None
+    """Outcome-class boundary on the return; None = the buffer's median (see ``mine_triplets``)."""
+    seed: int = 0
+    """Seed of the anchor sampling."""
+    faiss_threads: int | None = None
+    """Threads of the FAISS k-NN search; None = torch's thread count (see ``mine_triplets``)."""
+
+    def __post_init__(self):
+        if self.faiss_threads is not None and (
+            isinstance(self.faiss_threads, bool) or not isinstance(self.faiss_threads, int) or self.faiss_threads < 1
+        ):
+            raise ValueError(f"faiss_threads must be None or an int >= 1, got {self.faiss_threads!r}")
+        for name in ("num_anchors", "k"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if isinstance(self.min_buffer, bool) or not isinstance(self.min_buffer, int) or self.min_buffer < 0:
+            raise ValueError(f"min_buffer must be an int >= 0, got {self.min_buffer!r}")
+        for name in ("margin", "spread_weight"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        for name in ("spread_target", "lr"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+
+
+@dataclass
+class ContrastiveStats:
+    """What one update did, for logging. All but ``buffer_size`` are 0 when the update was a no-op (``triplets == 0``)."""
+
+    triplets: int = 0
+    """Number of triplets mined (0 = no-op: buffer below warm-up or no two outcome classes among neighbours)."""
+    triplet_loss: float = 0.0
+    """Mean hinge over the triplets, before the step."""
+    spread_loss: float = 0.0
+    """Spread loss over the sigmas of all gazed maps (anchors, positives, negatives)."""
+    total_loss: float = 0.0
+    """triplet_loss + spread_weight * spread_loss (what was minimised)."""
+    frac_active: float = 0.0
+    """Fraction of triplets with a positive hinge (the ones that gave a gradient)."""
+    pos_distance: float = 0.0
+    """Mean cosine distance anchor-positive of the gazed maps."""
+    neg_distance: float = 0.0
+    """Mean cosine distance anchor-negative of the gazed maps."""
+    mu_mean: tuple[float, float] = (0.0, 0.0)
+    """Mean gaze centre (x, y) over the gazed maps."""
+    sigma_mean: tuple[float, float] = (0.0, 0.0)
+    """Mean gaze spread (sigma_x, sigma_y)."""
+    rho_mean: float = 0.0
+    """Mean gaze correlation."""
+    buffer_size: int = 0
+    """Entries in the buffer at the time of the update."""
+
+    def as_dict(self) -> dict[str, float]:
+        """Flat {name: float} for loggers (mu_mean -> mu_x, mu_y; sigma_mean -> sigma_x, sigma_y)."""
+        out = {}
+        for name, value in asdict(self).items():
+            if name in ("mu_mean", "sigma_mean"):
+                stem = name.split("_")[0]
+                out[f"{stem}_x"], out[f"{stem}_y"] = float(value[0]), float(value[1])
+            else:
+                out[name] = float(value)
+        return out
+
+
+class ContrastiveLearner:
+    """Owns an Adam over the gaze's parameters and runs the contrastive update on a buffer.
+
+    ``update`` does not read or modify ``.grad`` of any parameter (it computes gradients with
+    ``torch.autograd.grad``), so it can run between the RL trainer's backward and step without interfering, and
+    it never changes parameters outside ``gaze``.
+
+    Args:
+        gaze: the attention module to train (a :class:`~gazelab.attention.GaussianGaze`; a ``PatchAttention``
+            also works, without the spread loss). Must have parameters.
+        config: :class:`ContrastiveConfig`.
+    """
+
+    def __init__(self, gaze: nn.Module, config: ContrastiveConfig | None = None):
+        self.gaze = gaze
+        self.config = config if config is not None else ContrastiveConfig()
+        self.params = [p for p in gaze.parameters() if p.requires_grad]
+        if not self.params:
+            raise ValueError(f"gaze must have trainable parameters, got {type(gaze).__name__} with none")
+        self.optimizer = torch.optim.Adam(self.params, lr=self.config.lr)
+        self.generator = torch.Generator().manual_seed(self.config.seed)
+
+    def update(self, buffer: ContrastiveBuffer) -> ContrastiveStats:
+        """One contrastive step: mine -> gaze on anchors/positives/negatives -> losses -> Adam step on the gaze."""
+        cfg = self.config
+        n = len(buffer)
+        if n < max(cfg.min_buffer, cfg.k + 1):
+            return ContrastiveStats(buffer_size=n)
+        features, returns, keys = buffer.filled()
+        anchor, positive, negative = mine_triplets(
+            keys,
+            returns,
+            cfg.k,
+            num_anchors=cfg.num_anchors,
+            threshold=cfg.threshold,
+            generator=self.generator,
+            num_threads=cfg.faiss_threads,
+        )
+        t = anchor.numel()
+        if t == 0:
+            return ContrastiveStats(buffer_size=n)
+
+        device = self.params[0].device
+        maps = features[torch.cat([anchor, positive, negative])].to(device=device, dtype=torch.float32)
+        with torch.enable_grad():  # also when the trainer calls us inside torch.no_grad()
+            out = self.gaze(maps)
+            gazed_a, gazed_p, gazed_n = out.features.split(t)
+            tl = triplet_loss(gazed_a, gazed_p, gazed_n, cfg.margin)
+            sl = spread_loss(out.sigma, cfg.spread_target) if out.sigma is not None else tl.new_zeros(())
+            total = tl + cfg.spread_weight * sl
+            grads = torch.autograd.grad(total, self.params, allow_unused=True)
+        saved = [p.grad for p in self.params]  # whatever the RL trainer accumulated stays untouched
+        for p, g in zip(self.params, grads):
+            p.grad = g
+        self.optimizer.step()
+        for p, g in zip(self.params, saved):
+            p.grad = g
+
+        with torch.no_grad():
+            d_pos = cosine_distance(gazed_a, gazed_p)
+            d_neg = cosine_distance(gazed_a, gazed_n)
+            mu = out.mu.mean(0).tolist() if out.mu is not None else [0.0, 0.0]
+            sigma = out.sigma.mean(0).tolist() if out.sigma is not None else [0.0, 0.0]
+            rho = out.rho.mean().item() if out.rho is not None else 0.0
+            return ContrastiveStats(
+                triplets=t,
+                triplet_loss=tl.item(),
+                spread_loss=sl.item(),
+                total_loss=total.item(),
+                frac_active=(d_pos - d_neg + cfg.margin > 0).float().mean().item(),
+                pos_distance=d_pos.mean().item(),
+                neg_distance=d_neg.mean().item(),
+                mu_mean=(mu[0], mu[1]),
+                sigma_mean=(sigma[0], sigma[1]),
+                rho_mean=rho,
+                buffer_size=n,
+            )
+
+    def state_dict(self) -> dict:
+        """Optimizer and sampling state (the gaze's own weights are saved with the model).
+
+        A deep copy: ``Optimizer.state_dict()`` alone returns references that later steps update in place.
+        """
+        return copy.deepcopy({"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state()})
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])

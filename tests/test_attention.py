@@ -1,0 +1,195 @@
+"""Gaussian gaze maps, the gaze / patch / identity modules, and their input checks."""
+
+import math
+
+import pytest
+import torch
+
+from gazelab.attention import (
+    ATTENTION_KINDS,
+    AttentionOutput,
+    GaussianGaze,
+    NoAttention,
+    PatchAttention,
+    gaussian_map,
+    make_attention,
+)
+
+
+def one(*values):
+    return torch.tensor([values], dtype=torch.float64)
+
+
+def test_peak_is_one_exactly_at_mu_on_a_pixel_centre():
+    # 9 columns / 7 rows: centres at linspace(-1, 1, n); mu on column 6 (x=0.5), row 1 (y=-2/3).
+    weights = gaussian_map(one(0.5, -2 / 3), one(0.3, 0.2), torch.tensor([0.4], dtype=torch.float64), 7, 9)
+    assert weights.shape == (1, 7, 9)
+    assert weights[0, 1, 6] == pytest.approx(1.0, abs=1e-12)
+    assert weights.flatten().argmax().item() == 1 * 9 + 6
+    assert (weights > 0).all() and (weights <= 1).all()
+
+
+def test_closed_form_values():
+    mu, sigma, rho = one(0.0, 0.0), one(0.5, 1.0), torch.tensor([0.5], dtype=torch.float64)
+    weights = gaussian_map(mu, sigma, rho, 3, 3)[0]  # centres -1, 0, 1 on both axes
+    s = torch.tensor([[0.25, 0.25], [0.25, 1.0]], dtype=torch.float64)  # [[sx^2, r sx sy], [r sx sy, sy^2]]
+    s_inv = torch.linalg.inv(s)
+    for row, y in enumerate((-1.0, 0.0, 1.0)):
+        for col, x in enumerate((-1.0, 0.0, 1.0)):
+            d = torch.tensor([x, y], dtype=torch.float64)
+            expected = math.exp(-0.5 * (d @ s_inv @ d).item())
+            assert weights[row, col].item() == pytest.approx(expected, rel=1e-12)
+    # One value by hand: d = (1, 0): (u^2 - 2 r u v + v^2) / (1 - r^2) = 4 / 0.75.
+    assert weights[1, 2].item() == pytest.approx(math.exp(-0.5 * 4 / 0.75), rel=1e-12)
+
+
+def test_rho_zero_is_separable_outer_product_of_1d_gaussians():
+    mu, sigma = one(0.3, -0.2), one(0.4, 0.7)
+    weights = gaussian_map(mu, sigma, torch.zeros(1, dtype=torch.float64), 6, 11)[0]
+    xs, ys = torch.linspace(-1, 1, 11, dtype=torch.float64), torch.linspace(-1, 1, 6, dtype=torch.float64)
+    gx = torch.exp(-0.5 * ((xs - 0.3) / 0.4) ** 2)
+    gy = torch.exp(-0.5 * ((ys + 0.2) / 0.7) ** 2)
+    torch.testing.assert_close(weights, torch.outer(gy, gx))
+
+
+@pytest.mark.parametrize("rho", [0.6, -0.6])
+def test_rho_tilts_mass_towards_the_matching_diagonal(rho):
+    weights = gaussian_map(torch.zeros(1, 2), torch.full((1, 2), 0.5), torch.tensor([rho]), 21, 21)[0]
+    # y grows downwards: (+x, +y) is bottom-right, (-x, -y) top-left.
+    same_sign = weights[11:, 11:].sum() + weights[:10, :10].sum()
+    opposite = weights[11:, :10].sum() + weights[:10, 11:].sum()
+    assert (same_sign > 1.5 * opposite) if rho > 0 else (opposite > 1.5 * same_sign)
+
+
+def test_gaussian_map_batches_and_keeps_dtype_and_device():
+    mu, sigma, rho = torch.rand(4, 2) * 2 - 1, torch.rand(4, 2) + 0.1, torch.rand(4) * 1.8 - 0.9
+    weights = gaussian_map(mu, sigma, rho, 5, 8)
+    assert weights.shape == (4, 5, 8) and weights.dtype == torch.float32
+    for b in range(4):
+        torch.testing.assert_close(weights[b : b + 1], gaussian_map(mu[b : b + 1], sigma[b : b + 1], rho[b : b + 1], 5, 8))
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(mu=torch.zeros(2)), "mu"),
+        (dict(mu=torch.zeros(2, 3)), "mu"),
+        (dict(sigma=torch.ones(3, 2)), "sigma"),
+        (dict(sigma=torch.tensor([[0.5, 0.0], [0.5, 0.5]])), "sigma"),
+        (dict(sigma=-torch.ones(2, 2)), "sigma"),
+        (dict(rho=torch.zeros(2, 1)), "rho"),
+        (dict(rho=torch.tensor([0.2, 1.0])), "rho"),
+        (dict(rho=torch.tensor([-1.5, 0.0])), "rho"),
+        (dict(height=0), "height"),
+        (dict(width=-3), "width"),
+        (dict(width=2.5), "width"),
+    ],
+)
+def test_gaussian_map_rejects_bad_input_naming_the_argument(kwargs, name):
+    args = dict(mu=torch.zeros(2, 2), sigma=torch.ones(2, 2), rho=torch.zeros(2), height=4, width=4)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=name):
+        gaussian_map(**args)
+
+
+def test_gaze_outputs_shapes_ranges_and_its_own_gaussian():
+    torch.manual_seed(0)
+    gaze = GaussianGaze(16)
+    fmap = torch.rand(5, 16, 9, 7) * 3
+    out = gaze(fmap)
+    assert isinstance(out, AttentionOutput)
+    assert out.features.shape == (5, 16, 9, 7) and out.weights.shape == (5, 9, 7)
+    assert out.mu.shape == (5, 2) and out.sigma.shape == (5, 2) and out.rho.shape == (5,)
+    assert (out.mu.abs() < 1).all() and (out.sigma >= gaze.sigma_floor).all() and (out.rho.abs() < 1).all()
+    assert (out.weights >= 0).all() and (out.weights <= 1).all()
+    torch.testing.assert_close(out.weights, gaussian_map(out.mu, out.sigma, out.rho, 9, 7))
+    torch.testing.assert_close(out.features, fmap * out.weights[:, None])
+
+
+def test_gaze_starts_centred_and_broad():
+    out = GaussianGaze(8, init_sigma=0.6)(torch.rand(32, 8, 10, 10))
+    assert out.mu.abs().max() < 0.05
+    assert (out.sigma - 0.6).abs().max() < 0.05
+    assert out.rho.abs().max() < 0.05
+
+
+def test_gaze_extreme_head_outputs_stay_valid():
+    gaze = GaussianGaze(4, rho_max=0.9, sigma_floor=0.05)
+    with torch.no_grad():
+        gaze.head[-1].bias.copy_(torch.tensor([50.0, -50.0, -50.0, -50.0, 50.0]))
+    out = gaze(torch.rand(2, 4, 6, 6))
+    assert torch.isfinite(out.weights).all()
+    assert (out.sigma >= 0.05).all() and (out.rho.abs() <= 0.9 + 1e-6).all()
+
+
+def test_gaze_is_differentiable_in_its_head():
+    gaze = GaussianGaze(4)
+    gaze(torch.rand(3, 4, 8, 8)).features.sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in gaze.parameters())
+
+
+@pytest.mark.parametrize("normalization", ["sigmoid", "softmax"])
+def test_patch_attention_ranges(normalization):
+    torch.manual_seed(0)
+    patch = PatchAttention(8, normalization=normalization)
+    torch.nn.init.normal_(patch.logits.weight)
+    fmap = torch.randn(3, 8, 5, 6)
+    out = patch(fmap)
+    assert out.weights.shape == (3, 5, 6) and out.mu is None and out.sigma is None and out.rho is None
+    assert (out.weights >= 0).all() and (out.weights <= 1).all()
+    if normalization == "softmax":  # softmax over cells rescaled so that the strongest cell is 1
+        torch.testing.assert_close(out.weights.flatten(1).amax(1), torch.ones(3))
+        softmax = patch.logits(fmap).flatten(1).softmax(1)
+        torch.testing.assert_close(out.weights.flatten(1), softmax / softmax.amax(1, keepdim=True))
+    torch.testing.assert_close(out.features, fmap * out.weights[:, None])
+
+
+def test_patch_attention_starts_uniform():
+    out = PatchAttention(8)(torch.rand(2, 8, 4, 4))
+    torch.testing.assert_close(out.weights, torch.full((2, 4, 4), 0.5))
+    out = PatchAttention(8, normalization="softmax")(torch.rand(2, 8, 4, 4))
+    torch.testing.assert_close(out.weights, torch.ones(2, 4, 4))
+
+
+def test_no_attention_is_identity():
+    fmap = torch.randn(2, 3, 4, 5)
+    out = NoAttention(3)(fmap)
+    assert torch.equal(out.features, fmap) and torch.equal(out.weights, torch.ones(2, 4, 5))
+    assert out.mu is None and out.sigma is None and out.rho is None
+
+
+def test_make_attention_builds_every_kind_and_rejects_unknown():
+    classes = {"none": NoAttention, "patch": PatchAttention, "gaze": GaussianGaze}
+    for kind in ATTENTION_KINDS:
+        module = make_attention(kind, 8)
+        assert isinstance(module, classes[kind])
+        assert module(torch.rand(2, 8, 6, 6)).features.shape == (2, 8, 6, 6)
+    assert make_attention("gaze", 8, hidden=16, init_sigma=0.8).head[1].out_features == 16
+    with pytest.raises(ValueError, match="kind"):
+        make_attention("fovea", 8)
+
+
+@pytest.mark.parametrize("module", [GaussianGaze(8), PatchAttention(8), NoAttention(8)])
+@pytest.mark.parametrize("fmap", [torch.rand(2, 8, 4), torch.rand(2, 7, 4, 4)])
+def test_modules_reject_wrong_feature_maps(module, fmap):
+    with pytest.raises(ValueError, match="fmap"):
+        module(fmap)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(sigma_floor=0.0), "sigma_floor"),
+        (dict(init_sigma=0.01), "init_sigma"),
+        (dict(rho_max=1.0), "rho_max"),
+        (dict(pool=0), "pool"),
+    ],
+)
+def test_gaze_rejects_bad_options(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        GaussianGaze(8, **kwargs)
+
+
+def test_patch_rejects_unknown_normalization():
+    with pytest.raises(ValueError, match="normalization"):
+        PatchAttention(8, normalization="relu")

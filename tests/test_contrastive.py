@@ -1,0 +1,291 @@
+"""Triplet / spread losses, FAISS triplet mining against brute force, and the contrastive gaze update."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from gazelab.attention import GaussianGaze, PatchAttention
+from gazelab.buffer import ContrastiveBuffer
+from gazelab.contrastive import (
+    ContrastiveConfig,
+    ContrastiveLearner,
+    ContrastiveStats,
+    mine_triplets,
+    spread_loss,
+    triplet_loss,
+)
+
+# ---------------------------------------------------------------------------------------------- losses
+
+
+def test_triplet_loss_matches_the_formula():
+    torch.manual_seed(0)
+    a, p, n = torch.randn(6, 3, 2, 2), torch.randn(6, 3, 2, 2), torch.randn(6, 3, 2, 2)
+    cos = lambda x, y: (x.flatten(1) * y.flatten(1)).sum(1) / (x.flatten(1).norm(dim=1) * y.flatten(1).norm(dim=1))  # noqa: E731
+    expected = torch.relu((1 - cos(a, p)) - (1 - cos(a, n)) + 0.3).mean()
+    torch.testing.assert_close(triplet_loss(a, p, n, margin=0.3), expected)
+
+
+def test_triplet_loss_is_zero_when_satisfied_and_margin_when_tied():
+    a = torch.tensor([[1.0, 0.0]])
+    assert triplet_loss(a, a * 3, -a).item() == 0.0  # d_ap = 0, d_an = 2: satisfied, scale does not matter
+    assert triplet_loss(a, a, a, margin=0.2).item() == pytest.approx(0.2)
+    empty = torch.zeros(0, 4, requires_grad=True)
+    loss = triplet_loss(empty, empty, empty)
+    assert loss.item() == 0.0 and loss.requires_grad
+
+
+def test_triplet_loss_rejects_bad_input():
+    with pytest.raises(ValueError, match="same shape"):
+        triplet_loss(torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(3, 3))
+    with pytest.raises(ValueError, match="margin"):
+        triplet_loss(torch.ones(2, 3), torch.ones(2, 3), torch.ones(2, 3), margin=-0.1)
+
+
+def test_spread_loss_is_log_space_and_symmetric():
+    target = 0.3
+    assert spread_loss(torch.full((4, 2), target), target).item() == pytest.approx(0.0, abs=1e-12)
+    half = spread_loss(torch.full((1, 2), target / 2), target).item()
+    double = spread_loss(torch.full((1, 2), target * 2), target).item()
+    assert half == pytest.approx(double) == pytest.approx(math.log(2) ** 2)
+    sigma = torch.tensor([[0.1, 0.5], [1.0, 0.3]])
+    torch.testing.assert_close(spread_loss(sigma, 0.4), ((sigma.log() - math.log(0.4)) ** 2).mean())
+    with pytest.raises(ValueError, match="sigma"):
+        spread_loss(torch.ones(3), 0.3)
+    with pytest.raises(ValueError, match="target"):
+        spread_loss(torch.ones(3, 2), 0.0)
+
+
+# ---------------------------------------------------------------------------------------------- mining
+
+
+def brute_force_triplets(keys, returns, k, anchors, high):
+    """Reference miner: exact distances in float64, self excluded, nearest same / other class among k."""
+    distances = torch.cdist(keys[anchors].double(), keys.double())
+    distances[torch.arange(len(anchors)), anchors] = float("inf")
+    neighbours = distances.topk(k, dim=1, largest=False).indices  # sorted, nearest first
+    out = []
+    for anchor, row in zip(anchors.tolist(), neighbours.tolist()):
+        same = [j for j in row if high[j] == high[anchor]]
+        other = [j for j in row if high[j] != high[anchor]]
+        if same and other:
+            out.append((anchor, same[0], other[0]))
+    return out
+
+
+@pytest.mark.parametrize("num_anchors", [None, 100])
+def test_mining_equals_brute_force(num_anchors):
+    generator = torch.Generator().manual_seed(0)
+    keys = torch.nn.functional.normalize(torch.randn(600, 16, generator=generator), dim=1)
+    returns = torch.randn(600, generator=generator)
+    mined = mine_triplets(
+        keys, returns, k=8, num_anchors=num_anchors, generator=torch.Generator().manual_seed(1)
+    )
+    assert all(t.dtype == torch.int64 for t in mined)
+    anchors = torch.randperm(600, generator=torch.Generator().manual_seed(1))[:num_anchors] if num_anchors else torch.arange(600)
+    high = (returns > returns.median()).tolist()
+    expected = brute_force_triplets(keys, returns, 8, anchors, high)
+    assert len(expected) > 0.5 * len(anchors)
+    assert list(zip(*[t.tolist() for t in mined])) == expected
+
+
+def test_mined_triplets_respect_classes_and_neighbourhoods():
+    generator = torch.Generator().manual_seed(3)
+    keys = torch.randn(400, 8, generator=generator)
+    returns = (torch.rand(400, generator=generator) < 0.3).float()  # binary, 30% successes
+    k = 10
+    anchor, positive, negative = mine_triplets(keys, returns, k, num_anchors=200, generator=generator)
+    assert len(anchor) > 0 and len(anchor) == len(set(anchor.tolist()))
+    high = returns > 0  # the tie rule splits successes from failures despite the median being 0
+    assert torch.equal(high[anchor], high[positive]) and torch.equal(high[anchor], ~high[negative])
+    assert (anchor != positive).all() and (anchor != negative).all()
+    distances = torch.cdist(keys[anchor], keys)
+    distances[torch.arange(len(anchor)), anchor] = float("inf")
+    kth = distances.topk(k, dim=1, largest=False).values[:, -1]
+    rows = torch.arange(len(anchor))
+    assert (distances[rows, positive] <= kth + 1e-5).all() and (distances[rows, negative] <= kth + 1e-5).all()
+
+
+def test_explicit_threshold_defines_the_classes():
+    keys = torch.randn(100, 4, generator=torch.Generator().manual_seed(0))
+    returns = torch.linspace(0, 1, 100)
+    anchor, positive, negative = mine_triplets(keys, returns, k=20, threshold=0.9)
+    high = returns > 0.9
+    assert len(anchor) > 0
+    assert torch.equal(high[anchor], high[positive]) and torch.equal(high[anchor], ~high[negative])
+
+
+def test_mining_leaves_torch_thread_count_alone():
+    # FAISS's OpenMP calls can land in torch's runtime: the search must put the thread count back.
+    keys, returns = torch.randn(200, 8), torch.randn(200)
+    threads = torch.get_num_threads()
+    mine_triplets(keys, returns, k=4, num_threads=threads + 1)
+    assert torch.get_num_threads() == threads
+
+
+def test_single_class_gives_no_triplets():
+    keys = torch.randn(50, 4)
+    for returns in (torch.ones(50), torch.zeros(50)):
+        anchor, positive, negative = mine_triplets(keys, returns, k=5)
+        assert anchor.numel() == positive.numel() == negative.numel() == 0
+        assert anchor.dtype == torch.int64
+
+
+@pytest.mark.parametrize(
+    "keys, returns, kwargs, name",
+    [
+        (torch.randn(10, 4), torch.randn(10), dict(k=10), "k"),
+        (torch.randn(10, 4), torch.randn(10), dict(k=0), "k"),
+        (torch.randn(10, 4), torch.randn(9), dict(k=3), "returns"),
+        (torch.randn(10), torch.randn(10), dict(k=3), "keys"),
+        (torch.tensor([[float("nan")]] * 10), torch.randn(10), dict(k=3), "keys"),
+        (torch.randn(10, 4), torch.tensor([float("inf")] * 10), dict(k=3), "returns"),
+        (torch.randn(10, 4), torch.randn(10), dict(k=3, num_anchors=0), "num_anchors"),
+        (torch.randn(10, 4), torch.randn(10), dict(k=3, num_threads=0), "num_threads"),
+    ],
+)
+def test_mining_rejects_bad_input(keys, returns, kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        mine_triplets(keys, returns, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------- learner
+
+
+class TinyAgent(nn.Module):
+    """Encoder + gaze + head, like the trainers' agent: the contrastive step must only move the gaze."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU())
+        self.gaze = GaussianGaze(8)
+        self.head = nn.Linear(8 * 6 * 6, 2)
+
+
+def filled_buffer(n=512, seed=0, binary=True):
+    generator = torch.Generator().manual_seed(seed)
+    buffer = ContrastiveBuffer((8, 6, 6), capacity=n)
+    returns = (torch.rand(n, generator=generator) < 0.5).float() if binary else torch.randn(n, generator=generator)
+    buffer.add(torch.rand(n, 8, 6, 6, generator=generator), returns)
+    return buffer
+
+
+def test_update_moves_only_gaze_parameters_and_leaves_grads_alone():
+    torch.manual_seed(0)
+    agent = TinyAgent()
+    before = {name: p.detach().clone() for name, p in agent.named_parameters()}
+    agent.head.weight.grad = torch.ones_like(agent.head.weight)  # e.g. an RL gradient waiting for its step
+    gaze_grad = torch.full_like(agent.gaze.head[-1].bias, 7.0)
+    agent.gaze.head[-1].bias.grad = gaze_grad
+    learner = ContrastiveLearner(agent.gaze, ContrastiveConfig(min_buffer=0, lr=1e-2))
+    with torch.no_grad():  # e.g. called from inside a rollout loop: the update still trains the gaze
+        stats = learner.update(filled_buffer())
+    assert stats.triplets > 0
+    for name, p in agent.named_parameters():
+        if name.startswith("gaze."):
+            continue
+        assert torch.equal(p, before[name]), name
+    assert any(not torch.equal(p, before[f"gaze.{n}"]) for n, p in agent.gaze.named_parameters())
+    assert torch.equal(agent.head.weight.grad, torch.ones_like(agent.head.weight))
+    assert agent.gaze.head[-1].bias.grad is gaze_grad
+
+
+def test_update_stats_are_consistent():
+    torch.manual_seed(0)
+    gaze = GaussianGaze(8)
+    config = ContrastiveConfig(num_anchors=64, min_buffer=0)
+    stats = ContrastiveLearner(gaze, config).update(filled_buffer())
+    assert 0 < stats.triplets <= 64 and stats.buffer_size == 512
+    assert stats.total_loss == pytest.approx(stats.triplet_loss + config.spread_weight * stats.spread_loss, rel=1e-5)
+    assert 0 <= stats.frac_active <= 1 and stats.triplet_loss >= 0
+    assert stats.triplet_loss == pytest.approx(0.0, abs=1e-8) or stats.frac_active > 0
+    assert abs(stats.mu_mean[0]) < 0.1 and stats.sigma_mean[0] == pytest.approx(0.6, abs=0.05)
+    flat = stats.as_dict()
+    assert {"triplets", "triplet_loss", "spread_loss", "total_loss", "frac_active", "mu_x", "mu_y", "sigma_x",
+            "sigma_y"} <= set(flat)
+    assert all(isinstance(v, float) and math.isfinite(v) for v in flat.values())
+
+
+def test_update_is_a_noop_without_enough_data_or_two_classes():
+    gaze = GaussianGaze(8)
+    before = [p.detach().clone() for p in gaze.parameters()]
+    learner = ContrastiveLearner(gaze, ContrastiveConfig(min_buffer=1000))
+    small = filled_buffer(n=100)
+    one_class = ContrastiveBuffer((8, 6, 6), capacity=2000)
+    one_class.add(torch.rand(1500, 8, 6, 6), torch.ones(1500))
+    for buffer in (ContrastiveBuffer((8, 6, 6), capacity=10), small, one_class):
+        stats = learner.update(buffer)
+        assert stats.triplets == 0 and stats.total_loss == 0.0
+        assert all(math.isfinite(v) for v in stats.as_dict().values())
+    assert all(torch.equal(p, b) for p, b in zip(gaze.parameters(), before))
+    assert ContrastiveStats().as_dict()["triplets"] == 0.0
+
+
+def test_learner_works_with_patch_attention_and_rejects_parameterless_modules():
+    stats = ContrastiveLearner(PatchAttention(8), ContrastiveConfig(min_buffer=0)).update(filled_buffer())
+    assert stats.triplets > 0 and stats.spread_loss == 0.0
+    with pytest.raises(ValueError, match="gaze"):
+        ContrastiveLearner(nn.Identity(), ContrastiveConfig())
+
+
+def test_state_dict_round_trip_reproduces_the_next_update():
+    buffer = filled_buffer(binary=False)
+    torch.manual_seed(0)
+    gaze = GaussianGaze(8)
+    learner = ContrastiveLearner(gaze, ContrastiveConfig(min_buffer=0, num_anchors=32, lr=1e-2))
+    learner.update(buffer)
+    gaze_state = {k: v.clone() for k, v in gaze.state_dict().items()}
+    learner_state = learner.state_dict()
+    expected = learner.update(buffer)
+
+    clone = GaussianGaze(8)
+    clone.load_state_dict(gaze_state)
+    restored = ContrastiveLearner(clone, ContrastiveConfig(min_buffer=0, num_anchors=32, lr=1e-2))
+    restored.load_state_dict(learner_state)
+    assert restored.update(buffer) == expected
+    assert all(torch.equal(a, b) for a, b in zip(clone.parameters(), gaze.parameters()))
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [(dict(k=0), "k"), (dict(num_anchors=0), "num_anchors"), (dict(lr=0.0), "lr"), (dict(margin=-1.0), "margin"),
+     (dict(spread_target=0.0), "spread_target"), (dict(min_buffer=-1), "min_buffer"),
+     (dict(faiss_threads=0), "faiss_threads")],
+)
+def test_config_rejects_bad_values(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        ContrastiveConfig(**kwargs)
+
+
+def test_gaze_learns_to_look_at_the_cell_that_decides_the_return():
+    """Only cell (row 1, col 6) of an 8x8 map carries the outcome; every other cell is noise.
+
+    Neighbours in key space are then near-random w.r.t. the return, and the only way to pull same-outcome maps
+    together and push the others apart is to look at that cell. Defaults of ContrastiveConfig, fixed seeds.
+    """
+    generator = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    n, channels, size, row, col = 2048, 8, 8, 1, 6
+    features = torch.rand(n, channels, size, size, generator=generator)  # non-negative, like post-ReLU maps
+    returns = (torch.rand(n, generator=generator) < 0.5).float()
+    pattern = torch.rand(channels, generator=generator)
+    features[:, :, row, col] = torch.where(returns[:, None] > 0, pattern, 1 - pattern)
+    features[:, :, row, col] += 0.2 * torch.rand(n, channels, generator=generator)
+    buffer = ContrastiveBuffer((channels, size, size), capacity=n)
+    buffer.add(features, returns)
+
+    gaze = GaussianGaze(channels)
+    learner = ContrastiveLearner(gaze, ContrastiveConfig(num_anchors=256))
+    target = torch.tensor([-1 + 2 * col / (size - 1), -1 + 2 * row / (size - 1)])  # (x, y) = (0.71, -0.71)
+    cell = 2 / (size - 1)
+
+    first = learner.update(buffer)
+    assert (torch.tensor(first.mu_mean) - target).norm() > 3 * cell  # starts centred, far from the cell
+    for _ in range(299):
+        stats = learner.update(buffer)
+    with torch.no_grad():
+        mu = gaze(features[:256]).mu
+    assert (mu - target).norm(dim=1).max() < cell  # every image's gaze within one cell of the pattern
+    assert stats.triplet_loss < 0.2 * first.triplet_loss
