@@ -1,0 +1,662 @@
+"""Run plumbing shared by the PPO and SAC trainers: config fields, run directory, logging, checkpoints, resume.
+
+The algorithms live in :mod:`gazelab.ppo` and :mod:`gazelab.sac` (one function each); everything they have in
+common that is *not* the algorithm is here, once:
+
+* :class:`TrainConfig`: the fields both trainers share (environment, attention, contrastive, run control);
+* :class:`Run`: seeding, run directory, TensorBoard writer, in-memory history + ``history.jsonl``, a
+  ``tqdm.auto`` progress bar, episode metrics, atomic checkpoints and a Ctrl-C that stops cleanly;
+* :func:`rng_state` / :func:`set_rng_state`, :func:`env_state` / :func:`set_env_state`,
+  :func:`buffer_state` / :func:`set_buffer_state`: what a checkpoint needs for an exact resume.
+
+Scalars (TensorBoard tags = keys of every ``history`` row; ``global_step`` = environment steps so far):
+
+=========================== ====================================================================================
+tag                         meaning
+=========================== ====================================================================================
+charts/return               mean undiscounted return of the training episodes that ended this iteration
+charts/success_once         fraction of those episodes that reached success at least once
+charts/episode_len          their mean length (steps)
+charts/SPS                  environment steps per second (this process, rollout + update + contrastive)
+charts/learning_rate        PPO learning rate (after annealing, if on)
+eval/return                 deterministic policy, mean return over ``num_eval_episodes`` fresh episodes
+eval/success_once           ... fraction successful
+eval/episode_len            ... mean length
+losses/policy               PPO clipped surrogate loss (last minibatch)
+losses/value                PPO value loss (last minibatch)
+losses/entropy              PPO mean policy entropy (last minibatch)
+losses/approx_kl            PPO approximate KL old -> new (last minibatch; the early stop compares it to target_kl)
+losses/clipfrac             PPO fraction of ratios outside [1 - clip, 1 + clip]
+losses/explained_variance   PPO 1 - Var(returns - values) / Var(returns) of the rollout
+losses/qf                   SAC mean of the two critics' MSE losses (last gradient step)
+losses/qf_values            SAC mean Q(s, a) of the batch
+losses/actor                SAC actor loss
+losses/alpha                SAC temperature loss (autotune only)
+alpha                       SAC entropy temperature
+gaze/mu_x, gaze/mu_y        mean gaze centre over this iteration's observations (x = column, y = row, in [-1, 1])
+gaze/sigma_x, gaze/sigma_y  mean gaze spread (normalized units; the image spans [-1, 1])
+contrastive/triplets        triplets mined by the last contrastive update (0 = no-op: warm-up or one outcome class)
+contrastive/triplet_loss    its triplet loss (cosine distance, before the step)
+contrastive/spread_loss     its spread loss (log sigma vs target)
+contrastive/buffer_size     entries in the contrastive buffer
+=========================== ====================================================================================
+
+``gaze/*`` appear only with ``attention="gaze"``, ``contrastive/*`` only with ``contrastive=True``, ``charts/*``
+episode metrics only in iterations where an episode ended.
+
+Checkpoints (``run_dir/checkpoint.pt``) are plain dicts of tensors and Python values, written to a temporary
+file and moved into place with ``os.replace`` (a crash never leaves a half-written checkpoint), and load with
+``torch.load(path, weights_only=True)``. They hold the model, the optimizers (RL and contrastive), the RNG
+states of python/numpy/torch, the environments' state (built-in tasks; ManiSkill envs restart their episodes
+on resume), the step counters, the history and, unless ``checkpoint_buffer=False``, the filled part of the
+contrastive buffer: resuming a built-in-task run continues it exactly as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import random
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.tensorboard import SummaryWriter
+from tqdm.auto import tqdm
+
+from gazelab.attention import ATTENTION_KINDS, AttentionOutput
+from gazelab.buffer import ContrastiveBuffer
+from gazelab.contrastive import ContrastiveConfig, ContrastiveLearner
+
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "Run",
+    "CHECKPOINT_NAME",
+    "load_checkpoint",
+    "checkpoint_path",
+    "rng_state",
+    "set_rng_state",
+    "env_state",
+    "set_env_state",
+    "buffer_state",
+    "set_buffer_state",
+    "resolve_device",
+    "default_encoder",
+    "is_builtin",
+    "check_int",
+    "saved_config",
+    "GazeStats",
+    "ContrastivePlugin",
+]
+
+CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_FORMAT = 1
+
+# Fields that steer how a run is executed, not what it computes: they may differ when a run is resumed.
+RUN_CONTROL_FIELDS = ("total_timesteps", "resume", "progress", "checkpoint_every", "torch_threads")
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> cuda if available else cpu; anything else -> ``torch.device(device)``."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def is_builtin(env_id: str) -> bool:
+    """True for the pure-torch built-in tasks, False for ManiSkill ids."""
+    from gazelab.envs import registry
+
+    return registry[env_id].family == "builtin"
+
+
+def default_encoder(env_id: str) -> str:
+    """``"fine"`` for the built-in 64x64 tasks (NatureCNN would give a 4x4 map there, too coarse for a fovea);
+    ``"nature"`` for ManiSkill's 128x128 images (12x12 map), as in the ManiSkill3 baseline."""
+    return "fine" if is_builtin(env_id) else "nature"
+
+
+def check_int(name: str, value, minimum: int) -> None:
+    """ValueError naming ``name`` unless ``value`` is an int (not a bool) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+@dataclass
+class TrainConfig:
+    """Fields shared by :class:`gazelab.ppo.PPOConfig` and :class:`gazelab.sac.SACConfig`.
+
+    Fields left at ``None`` take the per-task default of the algorithm (see ``TASK_DEFAULTS`` in its module).
+    """
+
+    env_id: str = "gazelab/Reach-v0"
+    """the id of the environment (see ``gazelab.envs.list_envs()``)"""
+    seed: int = 1
+    """seed of the experiment (python, numpy, torch and the environments)"""
+    total_timesteps: Optional[int] = None
+    """total timesteps of the experiments (None = per-task default)"""
+    num_envs: Optional[int] = None
+    """the number of parallel environments (None = per-task default)"""
+    device: str = "auto"
+    """torch device: 'auto' (cuda if available, else cpu), 'cpu', 'cuda', ...; ManiSkill simulates on the GPU on cuda"""
+    torch_deterministic: bool = True
+    """if toggled, `torch.backends.cudnn.deterministic=True`"""
+    torch_threads: Optional[int] = None
+    """torch CPU threads (None = torch's default, usually the number of cores)"""
+    include_state: bool = True
+    """whether to feed the proprioceptive state vector to the networks next to the image"""
+    image_size: Optional[int] = None
+    """camera side in pixels (None = the environment's default: 64 built-in, 128 ManiSkill)"""
+    clutter: Optional[str] = None
+    """clutter level of a built-in / cluttered task ('none', 'mild', 'medium', 'heavy'); None = the id's default"""
+
+    encoder: Literal["auto", "nature", "fine"] = "auto"
+    """CNN: 'nature' (ManiSkill's; 4x4 map at 64 px), 'fine' (10x10 map at 64 px); auto: fine built-in, nature ManiSkill"""
+    attention: Literal["none", "patch", "gaze"] = "none"
+    """attention on the CNN map: 'none' (the baseline, unchanged), 'patch' (a weight per cell), 'gaze' (Gaussian fovea)"""
+    gaze_rl_grad: bool = True
+    """whether the RL losses also train the attention head (False: only the contrastive loss does)"""
+    contrastive: bool = False
+    """return-guided contrastive update of the attention head (needs attention 'gaze' or 'patch')"""
+    contrastive_buffer_size: int = 100_000
+    """contrastive buffer capacity (detached maps + returns); 0 = only data since the last update (PPO: the batch)"""
+    contrastive_every: int = 1
+    """run the contrastive update every this many iterations (a stride > 1 trades signal for speed)"""
+    contrastive_k: int = 16
+    """neighbours per anchor searched for a positive and a negative"""
+    contrastive_anchors: int = 512
+    """anchors sampled per contrastive update (each gives at most one triplet)"""
+    contrastive_margin: float = 0.2
+    """triplet margin on the cosine distance (which lies in [0, 2])"""
+    contrastive_threshold: Optional[float] = None
+    """return threshold between the two outcome classes (None = the buffer's median)"""
+    contrastive_lr: float = 3e-4
+    """learning rate of the contrastive optimizer (Adam over the attention head only)"""
+    spread_weight: float = 0.1
+    """weight of the spread loss (log sigma towards spread_target) in the contrastive update"""
+    spread_target: float = 0.3
+    """sigma the spread loss pulls towards (normalized units, the image spans [-1, 1])"""
+
+    eval_freq: Optional[int] = None
+    """evaluate the deterministic policy every this many iterations (0 = never; None = per-task default)"""
+    num_eval_envs: int = 16
+    """the number of parallel evaluation environments"""
+    num_eval_episodes: int = 16
+    """episodes per evaluation (each eval env plays whole episodes, the first one of each counts)"""
+    checkpoint_every: Optional[int] = None
+    """write run_dir/checkpoint.pt every this many iterations (0 = only at the end and on Ctrl-C; None = per-task)"""
+    checkpoint_buffer: bool = True
+    """save the contrastive (and SAC replay) buffer in checkpoints for an exact resume; False: resume with empty ones"""
+    run_dir: Optional[str] = None
+    """where logs, history.jsonl and checkpoints go (None = runs/<algo>/<env>__<method>__s<seed>__<time>)"""
+    resume: Optional[str] = None
+    """run directory or checkpoint to continue; the CLI takes the saved config (override --total-timesteps)"""
+    progress: bool = True
+    """show a tqdm progress bar"""
+
+    # ------------------------------------------------------------------------------------------ validation
+    def _task_defaults(self) -> dict[str, Any]:
+        """Per-task defaults of the algorithm for the fields left at None (overridden by PPOConfig/SACConfig)."""
+        return {}
+
+    def __post_init__(self):
+        from gazelab.envs import list_envs  # here, not at import: envs may pull optional packages lazily
+
+        if self.env_id not in list_envs():
+            raise ValueError(f"env_id={self.env_id!r} is unknown; known ids: {', '.join(list_envs())}")
+        for name, value in self._task_defaults().items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+        if self.encoder == "auto":
+            self.encoder = default_encoder(self.env_id)
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise one ValueError naming the first bad field (called by ``__post_init__``, before any work)."""
+        choices = {"attention": ATTENTION_KINDS, "encoder": ("nature", "fine")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}={getattr(self, name)!r} is not allowed; use one of {allowed}")
+        check_int("seed", self.seed, 0)
+        check_int("total_timesteps", self.total_timesteps, 1)
+        check_int("num_envs", self.num_envs, 1)
+        if self.torch_threads is not None:
+            check_int("torch_threads", self.torch_threads, 1)
+        if self.image_size is not None:
+            check_int("image_size", self.image_size, 36)
+        if self.device != "auto":
+            try:
+                torch.device(self.device)
+            except RuntimeError as e:
+                raise ValueError(f"device={self.device!r} is not a torch device ({e})") from None
+        if self.contrastive and self.attention == "none":
+            raise ValueError("contrastive=True needs attention='gaze' or 'patch' (there is no head to train with "
+                             "attention='none')")
+        check_int("contrastive_buffer_size", self.contrastive_buffer_size, 0)
+        for name in ("contrastive_every", "num_eval_envs", "num_eval_episodes"):
+            check_int(name, getattr(self, name), 1)
+        for name in ("eval_freq", "checkpoint_every"):
+            check_int(name, getattr(self, name), 0)
+        self.contrastive_config()  # its own checks: k, anchors, margin, lr, spread
+        if self.clutter is not None and not self.env_id.startswith("gazelab/"):
+            raise ValueError(f"clutter={self.clutter!r} is only accepted by gazelab/ ids, not {self.env_id}")
+        if self.clutter is not None:
+            from gazelab.envs.clutter import clutter_level
+
+            clutter_level(self.clutter)
+
+    def contrastive_config(self) -> ContrastiveConfig:
+        """The core library's ContrastiveConfig built from the ``contrastive_*`` / ``spread_*`` fields."""
+        return ContrastiveConfig(
+            num_anchors=self.contrastive_anchors, k=self.contrastive_k, margin=self.contrastive_margin,
+            spread_weight=self.spread_weight, spread_target=self.spread_target, lr=self.contrastive_lr,
+            threshold=self.contrastive_threshold, seed=self.seed,
+        )
+
+    def env_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``make_env`` beyond id/num_envs/seed."""
+        kwargs: dict[str, Any] = {"image_size": self.image_size}
+        if self.clutter is not None:
+            kwargs["clutter"] = self.clutter
+        return kwargs
+
+    def method_name(self) -> str:
+        """Short name of the method, e.g. 'none', 'gaze', 'gaze+contrastive', 'gaze-rlfree+contrastive'."""
+        name = self.attention + ("" if self.gaze_rl_grad or self.attention == "none" else "-rlfree")
+        return name + ("+contrastive" if self.contrastive else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of the fields (what checkpoints store)."""
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """What a trainer returns."""
+
+    run_dir: Path
+    """Directory with history.jsonl, TensorBoard events and checkpoint.pt."""
+    history: list[dict[str, float]]
+    """One dict per iteration: global_step, iteration, time and the scalars of the table in this module."""
+    final: dict[str, float]
+    """The last value of each scalar (and global_step)."""
+    checkpoint: Path
+    """Path of the last checkpoint."""
+    interrupted: bool = False
+    """True if Ctrl-C stopped the run early (a checkpoint was written first)."""
+
+
+# ---------------------------------------------------------------------------------------------- checkpoints
+def checkpoint_path(run_or_checkpoint: str | os.PathLike) -> Path:
+    """A run directory -> its checkpoint.pt; a file path is returned unchanged. ValueError if it does not exist."""
+    path = Path(run_or_checkpoint)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    if not path.is_file():
+        raise ValueError(f"no checkpoint at {str(run_or_checkpoint)!r} (expected a run directory holding "
+                         f"{CHECKPOINT_NAME} or a checkpoint file)")
+    return path
+
+
+def load_checkpoint(run_or_checkpoint: str | os.PathLike, map_location="cpu") -> dict:
+    """Load a checkpoint (run directory or file) with ``weights_only=True``."""
+    ckpt = torch.load(checkpoint_path(run_or_checkpoint), map_location=map_location, weights_only=True)
+    if ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{run_or_checkpoint}: unknown checkpoint format {ckpt.get('format')!r}")
+    return ckpt
+
+
+def save_atomic(obj: dict, path: Path) -> None:
+    """torch.save to a temporary file in the same directory, then os.replace: readers see old or new, never half."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def rng_state() -> dict:
+    """RNG states of python, numpy and torch (CPU + CUDA) as tensors / plain values."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what :func:`rng_state` returned."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _env_parts(env) -> list:
+    """The objects holding a built-in env's state: the env and its clutter (None for ManiSkill envs)."""
+    if not type(env).__module__.startswith("gazelab.envs.tabletop"):
+        return []
+    return [env, env.clutter]
+
+
+def env_state(env) -> Optional[dict]:
+    """Snapshot of an environment's full state, or None if it cannot be captured (ManiSkill).
+
+    Uses ``env.state_dict()`` when the env provides one; for the built-in tabletop envs, every tensor, generator
+    and number attribute of the env and its clutter (positions, step counters, episode returns, generators).
+    """
+    if hasattr(env, "state_dict"):
+        return env.state_dict()
+    parts = _env_parts(env)
+    if not parts:
+        return None
+    snapshot = []
+    for part in parts:
+        values = {}
+        for name, value in vars(part).items():
+            if isinstance(value, torch.Generator):
+                values[name] = ("generator", value.get_state())
+            elif isinstance(value, Tensor):
+                values[name] = ("tensor", value.clone())
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                values[name] = ("number", value)
+        snapshot.append(values)
+    return {"parts": snapshot}
+
+
+def set_env_state(env, state: Optional[dict]) -> bool:
+    """Restore :func:`env_state`; returns False (env untouched) when ``state`` is None."""
+    if state is None:
+        return False
+    if hasattr(env, "load_state_dict"):
+        env.load_state_dict(state)
+        return True
+    for part, values in zip(_env_parts(env), state["parts"]):
+        for name, (kind, value) in values.items():
+            if kind == "generator":
+                getattr(part, name).set_state(value)
+            elif kind == "tensor":
+                setattr(part, name, value.to(getattr(part, name).device))
+            else:
+                setattr(part, name, value)
+    return True
+
+
+def buffer_state(buffer: ContrastiveBuffer) -> dict:
+    """The filled rows of a contrastive buffer (maps, returns, keys) and its write position."""
+    features, returns, keys = buffer.filled()
+    return {"features": features.clone(), "returns": returns.clone(), "keys": keys.clone(), "next": buffer._next}
+
+
+def set_buffer_state(buffer: ContrastiveBuffer, state: dict) -> None:
+    """Restore :func:`buffer_state` into a buffer of the same shape and capacity."""
+    n = state["returns"].shape[0]
+    buffer.features[:n] = state["features"].to(buffer.features)
+    buffer.returns[:n] = state["returns"].to(buffer.returns)
+    buffer.keys[:n] = state["keys"].to(buffer.keys)
+    buffer._size, buffer._next = n, state["next"]
+
+
+# ---------------------------------------------------------------------------------------------- the run
+class _StopFlag:
+    """First Ctrl-C asks the trainer to stop after the current iteration; a second one interrupts at once."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __call__(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nCtrl-C: finishing this iteration, writing a checkpoint, then stopping (Ctrl-C again to abort).")
+
+
+class Run:
+    """Everything around the algorithm for one training run.
+
+    With ``config.resume`` set, loads the checkpoint (``self.checkpoint``; the trainer restores its own state
+    from it), checks that ``config`` matches the saved one and continues the run directory, its history and its
+    TensorBoard log. Otherwise ``self.checkpoint`` is None and a new run directory is created.
+
+    Args:
+        config: the trainer's config (a :class:`TrainConfig` subclass).
+        algo: 'ppo' or 'sac' (directory name and checkpoint tag).
+
+    Attributes:
+        device: torch device of the run.
+        run_dir: Path of the run directory (created).
+        history: list of dicts, one per logged iteration.
+        checkpoint: the loaded checkpoint when resuming, else None.
+        stop: ``stop.requested`` turns True on Ctrl-C inside :meth:`interruptible`.
+    """
+
+    def __init__(self, config: TrainConfig, algo: str):
+        self.config = config
+        self.algo = algo
+        self.checkpoint = load_checkpoint(config.resume) if config.resume else None
+        if self.checkpoint is not None:
+            check_resume_config(config, algo, self.checkpoint)
+        if config.torch_threads is not None:
+            torch.set_num_threads(config.torch_threads)
+        # Adam's second moments and tiny gradients reach denormal floats, which x86 CPUs process ~100x slower:
+        # measured 8x slower PPO iterations on 2 cores. Flushing them to zero changes nothing that matters.
+        torch.set_flush_denormal(True)
+        # TRY NOT TO MODIFY: seeding (as in CleanRL / ManiSkill); a resumed run restores the saved RNG states.
+        random.seed(config.seed)
+        np.random.seed(config.seed)
+        torch.manual_seed(config.seed)
+        torch.backends.cudnn.deterministic = config.torch_deterministic
+        self.device = resolve_device(config.device)
+
+        if self.checkpoint is not None:
+            self.run_dir = checkpoint_path(config.resume).parent
+            self.history = list(self.checkpoint["history"])
+            self.start_step = self.checkpoint["global_step"]
+        else:
+            self.run_dir = Path(config.run_dir) if config.run_dir else self._default_run_dir()
+            if (self.run_dir / CHECKPOINT_NAME).exists():
+                raise ValueError(f"run_dir={str(self.run_dir)!r} already holds a run; continue it with "
+                                 "resume=<run_dir> or choose another run_dir")
+            self.history = []
+            self.start_step = 0
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.checkpoint_file = self.run_dir / CHECKPOINT_NAME
+        # purge_step drops TensorBoard events that the interrupted run logged after its checkpoint.
+        self.writer = SummaryWriter(str(self.run_dir), purge_step=self.start_step + 1 if self.checkpoint else None)
+        if self.checkpoint is None:
+            self.writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
+                f"|{k}|{v}|" for k, v in config.to_dict().items()))
+        with open(self.run_dir / "history.jsonl", "w") as f:  # rewritten: drops rows after the checkpoint
+            f.writelines(json.dumps(row) + "\n" for row in self.history)
+        self.pbar = tqdm(total=config.total_timesteps, initial=self.start_step, unit="step", dynamic_ncols=True,
+                         disable=not config.progress, desc=f"{algo} {config.method_name()}")
+        self.episodes: dict[str, list[Tensor]] = {"return": [], "success_once": [], "episode_len": []}
+        self.time_offset = self.history[-1]["time"] if self.history else 0.0
+        self.start_time = time.time()
+        self.stop = _StopFlag()
+
+    def _default_run_dir(self) -> Path:
+        cfg = self.config
+        name = f"{cfg.env_id.replace('/', '-')}__{cfg.method_name()}__s{cfg.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+        return Path("runs") / self.algo / name
+
+    # ------------------------------------------------------------------------------------------ logging
+    def record_episodes(self, info: dict) -> None:
+        """Collect the metrics of the episodes that ended in this step (ManiSkill ``final_info`` convention)."""
+        if "final_info" not in info:
+            return
+        mask = info["_final_info"]
+        for key in self.episodes:
+            self.episodes[key].append(info["final_info"]["episode"][key][mask].float().cpu())
+
+    def log_iteration(self, global_step: int, iteration: int, scalars: dict[str, float]) -> dict[str, float]:
+        """Write one history row (TensorBoard + history + jsonl): the episode metrics collected since the last
+        call, ``charts/SPS`` and ``scalars``; update the progress bar. Returns the row."""
+        row: dict[str, float] = {"global_step": global_step, "iteration": iteration}
+        if self.episodes["return"]:
+            for key, values in self.episodes.items():
+                row[f"charts/{key}"] = torch.cat(values).mean().item()
+                values.clear()
+        elapsed = time.time() - self.start_time
+        row["charts/SPS"] = (global_step - self.start_step) / max(elapsed, 1e-9)
+        row.update({k: float(v) for k, v in scalars.items()})
+        row["time"] = self.time_offset + elapsed
+        for key, value in row.items():
+            if key not in ("global_step", "iteration", "time"):
+                self.writer.add_scalar(key, value, global_step)
+        self.history.append(row)
+        with open(self.run_dir / "history.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+        self.pbar.n = global_step
+        success = row.get("eval/success_once", self.last("charts/success_once"))
+        postfix = {"SPS": f"{row['charts/SPS']:.0f}"}
+        if success is not None:
+            postfix["success"] = f"{success:.2f}"
+        self.pbar.set_postfix(postfix, refresh=False)
+        self.pbar.refresh()
+        return row
+
+    def last(self, key: str) -> Optional[float]:
+        """The most recent logged value of ``key`` (None if never logged)."""
+        return next((row[key] for row in reversed(self.history) if key in row), None)
+
+    # ------------------------------------------------------------------------------------------ checkpoints
+    def save(self, state: dict[str, Any], global_step: int) -> Path:
+        """Atomically write ``state`` plus config, counters, RNG states and history to run_dir/checkpoint.pt."""
+        state = {"format": CHECKPOINT_FORMAT, "algo": self.algo, "config": self.config.to_dict(),
+                 "global_step": global_step, "rng": rng_state(), "history": self.history, **state}
+        save_atomic(state, self.checkpoint_file)
+        return self.checkpoint_file
+
+    def due(self, iteration: int, every: int) -> bool:
+        """True every ``every`` iterations (never for 0)."""
+        return every > 0 and iteration % every == 0
+
+    @contextlib.contextmanager
+    def interruptible(self):
+        """Within this block the first Ctrl-C sets ``self.stop.requested`` instead of raising (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, self.stop)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def result(self) -> TrainResult:
+        """Close the writer and the bar; the TrainResult of this run."""
+        self.writer.close()
+        self.pbar.close()
+        final: dict[str, float] = {}
+        for row in self.history:
+            final.update(row)
+        return TrainResult(self.run_dir, self.history, final, self.checkpoint_file, self.stop.requested)
+
+
+def check_resume_config(config: TrainConfig, algo: str, checkpoint: dict) -> None:
+    """ValueError if the checkpoint is of another algorithm or ``config`` differs from its saved config beyond
+    the run-control fields (total_timesteps, progress, ...)."""
+    if checkpoint["algo"] != algo:
+        raise ValueError(f"resume={config.resume!r} is a {checkpoint['algo']} run, not {algo}")
+    saved, given = checkpoint["config"], config.to_dict()
+    diff = [f"{k}: saved {saved.get(k)!r}, given {v!r}" for k, v in given.items()
+            if k not in RUN_CONTROL_FIELDS + ("run_dir",) and saved.get(k) != v]
+    if diff:
+        raise ValueError("resume: the config differs from the run's saved config (start from "
+                         "gazelab.training.saved_config(...)): " + "; ".join(diff))
+
+
+def saved_config(config_cls, run_or_checkpoint, **overrides):
+    """The config a run was started with (read from its checkpoint) with ``resume`` set and ``overrides``
+    applied, e.g. ``saved_config(PPOConfig, "runs/ppo/x", total_timesteps=200_000)``."""
+    ckpt = load_checkpoint(run_or_checkpoint)
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    values = {k: v for k, v in ckpt["config"].items() if k in names}
+    values.update(resume=str(run_or_checkpoint), **overrides)
+    return config_cls(**values)
+
+
+# ---------------------------------------------------------------------------------------------- gaze plug-in
+class GazeStats:
+    """Mean gaze parameters over the observations of an iteration -> the ``gaze/*`` scalars."""
+
+    def __init__(self):
+        self.total: Optional[Tensor] = None  # (4,) sums of mu_x, mu_y, sigma_x, sigma_y (on the model's device)
+        self.count = 0
+
+    def add(self, att: AttentionOutput) -> None:
+        """Accumulate a batch's gaze (no-op for attention without a gaze)."""
+        if att.mu is None:
+            return
+        batch = torch.cat([att.mu.detach().sum(0), att.sigma.detach().sum(0)])
+        self.total = batch if self.total is None else self.total + batch
+        self.count += att.mu.shape[0]
+
+    def scalars(self) -> dict[str, float]:
+        """The means since the last call (empty without a gaze), and reset."""
+        if self.total is None:
+            return {}
+        mean = (self.total / self.count).tolist()
+        self.total, self.count = None, 0
+        return dict(zip(("gaze/mu_x", "gaze/mu_y", "gaze/sigma_x", "gaze/sigma_y"), mean))
+
+
+class ContrastivePlugin:
+    """The contrastive side of a trainer: the buffer, the core library's ContrastiveLearner and the cadence.
+
+    Args:
+        config: the trainer config (contrastive_* fields).
+        encoder: the agent's :class:`gazelab.agent.ImageEncoder` (its attention is what the learner trains).
+        batch_capacity: entries added per iteration at most; with ``contrastive_buffer_size=0`` the buffer holds
+            ``batch_capacity * contrastive_every`` entries and is cleared after each update (on-policy mode).
+        device: where the buffer lives (the run's device).
+    """
+
+    def __init__(self, config: TrainConfig, encoder, batch_capacity: int, device: torch.device):
+        self.on_policy = config.contrastive_buffer_size == 0
+        self.every = config.contrastive_every
+        capacity = batch_capacity * self.every if self.on_policy else config.contrastive_buffer_size
+        self.buffer = ContrastiveBuffer(encoder.feature_shape, capacity, device=device, seed=config.seed)
+        self.learner = ContrastiveLearner(encoder.attention, config.contrastive_config())
+        self.save_buffer = config.checkpoint_buffer
+
+    def add(self, fmaps: Tensor, returns: Tensor) -> None:
+        """Store detached maps (B, C, h, w) with their returns (B,)."""
+        self.buffer.add(fmaps, returns)
+
+    def update(self, iteration: int) -> dict[str, float]:
+        """Run the contrastive update if this iteration is due; its ``contrastive/*`` scalars (else empty)."""
+        if iteration % self.every:
+            return {}
+        stats = self.learner.update(self.buffer)
+        size = len(self.buffer)
+        if self.on_policy:
+            self.buffer.clear()
+        return {"contrastive/triplets": stats.triplets, "contrastive/triplet_loss": stats.triplet_loss,
+                "contrastive/spread_loss": stats.spread_loss, "contrastive/buffer_size": size}
+
+    def state_dict(self) -> dict:
+        """Learner state and (if ``checkpoint_buffer``) the buffer's filled rows."""
+        return {"learner": self.learner.state_dict(),
+                "buffer": buffer_state(self.buffer) if self.save_buffer else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`."""
+        self.learner.load_state_dict(state["learner"])
+        if state["buffer"] is not None:
+            set_buffer_state(self.buffer, state["buffer"])

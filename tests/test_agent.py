@@ -1,0 +1,78 @@
+"""The networks: baseline-exact with attention='none', shapes, and where RL gradients go."""
+
+import pytest
+import torch
+
+from gazelab.agent import ImageEncoder, PPOAgent, SACActor, SoftQNetwork
+
+
+def _obs(batch=5, size=64, state_dim=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {"rgb": torch.randint(0, 256, (batch, size, size, 3), dtype=torch.uint8, generator=g),
+            "state": torch.randn(batch, state_dim, generator=g)}
+
+
+@pytest.mark.parametrize("attention", ["none", "patch", "gaze"])
+@pytest.mark.parametrize("encoder", ["nature", "fine"])
+def test_ppo_agent_shapes(attention, encoder):
+    agent = PPOAgent(64, 4, 2, encoder=encoder, attention=attention)
+    action, logprob, entropy, value, enc = agent.get_action_and_value(_obs())
+    assert action.shape == (5, 2) and logprob.shape == (5,) and entropy.shape == (5,) and value.shape == (5, 1)
+    c, h, w = agent.image.feature_shape
+    assert enc.fmap.shape == (5, c, h, w) and enc.attention.weights.shape == (5, h, w)
+    assert (enc.attention.mu is not None) == (attention == "gaze")
+    mean, att = agent.act(_obs())
+    assert mean.shape == (5, 2) and att.weights.shape == (5, h, w)
+
+
+def test_no_attention_is_the_baseline_projection():
+    """attention='none': features = ReLU(Linear(flatten(CNN map))) exactly, as ManiSkill's NatureCNN."""
+    enc = ImageEncoder(64, encoder="nature", attention="none")
+    rgb = _obs()["rgb"]
+    fmap = enc.cnn(rgb)
+    expected = torch.relu(enc.projection[0](fmap.flatten(1)))
+    assert torch.equal(enc(rgb).features, expected)
+
+
+def test_ppo_agent_matches_ppo_rgb_heads():
+    agent = PPOAgent(64, 4, 3, encoder="nature", include_state=True)
+    assert agent.state.in_features == 4 and agent.state.out_features == 256  # ppo_rgb state branch
+    assert agent.critic[0].in_features == 512 and agent.critic[0].out_features == 512
+    assert agent.actor_mean[-1].out_features == 3
+    assert torch.allclose(agent.actor_logstd, torch.full((1, 3), -0.5))
+    no_state = PPOAgent(64, 4, 3, encoder="nature", include_state=False)
+    assert no_state.state is None and no_state.critic[0].in_features == 256
+
+
+@pytest.mark.parametrize("gaze_rl_grad", [True, False])
+def test_gaze_rl_grad_switch(gaze_rl_grad):
+    """RL losses reach the gaze head only with gaze_rl_grad=True; the CNN learns either way."""
+    agent = PPOAgent(64, 4, 2, attention="gaze", gaze_rl_grad=gaze_rl_grad)
+    _, logprob, _, value, _ = agent.get_action_and_value(_obs(), torch.zeros(5, 2))
+    (logprob.sum() + value.sum()).backward()
+    gaze_grads = [p.grad for p in agent.image.attention.parameters()]
+    if gaze_rl_grad:
+        assert any(g is not None and g.abs().sum() > 0 for g in gaze_grads)
+    else:
+        assert all(g is None for g in gaze_grads)
+    assert agent.image.cnn.net[0].weight.grad.abs().sum() > 0
+
+
+def test_gaze_rl_grad_false_keeps_the_forward_pass():
+    torch.manual_seed(0)
+    a = PPOAgent(64, 4, 2, attention="gaze", gaze_rl_grad=True)
+    b = PPOAgent(64, 4, 2, attention="gaze", gaze_rl_grad=False)
+    b.load_state_dict(a.state_dict())
+    assert torch.equal(a.get_value(_obs()), b.get_value(_obs()))
+
+
+def test_sac_networks_shapes_and_bounds():
+    actor = SACActor(64, 4, 2, [-1, -1], [1, 1], encoder="nature", attention="gaze")
+    action, log_prob, mean, feature, enc = actor.get_action(_obs())
+    assert action.shape == (5, 2) and log_prob.shape == (5, 1) and feature.shape == (5, 256)
+    assert action.abs().max() <= 1 and mean.abs().max() <= 1
+    assert enc.attention.mu.shape == (5, 2)
+    q = SoftQNetwork(256, 4, 2)
+    assert q(feature, _obs()["state"], action).shape == (5, 1)
+    # given features, the actor does not run the encoder again
+    assert actor.get_action(_obs(), visual_feature=feature.detach())[4] is None

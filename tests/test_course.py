@@ -1,0 +1,37 @@
+"""gazelab.course: the smoke switch, budgets and the set-up report the first notebook prints."""
+
+import pytest
+
+from gazelab import course
+
+
+@pytest.mark.parametrize("value, smoke", [("1", True), ("yes", True), ("0", False), ("", False)])
+def test_budget_follows_the_smoke_variable(monkeypatch, value, smoke):
+    monkeypatch.setenv(course.SMOKE_ENV_VAR, value)
+    assert course.smoke_mode() is smoke
+    assert course.budget(2000, 50) == (50 if smoke else 2000)
+
+
+def test_budget_full_by_default(monkeypatch):
+    monkeypatch.delenv(course.SMOKE_ENV_VAR, raising=False)
+    assert course.budget(1.5, 0.1) == 1.5
+
+
+def test_budget_rejects_mixed_types():
+    with pytest.raises(ValueError, match="same type"):
+        course.budget(2000, 0.5)
+
+
+def test_repo_root_holds_the_package_and_the_notebooks():
+    assert (course.REPO_ROOT / "gazelab" / "course.py").is_file()
+    assert (course.REPO_ROOT / "solutions").is_dir()
+    assert course.RUNS_DIR.parent == course.REPO_ROOT
+
+
+def test_environment_report_names_what_the_course_needs():
+    report = course.environment_report()
+    for key in ("python", "torch", "torch_threads", "cuda", "vulkan", "ipywidgets", "faiss-cpu", "mani_skill"):
+        assert isinstance(report[key], str) and report[key]
+    assert report["ipywidgets"] != "not installed"
+    text = course.format_report(report)
+    assert len(text.splitlines()) == len(report) and "torch_threads" in text

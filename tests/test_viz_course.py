@@ -1,0 +1,56 @@
+"""Tests of the viz helpers added for the course notebooks 5-9."""
+
+import numpy as np
+import pytest
+import torch
+
+from gazelab import viz
+from gazelab.encoders import make_encoder
+
+
+@pytest.mark.parametrize("kind,size", [("fine", 64), ("nature", 128), ("nature", 64)])
+def test_gaze_to_image_matches_receptive_field_centres(kind, size):
+    encoder = make_encoder(kind, size)
+    h, w = encoder.map_size
+    # A 1x1 "image" patch at a pixel: the map cell whose receptive field is centred there responds; here we check
+    # the geometry directly: first and last cell centres of an all-ones input's receptive fields.
+    start, jump = 0.0, 1
+    for _, kernel, stride in encoder.LAYERS:
+        start, jump = start + (kernel - 1) / 2 * jump, jump * stride
+    first, last = start, start + jump * (w - 1)
+    mu_img, sigma_img = viz.gaze_to_image(np.array([[-1.0, -1.0], [1.0, 1.0], [0.0, 0.0]]), np.ones((3, 2)), encoder)
+    to_img = lambda p: -1 + 2 * p / (size - 1)  # noqa: E731
+    np.testing.assert_allclose(mu_img[0], [to_img(first)] * 2)
+    np.testing.assert_allclose(mu_img[1], [to_img(last)] * 2)
+    np.testing.assert_allclose(mu_img[2], [to_img((first + last) / 2)] * 2)  # map centre -> middle cell's centre
+    assert np.all(sigma_img < 1) and np.all(sigma_img > 0)  # the map covers only the middle of the image
+    np.testing.assert_allclose(sigma_img[0], mu_img[1] - mu_img[2])  # sigma scales by the same factor as mu
+
+
+def test_gaze_to_image_finds_the_cell_that_sees_a_bright_pixel():
+    torch.manual_seed(0)
+    encoder = make_encoder("fine", 64)
+    image = torch.zeros(1, 64, 64, 3)
+    image[0, 40, 20] = 1.0  # row 40, column 20
+    image.requires_grad_(True)
+    fmap = encoder(image)
+    # cells whose receptive field contains the pixel: gradient of their sum w.r.t. the pixel is non-zero
+    h, w = encoder.map_size
+    ys = torch.linspace(-1, 1, h)
+    xs = torch.linspace(-1, 1, w)
+    mu_img, _ = viz.gaze_to_image(np.stack(np.meshgrid(xs.numpy(), ys.numpy()), -1).reshape(-1, 2),
+                                  np.ones((h * w, 2)), encoder)
+    pixel = (np.array([20, 40]) / 63) * 2 - 1
+    nearest = np.argmin(np.linalg.norm(mu_img - pixel, axis=1))
+    row, col = divmod(int(nearest), w)
+    grad = torch.autograd.grad(fmap[0, :, row, col].sum(), image)[0]
+    assert grad[0, 40, 20].abs().sum() > 0  # the nearest centre's cell does see that pixel
+
+
+def test_plot_series_draws_one_line_per_label():
+    fig = viz.plot_series({"a": ([1, 2, 3], [3, 2, 1]), "b": (np.arange(3), np.ones(3))}, xlabel="x", ylabel="y",
+                          title="t", logx=True)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 2
+    assert ax.get_xscale() == "log"
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [3, 2, 1])

@@ -1,0 +1,108 @@
+"""The notebook widgets and the figures behind them: built headless, and the sliders really redraw."""
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from gazelab import viz, widgets
+from gazelab.attention import gaussian_map
+from gazelab.encoders import FineNatureCNN
+
+
+def _pixels(fig: Figure) -> np.ndarray:
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba()).copy()
+
+
+@pytest.fixture
+def shown(monkeypatch):
+    """Everything the widgets pass to IPython's display, in order."""
+    seen = []
+    monkeypatch.setattr(widgets, "display", seen.append)
+    return seen
+
+
+@pytest.fixture
+def frame():
+    return torch.randint(0, 256, (64, 64, 3), generator=torch.Generator().manual_seed(0), dtype=torch.uint8).numpy()
+
+
+def _sliders(widget):
+    return {child.description: child for child in widget.children if hasattr(child, "description")}
+
+
+def test_fovea_view_weights_are_the_library_gaussian_map(frame):
+    view = widgets.fovea_view(frame, (0.3, -0.2), (0.25, 0.5), 0.4)
+    expected = gaussian_map(torch.tensor([[0.3, -0.2]]), torch.tensor([[0.25, 0.5]]), torch.tensor([0.4]), 64, 64)[0]
+    np.testing.assert_allclose(view.weights, expected.numpy(), atol=1e-6)
+    np.testing.assert_array_equal(view.weighted, (frame * view.weights[..., None]).astype(np.uint8))
+
+
+def test_fovea_explorer_shows_static_figure_then_sliders_redraw_with_the_new_gaze(frame, shown):
+    widget = widgets.fovea_explorer(frame, mu=(0.0, 0.0), sigma=(0.4, 0.4), rho=0.0)
+    assert isinstance(shown[0], Figure)  # the static figure comes first
+    sliders = _sliders(widget)
+    assert set(sliders) >= {"mu_x", "mu_y", "sigma_x", "sigma_y", "rho"}
+    before, before_pixels = widget.result, _pixels(shown[-1])
+    sliders["mu_x"].value = 0.6
+    sliders["sigma_y"].value = 0.2
+    sliders["rho"].value = -0.5
+    after = widget.result
+    expected = gaussian_map(torch.tensor([[0.6, 0.0]]), torch.tensor([[0.4, 0.2]]), torch.tensor([-0.5]), 64, 64)[0]
+    np.testing.assert_allclose(after.weights, expected.numpy(), atol=1e-6)
+    assert not np.allclose(before.weights, after.weights)
+    assert not np.array_equal(before_pixels, _pixels(shown[-1]))  # the redrawn figure changed
+
+
+def test_fovea_explorer_applies_the_gaze_to_the_encoder_map(frame, shown):
+    encoder = FineNatureCNN(image_size=64)
+    widget = widgets.fovea_explorer(frame, mu=(-0.5, 0.5), sigma=(0.3, 0.3), encoder=encoder)
+    view = widget.result
+    assert view.fmap.shape == (64, 10, 10)
+    with torch.no_grad():
+        fmap = encoder(torch.from_numpy(frame)[None])[0].numpy()
+    cell = gaussian_map(torch.tensor([[-0.5, 0.5]]), torch.tensor([[0.3, 0.3]]), torch.zeros(1), 10, 10)[0].numpy()
+    np.testing.assert_allclose(view.weighted_fmap, fmap * cell[None], atol=1e-5)
+    assert len(shown[0].axes) == 5  # frame, weights, weighted image, map before, map after
+
+
+def test_triplet_browser_steps_through_triplets(shown):
+    frames = np.stack([np.full((16, 16, 3), 20 * i, np.uint8) for i in range(6)])
+    returns = torch.arange(6.0)
+    widget = widgets.triplet_browser(frames, returns, [0, 3], [1, 4], [2, 5])
+    assert isinstance(shown[0], Figure) and widget.result == (0, 1, 2)
+    first = _pixels(shown[-1])
+    _sliders(widget)["triplet"].value = 1
+    assert widget.result == (3, 4, 5)
+    assert not np.array_equal(first, _pixels(shown[-1]))
+    assert "return 4.000" in shown[-1].axes[1].get_title()
+    with pytest.raises(ValueError, match="equal length"):
+        widgets.triplet_browser(frames, returns, [0, 1], [1], [2])
+
+
+def test_gaze_timeline_accepts_one_frame_and_redraws_per_step(frame, shown):
+    steps = 5
+    mu = torch.linspace(-0.8, 0.8, steps)[:, None].repeat(1, 2)
+    sigma = torch.full((steps, 2), 0.3)
+    rho = torch.zeros(steps)
+    widget = widgets.gaze_timeline(frame, mu, sigma, rho, titles=[f"update {i}" for i in range(steps)])
+    assert widget.result == steps - 1 and shown[0].axes[0].get_title() == "update 4"
+    last = _pixels(shown[-1])
+    _sliders(widget)["step"].value = 0
+    assert widget.result == 0 and shown[-1].axes[0].get_title() == "update 0"
+    assert not np.array_equal(last, _pixels(shown[-1]))
+    with pytest.raises(ValueError, match="same number"):
+        widgets.gaze_timeline(frame, mu, sigma, rho[:3])
+
+
+def test_plot_gaze_timeline_rejects_a_step_out_of_range(frame):
+    with pytest.raises(ValueError, match="step"):
+        viz.plot_gaze_timeline(frame[None], np.zeros((1, 2)), np.full((1, 2), 0.3), np.zeros(1), step=1)
+
+
+def test_plot_triplet_needs_three_frames_and_returns(frame):
+    with pytest.raises(ValueError, match="3 items"):
+        viz.plot_triplet([frame, frame], [0.0, 1.0])
