@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Optional
 
 from gazelab.envs import make_env
-from gazelab.evaluate import load_policy, record_episode, write_video
+from gazelab.evaluate import image_cnn, load_policy, record_episode, write_video
 from gazelab.ppo import PPOConfig, train_ppo
 from gazelab.viz import plot_learning_curves
 
@@ -67,7 +67,7 @@ def run_demo(smoke: Optional[bool] = None, out_dir: str | os.PathLike = "runs/de
 
     agent, config, _ = load_policy(out / "gaze_contrastive", device="cpu")
     env = make_env(DEMO_ENV, 1, seed=seed + 100, device="cpu")
-    frames, episode = record_episode(agent.act, env)
+    frames, episode = record_episode(agent.act, env, encoder=image_cnn(agent))
     videos = write_video(frames, out / "gaze_agent")
     summary.update(learning_curves=str(curves), videos=[str(v) for v in videos], video_episode=episode)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))

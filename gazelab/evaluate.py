@@ -22,7 +22,7 @@ from torch import Tensor
 
 from gazelab.attention import AttentionOutput
 from gazelab.training import load_checkpoint, resolve_device
-from gazelab.viz import draw_gaze
+from gazelab.viz import draw_gaze, gaze_to_image
 
 __all__ = ["evaluate_policy", "record_episode", "write_video", "load_policy", "evaluate_run"]
 
@@ -59,17 +59,22 @@ def evaluate_policy(policy: Policy, env, num_episodes: int) -> dict[str, float]:
     return {key: torch.cat(values)[:num_episodes].mean().item() for key, values in collected.items()}
 
 
-def _overlay(frame: Tensor, att: AttentionOutput, i: int, scale: int) -> np.ndarray:
+def _overlay(frame: Tensor, att: AttentionOutput, i: int, scale: int, encoder=None) -> np.ndarray:
     if att.mu is not None:
-        return draw_gaze(frame, att.mu[i], att.sigma[i], att.rho[i], weights=att.weights[i], scale=scale)
+        # The gaze lives on the feature map, which covers only the middle of the image: convert before drawing.
+        mu, sigma = (att.mu[i], att.sigma[i]) if encoder is None else gaze_to_image(att.mu[i], att.sigma[i], encoder)
+        return draw_gaze(frame, mu, sigma, att.rho[i], weights=att.weights[i], scale=scale)
     weights = None if bool((att.weights[i] == 1).all()) else att.weights[i]  # 'none': plain frame
     return draw_gaze(frame, weights=weights, scale=scale)
 
 
 @torch.no_grad()
-def record_episode(policy: Policy, env, *, scale: Optional[int] = None, env_index: int = 0
+def record_episode(policy: Policy, env, *, scale: Optional[int] = None, env_index: int = 0, encoder=None
                    ) -> tuple[list[np.ndarray], dict[str, float]]:
     """Play one episode of env ``env_index`` from a reset; frames with the attention drawn on each.
+
+    ``encoder``: the agent's CNN (e.g. ``agent.image.cnn``); when given, the gaze is converted from feature-map
+    to image coordinates (:func:`gazelab.viz.gaze_to_image`) so the ellipse sits where the fovea really looks.
 
     Returns:
         frames: list of (H*scale, W*scale, 3) uint8, one per observation the policy saw (including the last);
@@ -80,14 +85,20 @@ def record_episode(policy: Policy, env, *, scale: Optional[int] = None, env_inde
     frames = []
     for _ in range(env.max_episode_steps):
         action, att = policy(obs)
-        frames.append(_overlay(obs["rgb"][env_index].cpu(), att, env_index, scale))
+        frames.append(_overlay(obs["rgb"][env_index].cpu(), att, env_index, scale, encoder))
         obs, _, _, _, info = env.step(action)
         if "final_info" in info and bool(info["_final_info"][env_index]):
             last = {k: v[env_index:env_index + 1] for k, v in info["final_observation"].items()}
-            frames.append(_overlay(last["rgb"][0].cpu(), policy(last)[1], 0, scale))
+            frames.append(_overlay(last["rgb"][0].cpu(), policy(last)[1], 0, scale, encoder))
             episode = {k: float(info["final_info"]["episode"][k][env_index]) for k in EPISODE_KEYS}
             return frames, episode
     raise RuntimeError(f"episode of env {env_index} did not end within max_episode_steps={env.max_episode_steps}")
+
+
+def image_cnn(agent) -> torch.nn.Module:
+    """The CNN of a PPO agent (``agent.image``) or SAC actor (``agent.encoder``): needed to place the fovea."""
+    image_encoder = agent.image if hasattr(agent, "image") else agent.encoder
+    return image_encoder.cnn
 
 
 def write_video(frames: list[np.ndarray], path_stem: str | os.PathLike, fps: int = 10) -> list[Path]:
@@ -157,7 +168,7 @@ def evaluate_run(run_or_checkpoint, *, num_episodes: int = 50, num_envs: int = 1
     if video:
         env = make_env(config.env_id, 1, seed=seed, device=device_, **config.env_kwargs())
         try:
-            frames, episode = record_episode(agent.act, env)
+            frames, episode = record_episode(agent.act, env, encoder=image_cnn(agent))
         finally:
             env.close()
         summary["video_episode"] = episode
