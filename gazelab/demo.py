@@ -27,9 +27,9 @@ from gazelab.viz import plot_learning_curves
 __all__ = ["run_demo", "DEMO_ENV", "DEMO_STEPS", "SMOKE_STEPS"]
 
 DEMO_ENV = "gazelab/ReachClutter-v0"
-DEMO_STEPS = 81_920
-"""Environment steps per method (80 PPO iterations of 32 envs x 32 steps)."""
-SMOKE_STEPS = 8_192
+DEMO_STEPS = 61_440
+"""Environment steps per method (60 PPO iterations of 32 envs x 32 steps; ~4 min each on 2 idle cores)."""
+SMOKE_STEPS = 4_096
 """Environment steps per method with --smoke."""
 METHODS = {"baseline": dict(attention="none"), "gaze_contrastive": dict(attention="gaze", contrastive=True)}
 

@@ -250,6 +250,7 @@ def _train(config: PPOConfig, run: Run, envs, eval_envs) -> TrainResult:
         }, global_step)
 
     iteration = start_iteration - 1
+    run.start_clock()
     with run.interruptible():
         for iteration in range(start_iteration, config.num_iterations + 1):
             final_values = torch.zeros((t_max, n), device=device)

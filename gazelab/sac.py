@@ -348,8 +348,7 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
                 log_alpha.copy_(ckpt["log_alpha"])
             a_optimizer.load_state_dict(ckpt["a_optimizer"])
         alpha = ckpt["alpha"]
-        if ckpt["replay"] is not None:
-            rb.load_state_dict(ckpt["replay"])
+        rb.load_state_dict(ckpt["replay"])
         if contrastive:
             contrastive.load_state_dict(ckpt["contrastive"])
             episode_maps.load_state_dict(ckpt["episode_maps"])
@@ -373,7 +372,7 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
             "q_optimizer": q_optimizer.state_dict(), "actor_optimizer": actor_optimizer.state_dict(),
             "log_alpha": log_alpha.detach().cpu() if config.autotune else None,
             "a_optimizer": a_optimizer.state_dict() if config.autotune else None, "alpha": alpha,
-            "replay": rb.state_dict() if config.checkpoint_buffer else None,
+            "replay": rb.state_dict(),  # always: SAC cannot continue without its replay memory
             "contrastive": contrastive.state_dict() if contrastive else None,
             "episode_maps": episode_maps.state_dict() if contrastive else None,
             "env": env_state(envs), "eval_env": env_state(eval_envs) if eval_envs is not None else None,
@@ -381,6 +380,7 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
         }, global_step)
 
     scalars: dict[str, float] = {}
+    run.start_clock()
     with run.interruptible():
         while global_step < config.total_timesteps:
             iteration += 1

@@ -65,8 +65,8 @@ def _comparable(history):
 
 def test_resume_continues_exactly(tmp_path):
     """4 iterations straight == 2 iterations + resume for 2 more: same weights, optimizers, metrics."""
-    kw = dict(attention="gaze", contrastive=True, eval_freq=2, num_eval_envs=4, num_eval_episodes=4,
-              contrastive_anchors=64)
+    kw = dict(attention="gaze", contrastive=True, checkpoint_buffer=True, eval_freq=2, num_eval_envs=4,
+              num_eval_episodes=4, contrastive_anchors=64)
     straight = train_ppo(tiny(tmp_path, "straight", **kw))
     half = train_ppo(tiny(tmp_path, "resumed", total_timesteps=2 * 128, **kw))
     assert half.final["global_step"] == 256

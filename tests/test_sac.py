@@ -63,7 +63,7 @@ def test_episode_maps_hand_over_discounted_returns_to_go():
 def test_contrastive_step_changes_only_the_gaze(tmp_path):
     """With every SAC learning rate at 0, contrastive=True changes the gaze head and nothing else."""
     common = dict(attention="gaze", q_lr=0.0, policy_lr=0.0, num_envs=8, training_freq=32, total_timesteps=15 * 32,
-                  learning_starts=32, contrastive_buffer_size=2048, contrastive_anchors=64, checkpoint_buffer=False)
+                  learning_starts=32, contrastive_buffer_size=2048, contrastive_anchors=64)
     off = train_sac(tiny(tmp_path, "off", contrastive=False, **common))
     on = train_sac(tiny(tmp_path, "on", contrastive=True, **common))
     assert any(row.get("contrastive/triplets", 0) > 0 for row in on.history)
@@ -75,8 +75,8 @@ def test_contrastive_step_changes_only_the_gaze(tmp_path):
 
 
 def test_resume_continues_exactly(tmp_path):
-    kw = dict(attention="gaze", contrastive=True, contrastive_buffer_size=512, eval_freq=4, num_eval_envs=2,
-              num_eval_episodes=2)
+    kw = dict(attention="gaze", contrastive=True, contrastive_buffer_size=512, checkpoint_buffer=True, eval_freq=4,
+              num_eval_envs=2, num_eval_episodes=2)
     straight = train_sac(tiny(tmp_path, "straight", **kw))
     half = train_sac(tiny(tmp_path, "resumed", total_timesteps=4 * 16, **kw))
     resumed = train_sac(saved_config(SACConfig, half.run_dir, total_timesteps=8 * 16, progress=False))
