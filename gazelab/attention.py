@@ -118,11 +118,16 @@ class GaussianGaze(nn.Module):
     ``(a_x, a_y, b_x, b_y, c)`` mapped to
 
     * ``mu = tanh(a)`` in (-1, 1) (the image),
-    * ``sigma = softplus(b) + sigma_floor`` > 0,
+    * ``sigma = sigma_floor + (sigma_max - sigma_floor) * sigmoid(b)`` in (sigma_floor, sigma_max),
     * ``rho = rho_max * tanh(c)`` in (-rho_max, rho_max) (|rho| < 1 keeps the covariance positive definite).
 
     Pooling to a small grid (rather than a global average) keeps *where* things are, so the gaze can follow an
     object; the flattened map would also work but makes the head as large as the actor's projection.
+
+    Why a ceiling (DESIGN.md's softplus has none): in PPO on the cluttered reach task the RL gradients grew sigma to
+    ~3, a flat map over the whole image, i.e. no attention at all, and the spread loss (weight 0.1) did not hold
+    it back. ``sigma_max`` bounds how much of the image one fovea can cover; it also makes the single-Gaussian
+    limit (two far-apart regions, ``ReachFar``) a visible one.
 
     The last layer starts with small weights and a bias that gives ``mu = (0, 0)``, ``sigma = init_sigma`` and
     ``rho = 0``: a centred, broad gaze that keeps most of the map visible until learning says where to look.
@@ -133,6 +138,8 @@ class GaussianGaze(nn.Module):
         pool: side of the pooled grid the head sees (default 4, i.e. 4x4 cells).
         sigma_floor: smallest possible sigma (default 0.05, in units where the image spans 2; about a fifth of a
             cell of an 8x8 map). It keeps S^-1 finite; the spread loss is what keeps the fovea from collapsing.
+        sigma_max: largest possible sigma (default 0.8: a pixel two sigma from the centre of the fovea, 1.6 units
+            away, still gets weight exp(-2) ~ 0.14, so a centred fovea sees the whole image, faded at the rim).
         init_sigma: sigma of the initial gaze (default 0.6: a pixel one unit from the centre, e.g. the middle of
             an edge, starts at weight exp(-1/2 / 0.36) ~ 0.25).
         rho_max: bound on |rho| (default 0.9).
@@ -146,6 +153,7 @@ class GaussianGaze(nn.Module):
         hidden: int = 64,
         pool: int = 4,
         sigma_floor: float = 0.05,
+        sigma_max: float = 0.8,
         init_sigma: float = 0.6,
         rho_max: float = 0.9,
         init_scale: float = 0.01,
@@ -156,13 +164,17 @@ class GaussianGaze(nn.Module):
         self.pool = _check_size("pool", pool)
         if not sigma_floor > 0:
             raise ValueError(f"sigma_floor must be > 0, got {sigma_floor!r}")
-        if not init_sigma > sigma_floor:
-            raise ValueError(f"init_sigma must be > sigma_floor = {sigma_floor}, got {init_sigma!r}")
+        if not sigma_max > sigma_floor:
+            raise ValueError(f"sigma_max must be > sigma_floor = {sigma_floor}, got {sigma_max!r}")
+        if not sigma_floor < init_sigma < sigma_max:
+            raise ValueError(f"init_sigma must lie in (sigma_floor, sigma_max) = ({sigma_floor}, {sigma_max}), "
+                             f"got {init_sigma!r}")
         if not 0 < rho_max < 1:
             raise ValueError(f"rho_max must lie in (0, 1), got {rho_max!r}")
         if not init_scale >= 0:
             raise ValueError(f"init_scale must be >= 0, got {init_scale!r}")
         self.sigma_floor = float(sigma_floor)
+        self.sigma_max = float(sigma_max)
         self.rho_max = float(rho_max)
         self.head = nn.Sequential(
             nn.Flatten(),
@@ -173,8 +185,9 @@ class GaussianGaze(nn.Module):
         last = self.head[-1]
         nn.init.normal_(last.weight, std=init_scale)
         with torch.no_grad():
-            # softplus^-1(init_sigma - floor) = log(exp(s) - 1): the bias that gives sigma = init_sigma.
-            sigma_bias = math.log(math.expm1(init_sigma - sigma_floor))
+            # logit((init_sigma - floor) / (max - floor)): the bias that gives sigma = init_sigma.
+            fraction = (init_sigma - sigma_floor) / (sigma_max - sigma_floor)
+            sigma_bias = math.log(fraction / (1.0 - fraction))
             last.bias.copy_(torch.tensor([0.0, 0.0, sigma_bias, sigma_bias, 0.0]))
 
     def params(self, fmap: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -182,7 +195,7 @@ class GaussianGaze(nn.Module):
         _check_fmap(fmap, self.in_channels)
         raw = self.head(F.adaptive_avg_pool2d(fmap, self.pool))
         mu = torch.tanh(raw[:, 0:2])
-        sigma = F.softplus(raw[:, 2:4]) + self.sigma_floor
+        sigma = self.sigma_floor + (self.sigma_max - self.sigma_floor) * torch.sigmoid(raw[:, 2:4])
         rho = self.rho_max * torch.tanh(raw[:, 4])
         return mu, sigma, rho
 

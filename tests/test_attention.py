@@ -113,13 +113,15 @@ def test_gaze_starts_centred_and_broad():
     assert out.rho.abs().max() < 0.05
 
 
-def test_gaze_extreme_head_outputs_stay_valid():
-    gaze = GaussianGaze(4, rho_max=0.9, sigma_floor=0.05)
+@pytest.mark.parametrize("sigma_logit", [-50.0, 50.0])
+def test_gaze_extreme_head_outputs_stay_valid(sigma_logit):
+    """However far the head's outputs run, sigma stays in [sigma_floor, sigma_max] (no whole-image fovea)."""
+    gaze = GaussianGaze(4, rho_max=0.9, sigma_floor=0.05, sigma_max=0.8)
     with torch.no_grad():
-        gaze.head[-1].bias.copy_(torch.tensor([50.0, -50.0, -50.0, -50.0, 50.0]))
+        gaze.head[-1].bias.copy_(torch.tensor([50.0, -50.0, sigma_logit, sigma_logit, 50.0]))
     out = gaze(torch.rand(2, 4, 6, 6))
     assert torch.isfinite(out.weights).all()
-    assert (out.sigma >= 0.05).all() and (out.rho.abs() <= 0.9 + 1e-6).all()
+    assert (out.sigma >= 0.05).all() and (out.sigma <= 0.8).all() and (out.rho.abs() <= 0.9 + 1e-6).all()
 
 
 def test_gaze_is_differentiable_in_its_head():
@@ -164,7 +166,7 @@ def test_make_attention_builds_every_kind_and_rejects_unknown():
         module = make_attention(kind, 8)
         assert isinstance(module, classes[kind])
         assert module(torch.rand(2, 8, 6, 6)).features.shape == (2, 8, 6, 6)
-    assert make_attention("gaze", 8, hidden=16, init_sigma=0.8).head[1].out_features == 16
+    assert make_attention("gaze", 8, hidden=16, init_sigma=0.7).head[1].out_features == 16
     with pytest.raises(ValueError, match="kind"):
         make_attention("fovea", 8)
 
@@ -181,6 +183,8 @@ def test_modules_reject_wrong_feature_maps(module, fmap):
     [
         (dict(sigma_floor=0.0), "sigma_floor"),
         (dict(init_sigma=0.01), "init_sigma"),
+        (dict(init_sigma=0.9), "init_sigma"),
+        (dict(sigma_max=0.05), "sigma_max"),
         (dict(rho_max=1.0), "rho_max"),
         (dict(pool=0), "pool"),
     ],

@@ -7,15 +7,16 @@ from gazelab.encoders import ENCODER_KINDS, FineNatureCNN, NatureCNN, make_encod
 
 
 @pytest.mark.parametrize(
-    "cls, image_size, map_size",
-    [(NatureCNN, 64, (4, 4)), (NatureCNN, 128, (12, 12)), (FineNatureCNN, 64, (10, 10)), (FineNatureCNN, 128, (26, 26))],
+    "cls, image_size, channels, map_size",
+    [(NatureCNN, 64, 64, (4, 4)), (NatureCNN, 128, 64, (12, 12)), (FineNatureCNN, 64, 32, (10, 10)),
+     (FineNatureCNN, 128, 32, (26, 26))],
 )
-def test_map_shape_matches_attributes(cls, image_size, map_size):
+def test_map_shape_matches_attributes(cls, image_size, channels, map_size):
     encoder = cls(image_size=image_size)
     rgb = torch.randint(0, 256, (2, image_size, image_size, 3), dtype=torch.uint8)
     fmap = encoder(rgb)
-    assert encoder.out_channels == 64 and encoder.map_size == map_size
-    assert fmap.shape == (2, 64, *map_size) and fmap.dtype == torch.float32
+    assert encoder.out_channels == channels and encoder.map_size == map_size
+    assert fmap.shape == (2, channels, *map_size) and fmap.dtype == torch.float32
     assert (fmap >= 0).all()  # ends with a ReLU, like ManiSkill's NatureCNN
 
 
