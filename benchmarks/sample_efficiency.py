@@ -30,13 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from gazelab.training import METHODS
+
 RESULTS = Path(__file__).resolve().parent / "results"
-METHODS = {
-    "none": dict(attention="none"),
-    "patch": dict(attention="patch"),
-    "gaze": dict(attention="gaze"),
-    "gaze+contrastive": dict(attention="gaze", contrastive=True),
-}
 TASKS = ("gazelab/Reach-v0", "gazelab/ReachClutter-v0")
 BUDGETS = {"gazelab/Reach-v0": 30_000, "gazelab/ReachClutter-v0": 60_000}
 """Env steps per run (rounded up to whole PPO iterations): what 2 CPU cores sweep in about an hour. Tasks not

@@ -22,14 +22,11 @@ from pathlib import Path
 
 import torch
 
+from gazelab.training import METHODS as TRAINING_METHODS
+
 RESULTS = Path(__file__).resolve().parent / "results"
-METHODS = {
-    "none": dict(attention="none"),
-    "patch": dict(attention="patch"),
-    "gaze": dict(attention="gaze"),
-    "gaze+contrastive": dict(attention="gaze", contrastive=True),
-    "gaze+contrastive/4": dict(attention="gaze", contrastive=True, contrastive_every=4),
-}
+# The paper's four methods plus the contrastive step every 4th iteration (the stride option).
+METHODS = dict(TRAINING_METHODS, **{"gaze+contrastive/4": dict(attention="gaze", contrastive=True, contrastive_every=4)})
 
 
 def measure(algo: str, env_id: str, steps: int, method: dict, threads: int, extra: dict) -> float:

@@ -34,7 +34,6 @@ import torch.nn as nn
 import torch.optim as optim
 
 from gazelab.agent import PPOAgent
-from gazelab.envs import make_env
 from gazelab.evaluate import evaluate_policy
 from gazelab.training import (
     ContrastivePlugin,
@@ -45,6 +44,7 @@ from gazelab.training import (
     check_int,
     env_state,
     is_builtin,
+    launch,
     resolve_device,
     set_env_state,
     set_rng_state,
@@ -187,17 +187,7 @@ def policy_state(checkpoint: dict) -> dict:
 
 def train_ppo(config: PPOConfig) -> TrainResult:
     """Train PPO (optionally with attention and the contrastive gaze update); see the module docstring."""
-    run = Run(config, "ppo")
-    device = run.device
-    envs = make_env(config.env_id, config.num_envs, seed=config.seed, device=device, **config.env_kwargs())
-    eval_envs = (make_env(config.env_id, config.num_eval_envs, seed=config.seed + 1, device=device,
-                          **config.env_kwargs()) if config.eval_freq > 0 else None)
-    try:
-        return _train(config, run, envs, eval_envs)
-    finally:
-        envs.close()
-        if eval_envs is not None:
-            eval_envs.close()
+    return launch(config, "ppo", _train)
 
 
 def _train(config: PPOConfig, run: Run, envs, eval_envs) -> TrainResult:

@@ -45,7 +45,6 @@ import torch.optim as optim
 from torch import Tensor
 
 from gazelab.agent import SACActor, SoftQNetwork
-from gazelab.envs import make_env
 from gazelab.evaluate import evaluate_policy
 from gazelab.training import (
     ContrastivePlugin,
@@ -56,6 +55,7 @@ from gazelab.training import (
     check_int,
     env_state,
     is_builtin,
+    launch,
     set_env_state,
     set_rng_state,
 )
@@ -289,16 +289,7 @@ class EpisodeMaps:
 
 def train_sac(config: SACConfig) -> TrainResult:
     """Train SAC (optionally with attention and the contrastive gaze update); see the module docstring."""
-    run = Run(config, "sac")
-    envs = make_env(config.env_id, config.num_envs, seed=config.seed, device=run.device, **config.env_kwargs())
-    eval_envs = (make_env(config.env_id, config.num_eval_envs, seed=config.seed + 1, device=run.device,
-                          **config.env_kwargs()) if config.eval_freq > 0 else None)
-    try:
-        return _train(config, run, envs, eval_envs)
-    finally:
-        envs.close()
-        if eval_envs is not None:
-            eval_envs.close()
+    return launch(config, "sac", _train)
 
 
 def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:

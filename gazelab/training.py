@@ -82,6 +82,8 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "Run",
+    "launch",
+    "METHODS",
     "CHECKPOINT_NAME",
     "load_checkpoint",
     "checkpoint_path",
@@ -103,6 +105,16 @@ CHECKPOINT_FORMAT = 1
 
 # Fields that steer how a run is executed, not what it computes: they may differ when a run is resumed.
 RUN_CONTROL_FIELDS = ("total_timesteps", "resume", "progress", "checkpoint_every", "torch_threads")
+
+
+METHODS: dict[str, dict[str, Any]] = {
+    "none": dict(attention="none"),
+    "patch": dict(attention="patch"),
+    "gaze": dict(attention="gaze"),
+    "gaze+contrastive": dict(attention="gaze", contrastive=True),
+}
+"""The paper's comparison: config overrides of the CNN baseline, the unconstrained-attention ablation, the Gaussian
+gaze trained by RL gradients only, and the gaze with the return-guided contrastive step."""
 
 
 def resolve_device(device: str) -> torch.device:
@@ -394,6 +406,26 @@ def set_env_state(env, state: Optional[dict]) -> bool:
             else:
                 setattr(part, name, value)
     return True
+
+
+def launch(config: TrainConfig, algo: str, train_loop) -> TrainResult:
+    """Open a :class:`Run`, make the training and evaluation envs, run ``train_loop(config, run, envs, eval_envs)``
+    and close the envs however it ends (Ctrl-C included). ``eval_envs`` is None when ``config.eval_freq == 0``;
+    it uses seed + 1 so evaluation episodes differ from training ones."""
+    from gazelab.envs import make_env  # here, not at import: envs may pull optional packages lazily
+
+    run = Run(config, algo)
+    envs = make_env(config.env_id, config.num_envs, seed=config.seed, device=run.device, **config.env_kwargs())
+    eval_envs = None
+    try:
+        if config.eval_freq > 0:
+            eval_envs = make_env(config.env_id, config.num_eval_envs, seed=config.seed + 1, device=run.device,
+                                 **config.env_kwargs())
+        return train_loop(config, run, envs, eval_envs)
+    finally:
+        envs.close()
+        if eval_envs is not None:
+            eval_envs.close()
 
 
 # ---------------------------------------------------------------------------------------------- the run
