@@ -39,41 +39,57 @@ class FoveaView:
     """One gaze applied to one frame (and optionally to its encoder map)."""
 
     weights: np.ndarray
-    """(H, W) Gaussian weights at image resolution, ``gaussian_map(mu, sigma, rho, H, W)[0]``."""
+    """(H, W) Gaussian weights at image resolution: the gaze as it falls on the pixels."""
     weighted: np.ndarray
     """(H, W, 3) uint8: the frame times ``weights``."""
+    image_mu: np.ndarray
+    """(2,) the gaze centre in image coordinates (equal to the given mu without an encoder)."""
+    image_sigma: np.ndarray
+    """(2,) the gaze spread in image coordinates (equal to the given sigma without an encoder)."""
     fmap: np.ndarray | None = None
     """(C, h, w) encoder feature map of the frame, or None without an encoder."""
     fmap_weights: np.ndarray | None = None
-    """(h, w) the same gaze on the map's grid (what the agent really multiplies), or None."""
+    """(h, w) ``gaussian_map(mu, sigma, rho, h, w)[0]``: what the agent really multiplies, or None."""
     weighted_fmap: np.ndarray | None = None
     """(C, h, w) ``fmap * fmap_weights``, or None."""
 
 
-def fovea_view(frame, mu, sigma, rho, *, fmap: Tensor | None = None) -> FoveaView:
-    """Apply one gaze to a frame (H, W, 3) uint8 and, if given, to its feature map ``fmap`` (C, h, w).
+def fovea_view(frame, mu, sigma, rho, *, encoder=None) -> FoveaView:
+    """Apply one gaze to a frame (H, W, 3) uint8 and, with an encoder, to the frame's feature map.
 
     mu: (mu_x, mu_y) in [-1, 1]; sigma: (sigma_x, sigma_y) > 0; rho in (-1, 1) (see gazelab.attention).
+    Without an encoder the gaze is in image coordinates. With one (a :mod:`gazelab.encoders` encoder) it is in
+    *feature-map* coordinates, as the agent's gaze is: it weights the map directly, and is converted with
+    :func:`gazelab.viz.gaze_to_image` for the pixels (the map's cells only cover the middle of the image, so
+    map mu_x = 1 lands well inside the right border).
     """
     frame = _frame_array(frame)
     mu_t = torch.as_tensor(mu, dtype=torch.float32).reshape(1, 2)
     sigma_t = torch.as_tensor(sigma, dtype=torch.float32).reshape(1, 2)
     rho_t = torch.as_tensor(rho, dtype=torch.float32).reshape(1)
-    weights = gaussian_map(mu_t, sigma_t, rho_t, frame.shape[0], frame.shape[1])[0].numpy()
-    view = FoveaView(weights, (frame * weights[..., None]).astype(np.uint8))
-    if fmap is not None:
-        if fmap.ndim != 3:
-            raise ValueError(f"fmap must have shape (C, h, w), got {tuple(fmap.shape)}")
+    image_mu, image_sigma = mu_t[0].numpy(), sigma_t[0].numpy()
+    fmap = cell_weights = None
+    if encoder is not None:
+        with torch.no_grad():
+            fmap = encoder(torch.from_numpy(frame)[None])[0].float().cpu()
         cell_weights = gaussian_map(mu_t, sigma_t, rho_t, fmap.shape[1], fmap.shape[2])[0]
-        view.fmap = fmap.detach().float().cpu().numpy()
+        image_mu, image_sigma = viz.gaze_to_image(image_mu, image_sigma, encoder)
+    # rho is unchanged: the conversion scales both axes by the same factor
+    weights = gaussian_map(torch.as_tensor(image_mu, dtype=torch.float32).reshape(1, 2),
+                           torch.as_tensor(image_sigma, dtype=torch.float32).reshape(1, 2), rho_t,
+                           frame.shape[0], frame.shape[1])[0].numpy()
+    view = FoveaView(weights, (frame * weights[..., None]).astype(np.uint8), np.asarray(image_mu, np.float32),
+                     np.asarray(image_sigma, np.float32))
+    if fmap is not None:
+        view.fmap = fmap.numpy()
         view.fmap_weights = cell_weights.numpy()
         view.weighted_fmap = view.fmap * view.fmap_weights[None]
     return view
 
 
-def _fovea_figure(frame, view: FoveaView, mu, sigma, rho):
-    return viz.plot_fovea(frame, view.weights, view.weighted, mu, sigma, rho, fmap=view.fmap,
-                          weighted_fmap=view.weighted_fmap)
+def _fovea_figure(frame, view: FoveaView, rho):
+    return viz.plot_fovea(frame, view.weights, view.weighted, view.image_mu, view.image_sigma, rho,
+                          fmap=view.fmap, weighted_fmap=view.weighted_fmap)
 
 
 def fovea_explorer(frame, *, mu=(0.0, 0.0), sigma=(0.4, 0.4), rho: float = 0.0, encoder=None,
@@ -83,24 +99,21 @@ def fovea_explorer(frame, *, mu=(0.0, 0.0), sigma=(0.4, 0.4), rho: float = 0.0, 
     Args:
         frame: (H, W, 3) uint8 image (numpy or tensor).
         mu, sigma, rho: the initial gaze (also the static figure).
-        encoder: optional module mapping (1, H, W, 3) uint8 to a feature map (1, C, h, w), e.g. a
-            ``gazelab.encoders.FineNatureCNN``; then the gaze is also applied to its map (channel means shown).
+        encoder: optional :mod:`gazelab.encoders` encoder, e.g. ``FineNatureCNN(64)``. Then the sliders are in
+            feature-map coordinates (like the agent's gaze): the gaze weights the encoder's map (channel means
+            shown) and is drawn on the frame converted to image coordinates (see :func:`fovea_view`).
         show_static: display the static figure of the initial gaze first.
 
     Returns:
         The interactive widget; ``.result`` is the :class:`FoveaView` of the current slider values.
     """
     frame = _frame_array(frame)
-    fmap = None
-    if encoder is not None:
-        with torch.no_grad():
-            fmap = encoder(torch.from_numpy(frame)[None])[0]
     if show_static:
-        display(_fovea_figure(frame, fovea_view(frame, mu, sigma, rho, fmap=fmap), mu, sigma, rho))
+        display(_fovea_figure(frame, fovea_view(frame, mu, sigma, rho, encoder=encoder), rho))
 
     def update(mu_x, mu_y, sigma_x, sigma_y, rho):
-        view = fovea_view(frame, (mu_x, mu_y), (sigma_x, sigma_y), rho, fmap=fmap)
-        display(_fovea_figure(frame, view, (mu_x, mu_y), (sigma_x, sigma_y), rho))
+        view = fovea_view(frame, (mu_x, mu_y), (sigma_x, sigma_y), rho, encoder=encoder)
+        display(_fovea_figure(frame, view, rho))
         return view
 
     slider = lambda value, low, high, desc: ipywidgets.FloatSlider(  # noqa: E731

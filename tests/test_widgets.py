@@ -61,12 +61,25 @@ def test_fovea_explorer_applies_the_gaze_to_the_encoder_map(frame, shown):
     encoder = FineNatureCNN(image_size=64)
     widget = widgets.fovea_explorer(frame, mu=(-0.5, 0.5), sigma=(0.3, 0.3), encoder=encoder)
     view = widget.result
-    assert view.fmap.shape == (64, 10, 10)
+    assert view.fmap.shape == (encoder.out_channels, 10, 10)
     with torch.no_grad():
         fmap = encoder(torch.from_numpy(frame)[None])[0].numpy()
     cell = gaussian_map(torch.tensor([[-0.5, 0.5]]), torch.tensor([[0.3, 0.3]]), torch.zeros(1), 10, 10)[0].numpy()
     np.testing.assert_allclose(view.weighted_fmap, fmap * cell[None], atol=1e-5)
     assert len(shown[0].axes) == 5  # frame, weights, weighted image, map before, map after
+
+
+def test_fovea_explorer_with_an_encoder_draws_the_map_gaze_where_it_falls_on_the_image(frame, shown):
+    """Slider values are map coordinates; on the pixels the fovea sits where the map cell's receptive field is."""
+    encoder = FineNatureCNN(image_size=64)
+    view = widgets.fovea_explorer(frame, mu=(-1.0, 1.0), sigma=(0.2, 0.2), encoder=encoder).result
+    mu_img, sigma_img = viz.gaze_to_image(np.array([-1.0, 1.0]), np.array([0.2, 0.2]), encoder)
+    np.testing.assert_allclose(view.image_mu, mu_img, atol=1e-6)
+    np.testing.assert_allclose(view.image_sigma, sigma_img, atol=1e-6)
+    # map cell (row 9, col 0) is centred on pixel (49.5, 13.5): the image peak is there, not at the corner
+    row, col = np.unravel_index(view.weights.argmax(), view.weights.shape)
+    assert abs(row - 49.5) <= 1 and abs(col - 13.5) <= 1
+    assert view.fmap_weights[9, 0] == view.fmap_weights.max()
 
 
 def test_triplet_browser_steps_through_triplets(shown):
