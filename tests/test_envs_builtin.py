@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from gazelab.envs import CLUTTER_NAMES, list_envs, make_env
+from gazelab.envs.raster import DISC, SpriteRasterizer, pack, unpack
 from gazelab.envs.tabletop import GRIPPER_COLOUR
 
 BUILTIN = list_envs("builtin")
@@ -213,3 +214,34 @@ def test_runs_on_cuda():
     obs, _ = env.reset()
     obs, r, *_ = env.step(torch.zeros(4, 2, device="cuda"))
     assert obs["rgb"].device.type == "cuda" and r.device.type == "cuda"
+
+
+@pytest.mark.parametrize("level", ["medium", "heavy"])
+def test_drawn_frames_show_the_topmost_shape_of_the_layer_map(level):
+    """Painter's-order drawing == colouring every pixel by the topmost shape's palette entry (or the background)."""
+    env = make_env("gazelab/Push-v0", num_envs=16, seed=4, clutter=level)
+    env.reset()
+    for _ in range(3):
+        env.step(torch.rand(16, 2) * 2 - 1)
+    objects = torch.stack([env.goal, env.block, env.gripper], 1)
+    centers = torch.cat([env.clutter.pos, objects], 1)
+    sprite_ids = torch.cat([env.clutter.sprite_ids, env._task_sprite_ids], 1)
+    palette = torch.cat([env._table, pack(env.clutter.colours), env._task_palette], 1)
+    layers = env.raster.layer_map(centers, sprite_ids).long()
+    expected = torch.where(layers == 0, env.clutter.background(), torch.gather(palette, 1, layers))
+    drawn = env.render()
+    assert torch.equal(drawn, unpack(expected).view(16, 64, 64, 3))
+    assert (layers > 0).float().mean() > 0.1  # shapes do cover the image: the comparison is not vacuous
+
+
+def test_shapes_outside_the_image_are_clipped_or_invisible():
+    """A disc half over the border shows its inner half; one far outside draws nothing (and does not crash)."""
+    raster = SpriteRasterizer([(DISC, 0.3)], 32, torch.device("cpu"))
+    palette = pack(torch.tensor([[[0, 0, 0], [255, 0, 0]]], dtype=torch.uint8).expand(3, -1, -1).contiguous())
+    centers = torch.tensor([[[1.0, 0.0]], [[5.0, -7.0]], [[-1.2, 0.0]]])
+    img = raster.draw(centers, torch.zeros(3, 1, dtype=torch.long), palette)
+    red = img[..., 0] == 255
+    assert red[0, :, -1].any() and not red[0, :, :16].any()  # clipped at the right border
+    assert not red[1].any()
+    assert red[2, :, 0].any() and not red[2, :, 8:].any()  # 0.2 outside on the left: a sliver remains
+    torch.testing.assert_close(raster.layer_map(centers, torch.zeros(3, 1, dtype=torch.long)).view(3, 32, 32) > 0, red)

@@ -237,8 +237,7 @@ class TabletopEnv:
         centers = torch.cat([self.clutter.pos[sel], torch.stack(objects, 1)[sel]], 1)
         sprite_ids = torch.cat([self.clutter.sprite_ids[sel], self._task_sprite_ids[sel]], 1)
         palette = torch.cat([self._table[sel], pack(self.clutter.colours[sel]), self._task_palette[sel]], 1)
-        layers = self.raster.layer_map(centers, sprite_ids)
-        return self.raster.paint(layers, palette, self.clutter.background(idx))
+        return self.raster.draw(centers, sprite_ids, palette, self.clutter.background(idx))
 
     def _obs(self, idx: Tensor | None = None) -> dict[str, Tensor]:
         sel = slice(None) if idx is None else idx
