@@ -1,30 +1,80 @@
 """ipywidgets front-ends for the notebooks: the fovea explorer, the triplet browser and the gaze timeline.
 
 Each function first displays a static figure (a :mod:`gazelab.viz` function), so an executed notebook reads well on
-GitHub, then returns an ``ipywidgets.interactive`` whose sliders redraw the same figure in JupyterLab. Leave the
+GitHub, then returns a :class:`FigureSliders` whose sliders redraw the same figure in JupyterLab. Leave the
 returned widget as the last expression of a cell to show it. Without a frontend (nbmake, pytest) everything
-still runs: the sliders are plain objects, and setting ``widget.children[i].value`` calls the update.
+still runs: the sliders are plain objects, and setting ``widget.sliders[name].value`` redraws.
 
-After every update ``widget.result`` holds what was drawn (e.g. a :class:`FoveaView`), so tests and curious
-students can look at the numbers behind the picture.
+After every redraw ``widget.result`` holds what was drawn (e.g. a :class:`FoveaView`) and ``widget.figure`` the
+figure, so tests and curious students can look at the numbers behind the picture.
+
+Why not ``ipywidgets.interactive``: it draws into an ``Output`` widget, and headless executors (nbclient, hence
+nbmake) imitate a frontend for Output widgets by sending comm messages on the shell channel while they wait for
+the cell's reply on it; on a busy machine that wait sometimes never wakes up (jupyter/nbclient#312) and CI hung
+until its timeout. :class:`FigureSliders` shows the figure as a PNG ``ipywidgets.Image`` instead: no Output widget.
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import ipywidgets
 import numpy as np
 import torch
 from IPython.display import display
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from torch import Tensor
 
 from gazelab import viz
 from gazelab.attention import gaussian_map
 
-__all__ = ["FoveaView", "fovea_view", "fovea_explorer", "triplet_browser", "gaze_timeline"]
+__all__ = ["FigureSliders", "FoveaView", "fovea_view", "fovea_explorer", "triplet_browser", "gaze_timeline"]
 
 _SLIDER = dict(continuous_update=False, readout_format=".2f")
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """A matplotlib figure as PNG bytes."""
+    buffer = io.BytesIO()
+    FigureCanvasAgg(fig).print_png(buffer)
+    return buffer.getvalue()
+
+
+class FigureSliders(ipywidgets.VBox):
+    """Sliders above a figure that each slider change redraws (shown as a PNG image).
+
+    Args:
+        draw: called with one keyword argument per slider (its current value); returns a matplotlib
+            ``Figure``, or a tuple ``(Figure, result)`` to keep something next to the picture in ``.result``.
+        sliders: name -> slider widget (e.g. ``ipywidgets.FloatSlider``); the names are ``draw``'s arguments and
+            label the sliders that have no description.
+
+    Attributes:
+        sliders: the slider widgets by name; setting ``.value`` redraws (also without a frontend).
+        figure, result: what the last call of ``draw`` returned (``result`` is None if it returned a figure only).
+    """
+
+    def __init__(self, draw: Callable[..., Any], **sliders: ipywidgets.ValueWidget):
+        if not sliders:
+            raise ValueError("FigureSliders needs at least one slider")
+        self._draw = draw
+        self.sliders = sliders
+        self.image = ipywidgets.Image(format="png")
+        self.figure: Figure | None = None
+        self.result: Any = None
+        super().__init__([*sliders.values(), self.image])
+        for name, slider in sliders.items():
+            slider.description = slider.description or name
+            slider.observe(self._redraw, names="value")
+        self._redraw()
+
+    def _redraw(self, change=None) -> None:
+        out = self._draw(**{name: slider.value for name, slider in self.sliders.items()})
+        self.figure, self.result = out if isinstance(out, tuple) else (out, None)
+        self.image.value = png_bytes(self.figure)
 
 
 def _frame_array(frame, name: str = "frame") -> np.ndarray:
@@ -93,7 +143,7 @@ def _fovea_figure(frame, view: FoveaView, rho):
 
 
 def fovea_explorer(frame, *, mu=(0.0, 0.0), sigma=(0.4, 0.4), rho: float = 0.0, encoder=None,
-                   show_static: bool = True) -> ipywidgets.interactive:
+                   show_static: bool = True) -> FigureSliders:
     """Sliders for mu_x, mu_y, sigma_x, sigma_y, rho over one frame: weight map, weighted image (and map).
 
     Args:
@@ -105,21 +155,20 @@ def fovea_explorer(frame, *, mu=(0.0, 0.0), sigma=(0.4, 0.4), rho: float = 0.0, 
         show_static: display the static figure of the initial gaze first.
 
     Returns:
-        The interactive widget; ``.result`` is the :class:`FoveaView` of the current slider values.
+        The widget; ``.result`` is the :class:`FoveaView` of the current slider values.
     """
     frame = _frame_array(frame)
     if show_static:
         display(_fovea_figure(frame, fovea_view(frame, mu, sigma, rho, encoder=encoder), rho))
 
-    def update(mu_x, mu_y, sigma_x, sigma_y, rho):
+    def draw(mu_x, mu_y, sigma_x, sigma_y, rho):
         view = fovea_view(frame, (mu_x, mu_y), (sigma_x, sigma_y), rho, encoder=encoder)
-        display(_fovea_figure(frame, view, rho))
-        return view
+        return _fovea_figure(frame, view, rho), view
 
     slider = lambda value, low, high, desc: ipywidgets.FloatSlider(  # noqa: E731
         value=float(value), min=low, max=high, step=0.02, description=desc, **_SLIDER)
-    return ipywidgets.interactive(
-        update,
+    return FigureSliders(
+        draw,
         mu_x=slider(mu[0], -1.0, 1.0, "mu_x"),
         mu_y=slider(mu[1], -1.0, 1.0, "mu_y"),
         sigma_x=slider(sigma[0], 0.05, 2.0, "sigma_x"),
@@ -129,7 +178,7 @@ def fovea_explorer(frame, *, mu=(0.0, 0.0), sigma=(0.4, 0.4), rho: float = 0.0, 
 
 
 def triplet_browser(frames, returns, anchor_idx, positive_idx, negative_idx, *,
-                    show_static: bool = True) -> ipywidgets.interactive:
+                    show_static: bool = True) -> FigureSliders:
     """A slider over mined triplets showing the anchor, positive and negative frames with their returns.
 
     Args:
@@ -137,7 +186,7 @@ def triplet_browser(frames, returns, anchor_idx, positive_idx, negative_idx, *,
         returns: (N,) returns; anchor_idx, positive_idx, negative_idx: (T,) indices into frames (T >= 1).
 
     Returns:
-        The interactive widget; ``.result`` is the (anchor, positive, negative) index triple shown.
+        The widget; ``.result`` is the (anchor, positive, negative) index triple shown.
     """
     idx = [torch.as_tensor(i).long().reshape(-1) for i in (anchor_idx, positive_idx, negative_idx)]
     count = len(idx[0])
@@ -146,25 +195,20 @@ def triplet_browser(frames, returns, anchor_idx, positive_idx, negative_idx, *,
                          f"{[len(i) for i in idx]}")
     returns = torch.as_tensor(returns).float().reshape(-1)
 
-    def figure(t: int):
-        triple = tuple(int(i[t]) for i in idx)
+    def figure(triplet: int):
+        triple = tuple(int(i[triplet]) for i in idx)
         fig = viz.plot_triplet([_frame_array(frames[j], "frames[i]") for j in triple], returns[list(triple)],
-                               suptitle=f"triplet {t} / {count}: buffer rows {triple}")
+                               suptitle=f"triplet {triplet} / {count}: buffer rows {triple}")
         return fig, triple
 
     if show_static:
         display(figure(0)[0])
 
-    def update(triplet):
-        fig, triple = figure(triplet)
-        display(fig)
-        return triple
-
-    return ipywidgets.interactive(update, triplet=ipywidgets.IntSlider(0, 0, count - 1, description="triplet",
-                                                                        continuous_update=False))
+    return FigureSliders(figure, triplet=ipywidgets.IntSlider(0, 0, count - 1, description="triplet",
+                                                               continuous_update=False))
 
 
-def gaze_timeline(frames, mu, sigma, rho, titles=None, *, show_static: bool = True) -> ipywidgets.interactive:
+def gaze_timeline(frames, mu, sigma, rho, titles=None, *, show_static: bool = True) -> FigureSliders:
     """A slider over steps (of an episode, or of training) showing the gaze on the frame and its parameter curves.
 
     Args:
@@ -175,7 +219,7 @@ def gaze_timeline(frames, mu, sigma, rho, titles=None, *, show_static: bool = Tr
         show_static: display the figure of the last step first.
 
     Returns:
-        The interactive widget; ``.result`` is the step shown.
+        The widget; ``.result`` is the step shown.
     """
     to_np = lambda x: x.detach().cpu().numpy() if isinstance(x, Tensor) else np.asarray(x)  # noqa: E731
     mu, sigma, rho = to_np(mu).reshape(-1, 2), to_np(sigma).reshape(-1, 2), to_np(rho).reshape(-1)
@@ -193,9 +237,8 @@ def gaze_timeline(frames, mu, sigma, rho, titles=None, *, show_static: bool = Tr
     if show_static:
         display(viz.plot_gaze_timeline(frames, mu, sigma, rho, steps - 1, titles))
 
-    def update(step):
-        display(viz.plot_gaze_timeline(frames, mu, sigma, rho, step, titles))
-        return step
+    def draw(step):
+        return viz.plot_gaze_timeline(frames, mu, sigma, rho, step, titles), step
 
-    return ipywidgets.interactive(update, step=ipywidgets.IntSlider(steps - 1, 0, steps - 1, description="step",
-                                                                    continuous_update=False))
+    return FigureSliders(draw, step=ipywidgets.IntSlider(steps - 1, 0, steps - 1, description="step",
+                                                         continuous_update=False))

@@ -1,5 +1,6 @@
 """The notebook widgets and the figures behind them: built headless, and the sliders really redraw."""
 
+import ipywidgets
 import numpy as np
 import pytest
 import torch
@@ -31,7 +32,28 @@ def frame():
 
 
 def _sliders(widget):
+    """The sliders a student sees, by their label."""
     return {child.description: child for child in widget.children if hasattr(child, "description")}
+
+
+def test_figure_sliders_redraw_the_png_on_every_change():
+    calls = []
+
+    def draw(a, b):
+        calls.append((a, b))
+        fig = Figure(figsize=(2, 2))
+        fig.subplots().plot([0, 1], [a, b])
+        return fig, a + b
+
+    widget = widgets.FigureSliders(draw, a=ipywidgets.FloatSlider(0.0), b=ipywidgets.IntSlider(1))
+    assert calls == [(0.0, 1)] and widget.result == 1.0
+    first = widget.image.value
+    assert first[:8] == b"\x89PNG\r\n\x1a\n"
+    _sliders(widget)["b"].value = 3
+    assert calls[-1] == (0.0, 3) and widget.result == 3.0 and widget.image.value != first
+    assert not any(isinstance(child, ipywidgets.Output) for child in widget.children)
+    with pytest.raises(ValueError, match="slider"):
+        widgets.FigureSliders(draw)
 
 
 def test_fovea_view_weights_are_the_library_gaussian_map(frame):
@@ -46,7 +68,7 @@ def test_fovea_explorer_shows_static_figure_then_sliders_redraw_with_the_new_gaz
     assert isinstance(shown[0], Figure)  # the static figure comes first
     sliders = _sliders(widget)
     assert set(sliders) >= {"mu_x", "mu_y", "sigma_x", "sigma_y", "rho"}
-    before, before_pixels = widget.result, _pixels(shown[-1])
+    before, before_png = widget.result, widget.image.value
     sliders["mu_x"].value = 0.6
     sliders["sigma_y"].value = 0.2
     sliders["rho"].value = -0.5
@@ -54,7 +76,7 @@ def test_fovea_explorer_shows_static_figure_then_sliders_redraw_with_the_new_gaz
     expected = gaussian_map(torch.tensor([[0.6, 0.0]]), torch.tensor([[0.4, 0.2]]), torch.tensor([-0.5]), 64, 64)[0]
     np.testing.assert_allclose(after.weights, expected.numpy(), atol=1e-6)
     assert not np.allclose(before.weights, after.weights)
-    assert not np.array_equal(before_pixels, _pixels(shown[-1]))  # the redrawn figure changed
+    assert widget.image.value != before_png  # the redrawn figure changed
 
 
 def test_fovea_explorer_applies_the_gaze_to_the_encoder_map(frame, shown):
@@ -66,7 +88,7 @@ def test_fovea_explorer_applies_the_gaze_to_the_encoder_map(frame, shown):
         fmap = encoder(torch.from_numpy(frame)[None])[0].numpy()
     cell = gaussian_map(torch.tensor([[-0.5, 0.5]]), torch.tensor([[0.3, 0.3]]), torch.zeros(1), 10, 10)[0].numpy()
     np.testing.assert_allclose(view.weighted_fmap, fmap * cell[None], atol=1e-5)
-    assert len(shown[0].axes) == 5  # frame, weights, weighted image, map before, map after
+    assert len(shown[0].axes) == 5 and len(widget.figure.axes) == 5  # frame, weights, weighted, map before/after
 
 
 def test_fovea_explorer_with_an_encoder_draws_the_map_gaze_where_it_falls_on_the_image(frame, shown):
@@ -87,11 +109,11 @@ def test_triplet_browser_steps_through_triplets(shown):
     returns = torch.arange(6.0)
     widget = widgets.triplet_browser(frames, returns, [0, 3], [1, 4], [2, 5])
     assert isinstance(shown[0], Figure) and widget.result == (0, 1, 2)
-    first = _pixels(shown[-1])
+    first = _pixels(widget.figure)
     _sliders(widget)["triplet"].value = 1
     assert widget.result == (3, 4, 5)
-    assert not np.array_equal(first, _pixels(shown[-1]))
-    assert "return 4.000" in shown[-1].axes[1].get_title()
+    assert not np.array_equal(first, _pixels(widget.figure))
+    assert "return 4.000" in widget.figure.axes[1].get_title()
     with pytest.raises(ValueError, match="equal length"):
         widgets.triplet_browser(frames, returns, [0, 1], [1], [2])
 
@@ -103,10 +125,10 @@ def test_gaze_timeline_accepts_one_frame_and_redraws_per_step(frame, shown):
     rho = torch.zeros(steps)
     widget = widgets.gaze_timeline(frame, mu, sigma, rho, titles=[f"update {i}" for i in range(steps)])
     assert widget.result == steps - 1 and shown[0].axes[0].get_title() == "update 4"
-    last = _pixels(shown[-1])
+    last = _pixels(widget.figure)
     _sliders(widget)["step"].value = 0
-    assert widget.result == 0 and shown[-1].axes[0].get_title() == "update 0"
-    assert not np.array_equal(last, _pixels(shown[-1]))
+    assert widget.result == 0 and widget.figure.axes[0].get_title() == "update 0"
+    assert not np.array_equal(last, _pixels(widget.figure))
     with pytest.raises(ValueError, match="same number"):
         widgets.gaze_timeline(frame, mu, sigma, rho[:3])
 
