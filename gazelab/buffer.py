@@ -30,8 +30,8 @@ class ContrastiveBuffer:
     Args:
         feature_shape: (C, h, w) of one feature map.
         capacity: maximum number of entries (default 100_000, the paper's default).
-        dtype: storage dtype of the maps, ``torch.float16`` (default; half the memory: 100k x 64x10x10 maps take
-            1.3 GB) or ``torch.float32``. Keys and returns are always float32.
+        dtype: storage dtype of the maps, ``torch.float16`` (default; half the memory: 100k x 32x10x10 maps (the fine
+            encoder at 64 px) take 0.64 GB) or ``torch.float32``. Keys and returns are always float32.
         key_dim: dimension of the k-NN keys (default 64).
         device: where the tensors live (default ``"cpu"``); ``add`` moves incoming tensors here.
         seed: seed of the random projection that makes the keys.
