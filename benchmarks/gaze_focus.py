@@ -1,6 +1,6 @@
 """Where does a trained gaze look? Fovea-to-object distances of saved PPO/SAC runs on the built-in reach tasks.
 
-    python benchmarks/gaze_focus.py benchmarks/results/sample_efficiency/v2/gazelab-ReachClutter-v0/gaze*/seed*
+    python benchmarks/gaze_focus.py benchmarks/results/sample_efficiency/sweep/gazelab-ReachClutter-v0/gaze*/seed*
 
 For each run (a directory with checkpoint.pt; attention `gaze`) the deterministic policy plays ``--envs`` episodes
 for ``--steps`` steps; at every step the gaze centre is converted to image coordinates

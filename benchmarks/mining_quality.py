@@ -1,6 +1,6 @@
 """Are the mined triplets about the task? Mining checked against the simulator's ground truth.
 
-    python benchmarks/mining_quality.py benchmarks/results/sample_efficiency/v2/gazelab-*/gaze+contrastive/seed1
+    python benchmarks/mining_quality.py benchmarks/results/sample_efficiency/sweep/gazelab-*/gaze+contrastive/seed1
 
 For each saved run on a built-in reach task: the run's own stochastic policy plays ``--envs`` envs for
 ``--steps`` steps (the data PPO would collect); every frame's CNN map (detached, as the contrastive buffer stores

@@ -208,12 +208,13 @@ def test_reach_reward_shaping_rewards_progress():
     assert (r_toward > r_away).all()
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_runs_on_cuda():
-    env = make_env("gazelab/PushClutter-v0", num_envs=4, seed=0, device="cuda")
+@pytest.mark.parametrize("device", ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+def test_tensors_live_on_the_requested_device(device):
+    """Device-generic: observations, rewards and flags come back on the device the env was made for."""
+    env = make_env("gazelab/PushClutter-v0", num_envs=4, seed=0, device=device)
     obs, _ = env.reset()
-    obs, r, *_ = env.step(torch.zeros(4, 2, device="cuda"))
-    assert obs["rgb"].device.type == "cuda" and r.device.type == "cuda"
+    obs, r, terminated, truncated, _ = env.step(torch.zeros(4, 2, device=device))
+    assert {t.device.type for t in (obs["rgb"], obs["state"], r, terminated, truncated)} == {device}
 
 
 @pytest.mark.parametrize("level", ["medium", "heavy"])
