@@ -8,7 +8,8 @@
 For every (task, method, seed) one PPO run with the task's defaults (gazelab.ppo.TASK_DEFAULTS), evaluated with
 the deterministic policy every ``--eval-every`` iterations. Per run: *steps to threshold* = the first evaluation
 step whose success rate reaches ``--threshold`` (runs that never reach it count as censored at their budget) and
-*final success* = mean of the last two evaluations. Per method: mean, std and min-max across seeds.
+*final success* = mean of the last two evaluations. Per method: mean, std and min-max across seeds, and the
+speed-up over `none` (ratio of mean steps to threshold).
 
 Resumable: each run lives in ``benchmarks/results/sample_efficiency[/<tag>]/<task>/<method>/seed<k>/``; a run
 with ``result.json`` is skipped, a run with only a checkpoint is resumed, so an interrupted sweep picks up where
@@ -104,6 +105,12 @@ def aggregate(results: list[dict], threshold: float) -> dict:
                 "final_success_min": float(final.min()), "final_success_max": float(final.max()),
                 "sps_mean": float(np.mean([r["sps"] for r in runs])),
             }
+        if "none" in summary[task]:
+            # Speed-up = baseline's mean steps / this method's. Censored runs count at their budget, so with runs
+            # that never reached the threshold this is a rough figure, not a bound in either direction.
+            for stats in summary[task].values():
+                stats["speedup_vs_none"] = (summary[task]["none"]["steps_to_threshold_mean"]
+                                            / stats["steps_to_threshold_mean"])
     return summary
 
 
@@ -180,10 +187,12 @@ def main() -> None:
     plot(done, root / "curves.png", args.threshold)
     for task, methods in summary.items():
         print(f"\n{task} (threshold {args.threshold})")
-        print(f"{'method':18s} {'reached':>8s} {'steps to threshold':>24s} {'final success':>16s}")
+        print(f"{'method':18s} {'reached':>8s} {'steps to threshold':>24s} {'speed-up':>9s} {'final success':>16s}")
         for method, s in methods.items():
+            speedup = f"{s['speedup_vs_none']:.2f}x" if "speedup_vs_none" in s else "-"
             print(f"{method:18s} {s['reached']:>4d}/{s['seeds']:<3d} {s['steps_to_threshold_mean']:>12.0f} ± "
-                  f"{s['steps_to_threshold_std']:<9.0f} {s['final_success_mean']:>7.2f} ± {s['final_success_std']:.2f}")
+                  f"{s['steps_to_threshold_std']:<9.0f} {speedup:>9s} {s['final_success_mean']:>7.2f} ± "
+                  f"{s['final_success_std']:.2f}")
     print(f"\nwrote {root / 'summary.json'} and {root / 'curves.png'}")
 
 
