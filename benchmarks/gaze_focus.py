@@ -64,10 +64,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     rows = [gaze_focus(run, args.envs, args.steps, args.seed) for run in args.runs]
-    print(f"{'method':22s} {'seed':>4s} {'fovea->gripper':>15s} {'centre->gripper':>16s} {'fovea->goal':>12s} "
+    print(f"{'env':24s} {'method':18s} {'seed':>4s} {'fovea->gripper':>15s} {'centre->gripper':>16s} {'fovea->goal':>12s} "
           f"{'centre->goal':>13s} {'mu std':>7s} {'sigma':>6s}")
     for r in rows:
-        print(f"{r['method']:22s} {r['seed']:>4d} {r['fovea_to_gripper']:>15.3f} {r['centre_to_gripper']:>16.3f} "
+        print(f"{r['env_id']:24s} {r['method']:18s} {r['seed']:>4d} {r['fovea_to_gripper']:>15.3f} {r['centre_to_gripper']:>16.3f} "
               f"{r['fovea_to_goal']:>12.3f} {r['centre_to_goal']:>13.3f} {r['mu_std']:>7.3f} {r['sigma_mean']:>6.3f}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "gaze_focus.json").write_text(json.dumps(rows, indent=2))
