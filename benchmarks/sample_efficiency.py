@@ -36,8 +36,8 @@ from gazelab.training import METHODS
 RESULTS = Path(__file__).resolve().parent / "results"
 TASKS = ("gazelab/Reach-v0", "gazelab/ReachClutter-v0")
 BUDGETS = {"gazelab/Reach-v0": 30_000, "gazelab/ReachClutter-v0": 60_000}
-"""Env steps per run (rounded up to whole PPO iterations): what 2 CPU cores sweep in about an hour. Tasks not
-listed here train for their PPO default (gazelab.ppo.TASK_DEFAULTS)."""
+"""Env steps per run (rounded down to whole PPO iterations, as in ppo_rgb.py): what 2 CPU cores sweep in about an
+hour. Tasks not listed here train for their PPO default (gazelab.ppo.TASK_DEFAULTS)."""
 
 
 def parse_value(text: str):
