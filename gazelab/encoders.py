@@ -6,8 +6,8 @@ flattens it and applies ManiSkill's ``Linear(C*h*w, 256) + ReLU`` projection.
 * :class:`NatureCNN` is the conv stack of ManiSkill3's ``ppo_rgb`` baseline (Mnih et al., 2015). At 128x128 it
   gives a 12x12 map, but at 64x64 only 4x4, too coarse for a fovea to pick anything out.
 * :class:`FineNatureCNN` halves NatureCNN's channels (16/32/32) and uses stride 1 in its second layer: a 10x10 map
-  at 64x64 for about 1.5x NatureCNN's training cost (forward + backward of 128 images on 2 CPU cores: 30 ms vs
-  20 ms). Receptive field of a cell: 28 pixels (NatureCNN: 36). It is meant for 64x64 images; at 128x128 its 26x26
+  at 64x64 for about NatureCNN's training cost (forward + backward of 256 images on 2 idle CPU cores: 31 ms vs
+  34 ms). Receptive field of a cell: 28 pixels (NatureCNN: 36). It is meant for 64x64 images; at 128x128 its 26x26
   map makes the agent's projection large, and NatureCNN's 12x12 map is already fine enough.
 """
 
