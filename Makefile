@@ -1,5 +1,5 @@
 # gazelab — two commands set up and run everything on a fresh machine:
-#   make demo   train the CNN baseline and gaze+contrastive PPO on the built-in cluttered task (~5-10 min on 2 cores)
+#   make demo   train the CNN baseline and gaze+contrastive PPO on the built-in cluttered task (~4 min on 2 idle cores)
 #   make test   unit tests + every notebook (smoke budgets)
 # Each target creates .venv on first use and installs into it; later runs reuse it.
 

@@ -29,7 +29,7 @@ commands:
   train ppo   train PPO from pixels (ManiSkill3 ppo_rgb baseline) with optional gaze + contrastive update
   train sac   train SAC from pixels (ManiSkill3 sac_rgbd baseline) with optional gaze + contrastive update
   eval        evaluate a saved run: deterministic success rate, GIF/MP4 of an episode with the fovea drawn
-  demo        CNN baseline vs gaze+contrastive PPO on the built-in cluttered task -> runs/demo/ (~5-10 min CPU;
+  demo        CNN baseline vs gaze+contrastive PPO on the built-in cluttered task -> runs/demo/ (~4 min CPU;
               --smoke: ~1 min)
 
 examples:
