@@ -14,41 +14,41 @@ cut short) go into a ContrastiveBuffer, and triplets are mined exactly as the co
 * triplet gap: mean |d(A) - d(P)| and |d(A) - d(N)| with d = gripper-to-goal distance (the quantity the return
   depends on). The method needs positives that agree with the anchor and negatives that differ *in the task*.
 
-Writes benchmarks/results/mining_quality.json.
+Writes benchmarks/results/mining_quality.json (the runs given).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-from pathlib import Path
-
 import torch
 
 from gazelab.buffer import ContrastiveBuffer
-from gazelab.contrastive import mine_triplets
-from gazelab.envs import make_env
-from gazelab.evaluate import load_policy
+from gazelab.contrastive import knn_excluding_self, mine_triplets
+from saved_runs import main, open_run, run_identity
 
-RESULTS = Path(__file__).resolve().parent / "results"
 CUT = 20  # steps dropped at the end of every env's window: gamma^20 < 0.012 for gamma <= 0.8
+COLUMNS = [("triplets", "triplets", ">8d"),
+           ("gripper gap nn", "gripper_gap_neighbours", ">14.3f"), ("random", "gripper_gap_random", ">7.3f"),
+           ("goal gap nn", "goal_gap_neighbours", ">11.3f"), ("random", "goal_gap_random", ">7.3f"),
+           ("|d(A)-d(P)|", "task_gap_positive", ">11.3f"), ("|d(A)-d(N)|", "task_gap_negative", ">11.3f")]
 
 
 @torch.no_grad()
 def mining_quality(run_dir: str, envs: int, steps: int, seed: int) -> dict:
     """Mining statistics of one run (see the module docstring)."""
-    agent, config, _ = load_policy(run_dir, device="cpu")
-    env = make_env(config.env_id, envs, seed=seed, device="cpu", **config.env_kwargs())
-    if not hasattr(env, "gripper"):
-        raise ValueError(f"{run_dir}: {config.env_id} is not a built-in reach/push task")
+    if steps <= CUT:
+        raise ValueError(f"--steps must be > {CUT} (the last {CUT} steps of each env are dropped), got {steps}")
+    agent, config, env = open_run(run_dir, envs, seed)
     torch.manual_seed(seed)
     obs, _ = env.reset(seed=seed)
     fmaps, rewards, dones, grippers, goals = [], [], [], [], []
     for _ in range(steps):
         action, _, _, _, enc = agent.get_action_and_value(obs)
-        fmaps.append(enc.fmap.half()), grippers.append(env.gripper.clone()), goals.append(env.goal.clone())
+        fmaps.append(enc.fmap.half())
+        grippers.append(env.gripper.clone())
+        goals.append(env.goal.clone())
         obs, reward, terminated, truncated, _ = env.step(action)
-        rewards.append(reward.float()), dones.append((terminated | truncated).float())
+        rewards.append(reward.float())
+        dones.append((terminated | truncated).float())
     env.close()
     returns = torch.zeros(steps, envs)
     running = torch.zeros(envs)
@@ -65,12 +65,11 @@ def mining_quality(run_dir: str, envs: int, steps: int, seed: int) -> dict:
     keys = buffer.filled()[2]
     gen = torch.Generator().manual_seed(seed)
     anchor, positive, negative = mine_triplets(keys, returns, config.contrastive_k,
-                                               num_anchors=config.contrastive_anchors, generator=gen)
-    # k nearest neighbours of the same anchors (exact, L2 on the keys, the anchor itself excluded)
+                                               num_anchors=config.contrastive_anchors, generator=gen, num_threads=1)
+    # The same k-NN search the mining runs, for a sample of anchors, to compare neighbours with random pairs.
     sample = torch.randperm(len(keys), generator=gen)[: config.contrastive_anchors]
-    dist = torch.cdist(keys[sample], keys)
-    dist[torch.arange(len(sample)), sample] = float("inf")
-    neighbours = dist.topk(config.contrastive_k, largest=False).indices  # (A, k)
+    neighbours = torch.from_numpy(knn_excluding_self(keys.float().contiguous().numpy(), sample.numpy(),
+                                                     config.contrastive_k, 1))  # (A, k)
     random_pairs = torch.randint(0, len(keys), neighbours.shape, generator=gen)
 
     def mean_gap(pos: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> float:
@@ -79,7 +78,7 @@ def mining_quality(run_dir: str, envs: int, steps: int, seed: int) -> dict:
     task = (gripper - goal).norm(dim=1)  # what the return depends on
     anchors = sample[:, None].expand_as(neighbours)
     return {
-        "run": str(run_dir), "env_id": config.env_id, "method": config.method_name(), "seed": config.seed,
+        **run_identity(run_dir, config),
         "frames": len(keys), "triplets": len(anchor),
         "gripper_gap_neighbours": mean_gap(gripper, anchors, neighbours),
         "gripper_gap_random": mean_gap(gripper, anchors, random_pairs),
@@ -90,26 +89,5 @@ def mining_quality(run_dir: str, envs: int, steps: int, seed: int) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("runs", nargs="+", help="run directories (with checkpoint.pt)")
-    parser.add_argument("--envs", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=4_321)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    rows = [mining_quality(run, args.envs, args.steps, args.seed) for run in args.runs]
-    print(f"{'task':26s} {'method':18s} {'seed':>4s} {'triplets':>8s} {'gripper gap nn/random':>22s} "
-          f"{'goal gap nn/random':>19s} {'|d(A)-d(P)|':>11s} {'|d(A)-d(N)|':>11s}")
-    for r in rows:
-        print(f"{r['env_id']:26s} {r['method']:18s} {r['seed']:>4d} {r['triplets']:>8d} "
-              f"{r['gripper_gap_neighbours']:>10.3f} / {r['gripper_gap_random']:<9.3f} "
-              f"{r['goal_gap_neighbours']:>8.3f} / {r['goal_gap_random']:<8.3f} "
-              f"{r['task_gap_positive']:>11.3f} {r['task_gap_negative']:>11.3f}")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "mining_quality.json").write_text(json.dumps(rows, indent=2))
-    print(f"wrote {RESULTS / 'mining_quality.json'}")
-
-
 if __name__ == "__main__":
-    main()
+    main(__doc__, mining_quality, COLUMNS, "mining_quality", steps=100, seed=4_321)

@@ -31,6 +31,7 @@ __all__ = [
     "cosine_distance",
     "triplet_loss",
     "spread_loss",
+    "knn_excluding_self",
     "mine_triplets",
     "ContrastiveConfig",
     "ContrastiveStats",
@@ -114,8 +115,12 @@ def _outcome_classes(returns: Tensor, threshold: float | None) -> Tensor:
     return above if balance(above) >= balance(at_or_above) else at_or_above
 
 
-def _knn_excluding_self(keys: np.ndarray, anchors: np.ndarray, k: int, num_threads: int) -> np.ndarray:
-    """Exact k nearest neighbours (L2) of ``keys[anchors]`` among all keys, the anchor itself left out -> (A, k)."""
+def knn_excluding_self(keys: np.ndarray, anchors: np.ndarray, k: int, num_threads: int) -> np.ndarray:
+    """Exact k nearest neighbours (L2) of ``keys[anchors]`` among all keys, the anchor itself left out -> (A, k).
+
+    keys: (N, D) float32 C-contiguous array; anchors: (A,) int indices into keys. The search ``mine_triplets``
+    runs (exposed for benchmarks that inspect the neighbours themselves).
+    """
     index = faiss.IndexFlatL2(keys.shape[1])
     index.add(keys)
     # Two FAISS settings, changed for this search only:
@@ -201,7 +206,7 @@ def mine_triplets(
     else:
         anchors = torch.randperm(n, generator=generator)[:num_anchors].numpy()
     keys_np = np.ascontiguousarray(keys.detach().float().cpu().numpy())
-    neighbours = _knn_excluding_self(keys_np, anchors, k, num_threads)  # (A, k), nearest first
+    neighbours = knn_excluding_self(keys_np, anchors, k, num_threads)  # (A, k), nearest first
 
     same = high[neighbours] == high[anchors][:, None]  # (A, k)
     valid = same.any(axis=1) & (~same).any(axis=1)
