@@ -83,8 +83,9 @@ class FineNatureCNN(_ConvEncoder):
 
     Why: a fovea on NatureCNN's 4x4 map at 64 px can only pick one of 16 coarse cells; stride 1 in the last two
     layers gives a 10x10 map. Why slim: on 2 CPU cores PPO's update (8 epochs x 8 minibatches) is almost all
-    encoder backward passes; with 32/32/64 channels a 128-image forward+backward took 69 ms (2 threads), with
-    16/32/32 it takes 30 ms, and PPO on the built-in tasks runs about twice as many steps per second.
+    encoder backward passes; with 32/32/64 channels a 128-image forward+backward took 69 ms (2 threads, on a busy
+    machine, 2026-11-25), with 16/32/32 it takes 30 ms, and PPO on the built-in tasks runs about twice as many
+    steps per second.
     """
 
     LAYERS = ((16, 8, 4), (32, 4, 1), (32, 3, 1))
