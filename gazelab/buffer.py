@@ -40,6 +40,8 @@ class ContrastiveBuffer:
         features: (capacity, C, h, w) stored maps; rows ``[0, len(self))`` are valid.
         returns: (capacity,) float32 returns.
         keys: (capacity, key_dim) float32 unit-length keys.
+        episodes: (capacity,) int64 episode id of each entry (mining can skip an anchor's own episode); entries
+            added without ids get a fresh id each, i.e. no two share an episode.
     """
 
     DTYPES = (torch.float16, torch.float32)
@@ -80,8 +82,10 @@ class ContrastiveBuffer:
         self.features = torch.zeros((capacity, *feature_shape), dtype=dtype, device=self.device)
         self.returns = torch.zeros(capacity, dtype=torch.float32, device=self.device)
         self.keys = torch.zeros(capacity, key_dim, dtype=torch.float32, device=self.device)
+        self.episodes = torch.zeros(capacity, dtype=torch.int64, device=self.device)
         self._next = 0  # row the next entry goes to
         self._size = 0
+        self._unlabelled = 0  # negative ids handed to entries added without episode ids (never clash with real ids)
 
     def __len__(self) -> int:
         """Number of valid entries (at most ``capacity``)."""
@@ -92,8 +96,9 @@ class ContrastiveBuffer:
         flat = features.reshape(features.shape[0], -1).to(device=self.device, dtype=torch.float32)
         return torch.nn.functional.normalize(flat @ self.projection, dim=1)
 
-    def add(self, features: Tensor, returns: Tensor) -> None:
-        """Store a batch: features (B, C, h, w) (any device/dtype; detached) and returns (B,).
+    def add(self, features: Tensor, returns: Tensor, episodes: Tensor | None = None) -> None:
+        """Store a batch: features (B, C, h, w) (any device/dtype; detached), returns (B,) and optionally the
+        episode id (B,) (ints >= 0) of each entry.
 
         Writes at the current position and wraps around; if B > capacity only the last ``capacity`` are kept.
         """
@@ -103,8 +108,16 @@ class ContrastiveBuffer:
         returns = torch.as_tensor(returns)
         if returns.shape != (features.shape[0],):
             raise ValueError(f"returns must have shape ({features.shape[0]},) to match features, got {tuple(returns.shape)}")
+        if episodes is None:
+            episodes = -1 - self._unlabelled - torch.arange(features.shape[0])
+            self._unlabelled += features.shape[0]
+        episodes = torch.as_tensor(episodes)
+        if episodes.shape != (features.shape[0],) or episodes.is_floating_point():
+            raise ValueError(f"episodes must be None or an integer tensor of shape ({features.shape[0]},), got "
+                             f"{episodes.dtype} {tuple(episodes.shape)}")
         features = features.detach()[-self.capacity :]
         returns = returns.detach()[-self.capacity :].to(device=self.device, dtype=torch.float32)
+        episodes = episodes[-self.capacity :].to(device=self.device, dtype=torch.int64)
         if not torch.isfinite(returns).all():
             raise ValueError("returns must be finite, got NaN or inf")
         if not torch.isfinite(features).all():
@@ -114,6 +127,7 @@ class ContrastiveBuffer:
         self.features[rows] = features.to(device=self.device, dtype=self.dtype)
         self.returns[rows] = returns
         self.keys[rows] = keys
+        self.episodes[rows] = episodes
         self._next = (self._next + features.shape[0]) % self.capacity
         self._size = min(self._size + features.shape[0], self.capacity)
 
@@ -126,9 +140,10 @@ class ContrastiveBuffer:
         return self.features[:n], self.returns[:n], self.keys[:n]
 
     def state_dict(self) -> dict:
-        """The valid rows (features, returns, keys, cloned) and the write position, for checkpoints."""
+        """The valid rows (features, returns, keys, episodes, cloned) and the write position, for checkpoints."""
         features, returns, keys = self.filled()
-        return {"features": features.clone(), "returns": returns.clone(), "keys": keys.clone(), "next": self._next}
+        return {"features": features.clone(), "returns": returns.clone(), "keys": keys.clone(),
+                "episodes": self.episodes[: len(self)].clone(), "next": self._next, "unlabelled": self._unlabelled}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict` into a buffer of the same feature shape and key_dim (capacity >= its rows)."""
@@ -143,7 +158,9 @@ class ContrastiveBuffer:
         self.features[:n] = state["features"].to(self.features)
         self.returns[:n] = state["returns"].to(self.returns)
         self.keys[:n] = state["keys"].to(self.keys)
+        self.episodes[:n] = state["episodes"].to(self.episodes)
         self._size, self._next = n, int(state["next"]) % self.capacity
+        self._unlabelled = int(state["unlabelled"])
 
     def clear(self) -> None:
         """Forget every entry (storage stays allocated; the key projection stays the same)."""

@@ -33,6 +33,8 @@ __all__ = [
     "spread_loss",
     "knn_excluding_self",
     "mine_triplets",
+    "POSITIVE_RULES",
+    "FOVEA_MODES",
     "ContrastiveConfig",
     "ContrastiveStats",
     "ContrastiveLearner",
@@ -144,6 +146,10 @@ def knn_excluding_self(keys: np.ndarray, anchors: np.ndarray, k: int, num_thread
     return found[~is_self].reshape(len(anchors), k)
 
 
+POSITIVE_RULES = ("same_class", "higher_return")
+FOVEA_MODES = ("anchor", "own")
+
+
 def mine_triplets(
     keys: Tensor,
     returns: Tensor,
@@ -151,6 +157,8 @@ def mine_triplets(
     *,
     num_anchors: int | None = None,
     threshold: float | None = None,
+    rule: str = "same_class",
+    groups: Tensor | None = None,
     generator: torch.Generator | None = None,
     num_threads: int | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -158,12 +166,18 @@ def mine_triplets(
 
     1. Anchors: ``num_anchors`` indices drawn without replacement (all N if None).
     2. Neighbours: each anchor's k exact nearest neighbours in L2 over *all* keys (FAISS ``IndexFlatL2``),
-       excluding the anchor itself.
+       excluding the anchor itself and, with ``groups``, every state of the anchor's group (its episode).
     3. Outcome classes: ``return > threshold`` vs the rest; default threshold the median of ``returns`` with
        ties sent to the side that balances the classes (see :func:`_outcome_classes`; all returns equal -> one
        class -> no triplets).
-    4. Positive: the nearest neighbour of the anchor's class; negative: the nearest of the other class.
+    4. ``rule="same_class"`` (ours): positive = the nearest neighbour of the anchor's class, negative = the nearest
+       of the other class. ``rule="higher_return"`` (the paper's, as its reviews describe it): positive = the
+       nearest *high-return* neighbour, negative = the nearest low-return one, whatever the anchor's class.
        Anchors with no neighbour of either kind are skipped.
+
+    Why ``groups``: consecutive frames of one episode share their clutter and look alike, so under whole-map
+    keys an anchor's nearest neighbours are mostly its own episode's frames, which differ mainly in the
+    gripper. Excluding them makes the neighbours other episodes' frames that look alike.
 
     Args:
         keys: (N, D) float keys (e.g. ``ContrastiveBuffer.keys``), finite.
@@ -171,6 +185,8 @@ def mine_triplets(
         k: neighbours per anchor, 1 <= k < N.
         num_anchors: how many anchors to sample (>= 1), or None for all N.
         threshold: class boundary, or None for the median rule above.
+        rule: "same_class" or "higher_return" (see 4.).
+        groups: (N,) integer group (episode) ids, or None to allow neighbours from the anchor's own episode.
         generator: torch generator for the anchor sampling (reproducibility).
         num_threads: FAISS threads for the search; None (default) = ``torch.get_num_threads()``, so one
             setting governs both (on a machine shared with other busy processes, 1 thread is much faster for
@@ -188,6 +204,10 @@ def mine_triplets(
         raise ValueError(f"k must be an int with 1 <= k < N = {n}, got {k!r}")
     if num_anchors is not None and (isinstance(num_anchors, bool) or not isinstance(num_anchors, int) or num_anchors < 1):
         raise ValueError(f"num_anchors must be None or an int >= 1, got {num_anchors!r}")
+    if rule not in POSITIVE_RULES:
+        raise ValueError(f"rule must be one of {POSITIVE_RULES}, got {rule!r}")
+    if groups is not None and (not isinstance(groups, Tensor) or tuple(groups.shape) != (n,)):
+        raise ValueError(f"groups must be None or a tensor of shape ({n},), got {getattr(groups, 'shape', groups)}")
     if not torch.isfinite(keys).all():
         raise ValueError("keys must be finite, got NaN or inf")
     if not torch.isfinite(returns).all():
@@ -206,14 +226,27 @@ def mine_triplets(
     else:
         anchors = torch.randperm(n, generator=generator)[:num_anchors].numpy()
     keys_np = np.ascontiguousarray(keys.detach().float().cpu().numpy())
-    neighbours = knn_excluding_self(keys_np, anchors, k, num_threads)  # (A, k), nearest first
+    if groups is None:
+        neighbours = knn_excluding_self(keys_np, anchors, k, num_threads)  # (A, k), nearest first
+        usable = np.ones(neighbours.shape, dtype=bool)
+    else:
+        # Search deeper, then keep each row's first k neighbours from other groups (fewer if the depth runs out).
+        depth = min(n - 1, 4 * k + 64)
+        neighbours = knn_excluding_self(keys_np, anchors, depth, num_threads)
+        group = groups.detach().cpu().numpy()
+        other_group = group[neighbours] != group[anchors][:, None]
+        usable = other_group & (np.cumsum(other_group, axis=1) <= k)
 
-    same = high[neighbours] == high[anchors][:, None]  # (A, k)
-    valid = same.any(axis=1) & (~same).any(axis=1)
+    if rule == "same_class":
+        wanted_pos = high[neighbours] == high[anchors][:, None]  # (A, K)
+    else:
+        wanted_pos = high[neighbours]
+    pos_ok, neg_ok = wanted_pos & usable, ~wanted_pos & usable
+    valid = pos_ok.any(axis=1) & neg_ok.any(axis=1)
     rows = np.arange(len(anchors))
     # argmax of a boolean row = the first True = the nearest neighbour with that property.
-    positive = neighbours[rows, same.argmax(axis=1)]
-    negative = neighbours[rows, (~same).argmax(axis=1)]
+    positive = neighbours[rows, pos_ok.argmax(axis=1)]
+    negative = neighbours[rows, neg_ok.argmax(axis=1)]
     as_long = lambda a: torch.from_numpy(np.ascontiguousarray(a[valid], dtype=np.int64)).to(device)  # noqa: E731
     return as_long(anchors), as_long(positive), as_long(negative)
 
@@ -239,6 +272,19 @@ class ContrastiveConfig:
     """Warm-up: with fewer stored states the update is a no-op (neighbours among few states are not similar)."""
     threshold: float | None = None
     """Outcome-class boundary on the return; None = the buffer's median (see ``mine_triplets``)."""
+    fovea: str = "anchor"
+    """Whose fovea weights the three maps of a triplet. "anchor" (default): the anchor's gaze is applied to anchor,
+    positive and negative alike ("one eye per triplet"), so the only way to separate positive from negative is to
+    look where they differ. "own": each map under its own gaze; then the head can separate the classes by
+    *moving* (reading the outcome from its input and placing the fovea by class) instead of looking, a shortcut
+    measured on synthetic maps (tests/test_contrastive.py)."""
+    rule: str = "same_class"
+    """Which neighbour is the positive: "same_class" (the anchor's outcome class) or "higher_return" (the paper's:
+    always the high-return neighbour); see ``mine_triplets``."""
+    exclude_own_episode: bool = False
+    """Mine neighbours only among other episodes' states (needs episode ids in the buffer)."""
+    steps: int = 1
+    """Contrastive Adam steps per ``update`` call, each on freshly mined triplets."""
     seed: int = 0
     """Seed of the anchor sampling."""
     faiss_threads: int | None = None
@@ -249,7 +295,11 @@ class ContrastiveConfig:
             isinstance(self.faiss_threads, bool) or not isinstance(self.faiss_threads, int) or self.faiss_threads < 1
         ):
             raise ValueError(f"faiss_threads must be None or an int >= 1, got {self.faiss_threads!r}")
-        for name in ("num_anchors", "k"):
+        if self.fovea not in FOVEA_MODES:
+            raise ValueError(f"fovea must be one of {FOVEA_MODES}, got {self.fovea!r}")
+        if self.rule not in POSITIVE_RULES:
+            raise ValueError(f"rule must be one of {POSITIVE_RULES}, got {self.rule!r}")
+        for name in ("num_anchors", "k", "steps"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
@@ -325,7 +375,25 @@ class ContrastiveLearner:
         self.generator = torch.Generator().manual_seed(self.config.seed)
 
     def update(self, buffer: ContrastiveBuffer) -> ContrastiveStats:
-        """One contrastive step: mine -> gaze on anchors/positives/negatives -> losses -> Adam step on the gaze."""
+        """``config.steps`` contrastive steps (mine -> gaze -> losses -> Adam step on the gaze); stats of the last."""
+        stats = ContrastiveStats(buffer_size=len(buffer))
+        for _ in range(self.config.steps):
+            stats = self._step(buffer)
+            if stats.triplets == 0:
+                break
+        return stats
+
+    def _gazed_triplets(self, maps_a: Tensor, maps_p: Tensor, maps_n: Tensor):
+        """Gaze-weighted (anchor, positive, negative) maps and the AttentionOutput whose sigma the spread loss sees."""
+        if self.config.fovea == "own":
+            t = maps_a.shape[0]
+            out = self.gaze(torch.cat([maps_a, maps_p, maps_n]))
+            return (*out.features.split(t), out)
+        out = self.gaze(maps_a)  # one eye per triplet: the anchor's weights on all three maps
+        weights = out.weights[:, None]
+        return out.features, maps_p * weights, maps_n * weights, out
+
+    def _step(self, buffer: ContrastiveBuffer) -> ContrastiveStats:
         cfg = self.config
         n = len(buffer)
         if n < max(cfg.min_buffer, cfg.k + 1):
@@ -337,6 +405,8 @@ class ContrastiveLearner:
             cfg.k,
             num_anchors=cfg.num_anchors,
             threshold=cfg.threshold,
+            rule=cfg.rule,
+            groups=buffer.episodes[:n] if cfg.exclude_own_episode else None,
             generator=self.generator,
             num_threads=cfg.faiss_threads,
         )
@@ -345,10 +415,9 @@ class ContrastiveLearner:
             return ContrastiveStats(buffer_size=n)
 
         device = self.params[0].device
-        maps = features[torch.cat([anchor, positive, negative])].to(device=device, dtype=torch.float32)
+        as_float = lambda idx: features[idx].to(device=device, dtype=torch.float32)  # noqa: E731
         with torch.enable_grad():  # also when the trainer calls us inside torch.no_grad()
-            out = self.gaze(maps)
-            gazed_a, gazed_p, gazed_n = out.features.split(t)
+            gazed_a, gazed_p, gazed_n, out = self._gazed_triplets(as_float(anchor), as_float(positive), as_float(negative))
             tl = triplet_loss(gazed_a, gazed_p, gazed_n, cfg.margin)
             sl = spread_loss(out.sigma, cfg.spread_target) if out.sigma is not None else tl.new_zeros(())
             total = tl + cfg.spread_weight * sl
