@@ -19,6 +19,8 @@ from typing import Annotated, Optional
 
 import tyro
 
+from gazelab.errors import GazelabError
+
 __all__ = ["main"]
 
 USAGE = """usage: gazelab {train ppo,train sac,eval,demo} [--help] ...
@@ -127,7 +129,7 @@ def _eval(args: list[str]) -> int:
     ea = tyro.cli(EvalArgs, args=args, prog="gazelab eval")
     for name in ("num_episodes", "num_envs"):
         if getattr(ea, name) < 1:
-            raise ValueError(f"{name} must be >= 1, got {getattr(ea, name)}")
+            raise GazelabError(f"{name} must be >= 1, got {getattr(ea, name)}")
     summary = evaluate_run(ea.run, num_episodes=ea.num_episodes, num_envs=ea.num_envs, seed=ea.seed, out_dir=ea.out,
                            video=ea.video, device=ea.device)
     print(f"{summary['env_id']} {summary['method']}: success {summary['eval/success_once']:.2f}, "
@@ -163,7 +165,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             return _eval(rest)
         if command == "demo":
             return _demo(rest)
-    except ValueError as e:
+    except GazelabError as e:  # bad input we checked; anything else is a bug and keeps its traceback
         return _fail(str(e))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -77,6 +77,7 @@ from tqdm.auto import tqdm
 from gazelab.attention import ATTENTION_KINDS, AttentionOutput
 from gazelab.buffer import ContrastiveBuffer
 from gazelab.contrastive import ContrastiveConfig, ContrastiveLearner
+from gazelab.errors import GazelabError
 
 __all__ = [
     "TrainConfig",
@@ -92,6 +93,7 @@ __all__ = [
     "env_state",
     "set_env_state",
     "resolve_device",
+    "check_device",
     "default_encoder",
     "is_builtin",
     "check_int",
@@ -122,6 +124,25 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def check_device(device: str) -> None:
+    """ValueError unless ``device`` is ``"auto"`` or a cpu/cuda device this machine has (checked before any work:
+    a CUDA device on a CPU-only torch would otherwise fail after the run directory was created)."""
+    cuda_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    allowed = ["auto", "cpu"] + (["cuda"] + [f"cuda:{i}" for i in range(cuda_count)] if cuda_count else [])
+    allowed_text = ", ".join(map(repr, allowed))
+    if device == "auto":
+        return
+    try:
+        kind = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device={device!r} is not a torch device; allowed: {allowed_text}") from None
+    if kind.type == "cuda" and not cuda_count:
+        raise ValueError(f"device={device!r} needs CUDA, which this torch ({torch.__version__}) does not see; "
+                         f"allowed: {allowed_text}")
+    if kind.type not in ("cpu", "cuda") or (kind.type == "cuda" and (kind.index or 0) >= cuda_count):
+        raise ValueError(f"device={device!r} is not available here; allowed: {allowed_text}")
 
 
 def is_builtin(env_id: str) -> bool:
@@ -221,16 +242,22 @@ class TrainConfig:
         return {}
 
     def __post_init__(self):
+        """Fill the per-task defaults and validate: a bad field raises :class:`GazelabError` (a ValueError),
+        also when the check that failed lives in a module the config delegates to (contrastive, clutter)."""
         from gazelab.envs import list_envs  # here, not at import: envs may pull optional packages lazily
 
-        if self.env_id not in list_envs():
-            raise ValueError(f"env_id={self.env_id!r} is unknown; known ids: {', '.join(list_envs())}")
-        for name, value in self._task_defaults().items():
-            if getattr(self, name) is None:
-                setattr(self, name, value)
-        if self.encoder == "auto":
-            self.encoder = default_encoder(self.env_id)
-        self.validate()
+        try:
+            check_device(self.device)  # before the defaults: the device chooses some of them (ManiSkill num_envs)
+            if self.env_id not in list_envs():
+                raise ValueError(f"env_id={self.env_id!r} is unknown; known ids: {', '.join(list_envs())}")
+            for name, value in self._task_defaults().items():
+                if getattr(self, name) is None:
+                    setattr(self, name, value)
+            if self.encoder == "auto":
+                self.encoder = default_encoder(self.env_id)
+            self.validate()
+        except ValueError as e:
+            raise GazelabError(str(e)) from None
 
     def validate(self) -> None:
         """Raise one ValueError naming the first bad field (called by ``__post_init__``, before any work)."""
@@ -245,11 +272,7 @@ class TrainConfig:
             check_int("torch_threads", self.torch_threads, 1)
         if self.image_size is not None:
             check_int("image_size", self.image_size, 36)
-        if self.device != "auto":
-            try:
-                torch.device(self.device)
-            except RuntimeError as e:
-                raise ValueError(f"device={self.device!r} is not a torch device ({e})") from None
+        check_device(self.device)
         if self.contrastive and self.attention == "none":
             raise ValueError("contrastive=True needs attention='gaze' or 'patch' (there is no head to train with "
                              "attention='none')")
@@ -314,7 +337,7 @@ def checkpoint_path(run_or_checkpoint: str | os.PathLike) -> Path:
     if path.is_dir():
         path = path / CHECKPOINT_NAME
     if not path.is_file():
-        raise ValueError(f"no checkpoint at {str(run_or_checkpoint)!r} (expected a run directory holding "
+        raise GazelabError(f"no checkpoint at {str(run_or_checkpoint)!r} (expected a run directory holding "
                          f"{CHECKPOINT_NAME} or a checkpoint file)")
     return path
 
@@ -486,7 +509,7 @@ class Run:
         else:
             self.run_dir = Path(config.run_dir) if config.run_dir else self._default_run_dir()
             if (self.run_dir / CHECKPOINT_NAME).exists():
-                raise ValueError(f"run_dir={str(self.run_dir)!r} already holds a run; continue it with "
+                raise GazelabError(f"run_dir={str(self.run_dir)!r} already holds a run; continue it with "
                                  "resume=<run_dir> or choose another run_dir")
             self.history = []
             self.start_step = 0
@@ -594,12 +617,12 @@ def check_resume_config(config: TrainConfig, algo: str, checkpoint: dict) -> Non
     """ValueError if the checkpoint is of another algorithm or ``config`` differs from its saved config beyond
     the run-control fields (total_timesteps, progress, ...)."""
     if checkpoint["algo"] != algo:
-        raise ValueError(f"resume={config.resume!r} is a {checkpoint['algo']} run, not {algo}")
+        raise GazelabError(f"resume={config.resume!r} is a {checkpoint['algo']} run, not {algo}")
     saved, given = checkpoint["config"], config.to_dict()
     diff = [f"{k}: saved {saved.get(k)!r}, given {v!r}" for k, v in given.items()
             if k not in RUN_CONTROL_FIELDS + ("run_dir",) and saved.get(k) != v]
     if diff:
-        raise ValueError("resume: the config differs from the run's saved config (start from "
+        raise GazelabError("resume: the config differs from the run's saved config (start from "
                          "gazelab.training.saved_config(...)): " + "; ".join(diff))
 
 

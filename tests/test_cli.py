@@ -64,6 +64,23 @@ def test_bad_values_give_one_clear_error(capsys, argv, message):
     assert code == 2 and message in err, err
 
 
+def test_cuda_device_without_cuda_fails_before_any_work(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)  # what a CPU-only torch says
+    run = tmp_path / "run"
+    code, err = _run(["train", "ppo", *TINY, "--device", "cuda", "--run-dir", str(run)], capsys)
+    assert code == 2 and "device='cuda'" in err and "'cpu'" in err, err
+    assert len(capsys.readouterr().err.splitlines()) <= 1 and not run.exists()
+
+
+def test_errors_that_are_not_bad_input_keep_their_traceback(tmp_path, monkeypatch):
+    def broken(config):
+        raise ValueError("a bug deep inside torch")
+
+    monkeypatch.setattr("gazelab.ppo.train_ppo", broken)
+    with pytest.raises(ValueError, match="a bug deep inside torch"):
+        main(["train", "ppo", *TINY, "--run-dir", str(tmp_path / "run")])
+
+
 def test_console_entry_point_runs():
     out = subprocess.run([sys.executable, "-m", "gazelab.cli", "--help"], capture_output=True, text=True, check=True)
     assert "train ppo" in out.stdout

@@ -117,6 +117,13 @@ def test_bad_values_raise_one_clear_error(tmp_path, bad, field):
         tiny(tmp_path, "bad", **bad)
 
 
+def test_cuda_device_is_refused_when_torch_sees_no_cuda(tmp_path, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"device='cuda'.*'auto', 'cpu'"):
+        tiny(tmp_path, "cuda", device="cuda")
+    assert tiny(tmp_path, "cpu", device="cpu").device == "cpu"
+
+
 @pytest.mark.maniskill
 def test_one_iteration_on_maniskill_pushcube_cpu(tmp_path):
     config = PPOConfig(env_id="PushCube-v1", device="cpu", num_envs=1, num_steps=4, num_minibatches=1,
