@@ -343,10 +343,21 @@ def checkpoint_path(run_or_checkpoint: str | os.PathLike) -> Path:
 
 
 def load_checkpoint(run_or_checkpoint: str | os.PathLike, map_location="cpu") -> dict:
-    """Load a checkpoint (run directory or file) with ``weights_only=True``."""
-    ckpt = torch.load(checkpoint_path(run_or_checkpoint), map_location=map_location, weights_only=True)
-    if ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{run_or_checkpoint}: unknown checkpoint format {ckpt.get('format')!r}")
+    """Load a checkpoint (run directory or file) with ``weights_only=True``.
+
+    GazelabError naming the file when it is not a gazelab checkpoint (truncated, corrupt, another format).
+    """
+    path = checkpoint_path(run_or_checkpoint)
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 -- RuntimeError, UnpicklingError, EOFError, KeyError...: all mean "bad file"
+        reason = f"{type(e).__name__}: {str(e).splitlines()[0][:100]}" if str(e) else type(e).__name__
+        raise GazelabError(f"{path} is not a gazelab checkpoint: it is truncated or corrupt ({reason})") from None
+    if not isinstance(ckpt, dict) or "format" not in ckpt:
+        raise GazelabError(f"{path} is not a gazelab checkpoint: a torch file without gazelab's 'format' key")
+    if ckpt["format"] != CHECKPOINT_FORMAT:
+        raise GazelabError(f"{path} has checkpoint format {ckpt['format']!r}; this gazelab reads format "
+                           f"{CHECKPOINT_FORMAT}")
     return ckpt
 
 

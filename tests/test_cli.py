@@ -1,6 +1,8 @@
 """The `gazelab` command: help, clear errors for bad values, train -> resume -> eval (GIF) end to end."""
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 
@@ -99,3 +101,31 @@ def test_train_resume_eval_end_to_end(tmp_path, capsys):
     frames = iio.imread(run / "eval" / "episode.gif", index=None)
     assert frames.shape[0] >= 2 and frames.shape[1:3] == (256, 256)
     assert "episode.gif" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A tiny PPO run of 32 steps (copy it before changing it)."""
+    run = tmp_path_factory.mktemp("finished") / "run"
+    assert main(["train", "ppo", *TINY, "--total-timesteps", "32", "--run-dir", str(run)]) == 0
+    return run
+
+
+def _damage(checkpoint, how):
+    if how == "random bytes":
+        checkpoint.write_bytes(os.urandom(4096))
+    else:
+        checkpoint.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])
+
+
+@pytest.mark.parametrize("how", ["random bytes", "truncated"])
+@pytest.mark.parametrize("command", ["eval", "resume"])
+def test_a_damaged_checkpoint_gives_one_line_naming_the_file(finished_run, tmp_path, capsys, how, command):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    _damage(run / "checkpoint.pt", how)
+    argv = (["eval", str(run), "--num-episodes", "1", "--num-envs", "1", "--no-video"] if command == "eval" else
+            ["train", "ppo", "--resume", str(run), "--total-timesteps", "64"])
+    code, err = _run(argv, capsys)
+    assert code == 2 and f"{run / 'checkpoint.pt'} is not a gazelab checkpoint" in err, err
+    assert "truncated or corrupt" in err and len(err) < 300, err
