@@ -150,7 +150,7 @@ def _demo(args: list[str]) -> int:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """Entry point of the ``gazelab`` script; returns the exit status (0 ok, 2 bad usage / value, 130 Ctrl-C)."""
+    """Entry point of the ``gazelab`` script; returns the exit status (0 ok, 2 bad usage / value, 130 Ctrl-C or SIGTERM)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)

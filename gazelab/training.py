@@ -5,7 +5,7 @@ common that is *not* the algorithm is here, once:
 
 * :class:`TrainConfig`: the fields both trainers share (environment, attention, contrastive, run control);
 * :class:`Run`: seeding, run directory, TensorBoard writer, in-memory history + ``history.jsonl``, a
-  ``tqdm.auto`` progress bar, episode metrics, atomic checkpoints and a Ctrl-C that stops cleanly;
+  ``tqdm.auto`` progress bar, episode metrics, atomic checkpoints and a Ctrl-C / SIGTERM that stops cleanly;
 * :func:`rng_state` / :func:`set_rng_state`, :func:`env_state` / :func:`set_env_state` (with
   :meth:`ContrastiveBuffer.state_dict`): what a checkpoint needs for an exact resume.
 
@@ -226,7 +226,7 @@ class TrainConfig:
     num_eval_episodes: int = 16
     """episodes per evaluation (each eval env plays whole episodes, the first one of each counts)"""
     checkpoint_every: Optional[int] = None
-    """write run_dir/checkpoint.pt every this many iterations (0 = only at the end and on Ctrl-C; None = per-task)"""
+    """write run_dir/checkpoint.pt every this many iterations (0 = only at the end and on Ctrl-C/SIGTERM; None = per-task)"""
     checkpoint_buffer: bool = False
     """save the contrastive buffer in checkpoints (exact resume, but 100k 32x10x10 maps = 0.64 GB); False: resume empty"""
     run_dir: Optional[str] = None
@@ -327,7 +327,7 @@ class TrainResult:
     checkpoint: Path
     """Path of the last checkpoint."""
     interrupted: bool = False
-    """True if Ctrl-C stopped the run early (a checkpoint was written first)."""
+    """True if Ctrl-C or SIGTERM stopped the run early (a checkpoint was written first)."""
 
 
 # ---------------------------------------------------------------------------------------------- checkpoints
@@ -463,8 +463,12 @@ def launch(config: TrainConfig, algo: str, train_loop) -> TrainResult:
 
 
 # ---------------------------------------------------------------------------------------------- the run
+# Ctrl-C, and what `timeout`, `kill` and job schedulers (SLURM, Kubernetes) send before they kill a process.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 class _StopFlag:
-    """First Ctrl-C asks the trainer to stop after the current iteration; a second one interrupts at once."""
+    """The first stop signal asks the trainer to stop after the current iteration; a second one interrupts at once."""
 
     def __init__(self):
         self.requested = False
@@ -473,7 +477,8 @@ class _StopFlag:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        print("\nCtrl-C: finishing this iteration, writing a checkpoint, then stopping (Ctrl-C again to abort).")
+        print(f"\n{signal.Signals(signum).name}: finishing this iteration, writing a checkpoint, then stopping "
+              "(send it again to abort at once).")
 
 
 class Run:
@@ -492,7 +497,7 @@ class Run:
         run_dir: Path of the run directory (created).
         history: list of dicts, one per logged iteration.
         checkpoint: the loaded checkpoint when resuming, else None.
-        stop: ``stop.requested`` turns True on Ctrl-C inside :meth:`interruptible`.
+        stop: ``stop.requested`` turns True on Ctrl-C or SIGTERM inside :meth:`interruptible`.
     """
 
     def __init__(self, config: TrainConfig, algo: str):
@@ -604,15 +609,17 @@ class Run:
 
     @contextlib.contextmanager
     def interruptible(self):
-        """Within this block the first Ctrl-C sets ``self.stop.requested`` instead of raising (main thread only)."""
+        """Within this block the first SIGINT (Ctrl-C) or SIGTERM sets ``self.stop.requested`` instead of ending
+        the process (main thread only: Python delivers signals there)."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
-        previous = signal.signal(signal.SIGINT, self.stop)
+        previous = {signum: signal.signal(signum, self.stop) for signum in STOP_SIGNALS}
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
     def result(self) -> TrainResult:
         """Close the writer and the bar; the TrainResult of this run."""

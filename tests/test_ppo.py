@@ -84,14 +84,21 @@ def test_resume_continues_exactly(tmp_path):
     assert len(lines) == 4
 
 
-def test_ctrl_c_writes_a_checkpoint_and_stops(tmp_path):
+def _refuse_signal(signum, frame):
+    raise AssertionError(f"signal {signum} reached the handler outside the trainer")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C; what `timeout` and schedulers send
+def test_a_stop_signal_writes_a_checkpoint_and_stops(tmp_path, signum):
     config = tiny(tmp_path, "interrupted", total_timesteps=500 * 128)
-    timer = threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer = threading.Timer(3.0, os.kill, (os.getpid(), signum))
+    previous = signal.signal(signum, _refuse_signal)  # stands in for the default handler, which would end pytest
     timer.start()
     try:
         result = train_ppo(config)
     finally:
         timer.cancel()
+        signal.signal(signum, previous)
     assert result.interrupted
     ckpt = load_checkpoint(result.run_dir)  # weights_only=True
     assert 0 < ckpt["global_step"] < config.total_timesteps
