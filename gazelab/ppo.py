@@ -168,13 +168,14 @@ def config_from_dict(values: dict[str, Any]) -> PPOConfig:
     return PPOConfig(**{k: v for k, v in values.items() if k in names})
 
 
-def build_agent(config: PPOConfig, env) -> PPOAgent:
-    """The PPOAgent for an env's observation and action spaces."""
-    obs_space = env.single_observation_space
+def build_agent(config: PPOConfig, spaces) -> PPOAgent:
+    """The PPOAgent for the observation and action spaces of ``spaces``: an env or a
+    :class:`gazelab.training.EnvSpaces` (e.g. from a checkpoint)."""
+    obs_space = spaces.single_observation_space
     return PPOAgent(
         image_size=obs_space["rgb"].shape[0],
         state_dim=obs_space["state"].shape[0] if "state" in obs_space.spaces else 0,
-        action_dim=int(np.prod(env.single_action_space.shape)),
+        action_dim=int(np.prod(spaces.single_action_space.shape)),
         encoder=config.encoder, attention=config.attention, gaze_rl_grad=config.gaze_rl_grad,
         include_state=config.include_state and "state" in obs_space.spaces,
     )

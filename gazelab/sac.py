@@ -168,9 +168,10 @@ def config_from_dict(values: dict[str, Any]) -> SACConfig:
     return SACConfig(**{k: v for k, v in values.items() if k in names})
 
 
-def build_agent(config: SACConfig, env) -> SACActor:
-    """The SACActor (which owns the shared image encoder) for an env's spaces."""
-    obs_space, action_space = env.single_observation_space, env.single_action_space
+def build_agent(config: SACConfig, spaces) -> SACActor:
+    """The SACActor (which owns the shared image encoder) for the spaces of ``spaces``: an env or a
+    :class:`gazelab.training.EnvSpaces` (e.g. from a checkpoint)."""
+    obs_space, action_space = spaces.single_observation_space, spaces.single_action_space
     has_state = "state" in obs_space.spaces
     return SACActor(
         image_size=obs_space["rgb"].shape[0], state_dim=obs_space["state"].shape[0] if has_state else 0,

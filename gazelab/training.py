@@ -68,6 +68,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
+import gymnasium as gym
 import numpy as np
 import torch
 from torch import Tensor
@@ -100,6 +101,7 @@ __all__ = [
     "saved_config",
     "GazeStats",
     "ContrastivePlugin",
+    "EnvSpaces",
 ]
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -330,6 +332,46 @@ class TrainResult:
     """True if Ctrl-C or SIGTERM stopped the run early (a checkpoint was written first)."""
 
 
+@dataclass(frozen=True)
+class EnvSpaces:
+    """The spaces of one environment: all that ``build_agent`` needs to size a policy.
+
+    An env has both attributes too, so ``build_agent(config, env)`` works; checkpoints store
+    :meth:`state_dict` so that a policy is rebuilt without making an env (on a GPU machine, a CPU-physics
+    ManiSkill env made only to read its spaces would keep SAPIEN from creating the GPU one afterwards).
+    """
+
+    single_observation_space: gym.spaces.Dict
+    """``rgb`` Box (H, W, 3) uint8, and ``state`` Box (S,) float32 when the env has one."""
+    single_action_space: gym.spaces.Box
+    """Box (A,) float32 with its bounds."""
+
+    @classmethod
+    def of(cls, env) -> EnvSpaces:
+        """The spaces of ``env`` (anything with ``single_observation_space`` and ``single_action_space``)."""
+        return cls(env.single_observation_space, env.single_action_space)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Tensors and strings only (loads with ``weights_only=True``): {observation: {key: box}, action: box}."""
+        return {"observation": {k: _box_state(box) for k, box in self.single_observation_space.spaces.items()},
+                "action": _box_state(self.single_action_space)}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> EnvSpaces:
+        """Rebuild what :meth:`state_dict` returned."""
+        observation = gym.spaces.Dict({k: _box(box) for k, box in state["observation"].items()})
+        return cls(observation, _box(state["action"]))
+
+
+def _box_state(box: gym.spaces.Box) -> dict[str, Any]:
+    return {"low": torch.from_numpy(np.asarray(box.low)), "high": torch.from_numpy(np.asarray(box.high)),
+            "dtype": np.dtype(box.dtype).name}
+
+
+def _box(state: dict[str, Any]) -> gym.spaces.Box:
+    return gym.spaces.Box(state["low"].numpy(), state["high"].numpy(), dtype=np.dtype(state["dtype"]))
+
+
 # ---------------------------------------------------------------------------------------------- checkpoints
 def checkpoint_path(run_or_checkpoint: str | os.PathLike) -> Path:
     """A run directory -> its checkpoint.pt; a file path is returned unchanged. ValueError if it does not exist."""
@@ -342,14 +384,16 @@ def checkpoint_path(run_or_checkpoint: str | os.PathLike) -> Path:
     return path
 
 
-def load_checkpoint(run_or_checkpoint: str | os.PathLike, map_location="cpu") -> dict:
+def load_checkpoint(run_or_checkpoint: str | os.PathLike, map_location="cpu", *, mmap: bool = False) -> dict:
     """Load a checkpoint (run directory or file) with ``weights_only=True``.
 
-    GazelabError naming the file when it is not a gazelab checkpoint (truncated, corrupt, another format).
+    ``mmap=True`` maps the file instead of reading it: a tensor's bytes are read when it is first used, so a
+    caller that needs only the policy never reads a saved replay buffer. GazelabError naming the file when it
+    is not a gazelab checkpoint (truncated, corrupt, another format).
     """
     path = checkpoint_path(run_or_checkpoint)
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as e:  # noqa: BLE001 -- RuntimeError, UnpicklingError, EOFError, KeyError...: all mean "bad file"
         reason = f"{type(e).__name__}: {str(e).splitlines()[0][:100]}" if str(e) else type(e).__name__
         raise GazelabError(f"{path} is not a gazelab checkpoint: it is truncated or corrupt ({reason})") from None
@@ -450,6 +494,7 @@ def launch(config: TrainConfig, algo: str, train_loop) -> TrainResult:
 
     run = Run(config, algo)
     envs = make_env(config.env_id, config.num_envs, seed=config.seed, device=run.device, **config.env_kwargs())
+    run.env_spaces = EnvSpaces.of(envs)
     eval_envs = None
     try:
         if config.eval_freq > 0:
@@ -497,6 +542,7 @@ class Run:
         run_dir: Path of the run directory (created).
         history: list of dicts, one per logged iteration.
         checkpoint: the loaded checkpoint when resuming, else None.
+        env_spaces: the :class:`EnvSpaces` of the training envs (set by :func:`launch`; saved in checkpoints).
         stop: ``stop.requested`` turns True on Ctrl-C or SIGTERM inside :meth:`interruptible`.
     """
 
@@ -544,6 +590,7 @@ class Run:
         self.time_offset = self.history[-1]["time"] if self.history else 0.0
         self.start_time = time.time()
         self.stop = _StopFlag()
+        self.env_spaces: Optional[EnvSpaces] = None
 
     def start_clock(self) -> None:
         """Start measuring ``charts/SPS`` and ``time`` here (trainers call it after making the envs, which can take
@@ -599,7 +646,8 @@ class Run:
     def save(self, state: dict[str, Any], global_step: int) -> Path:
         """Atomically write ``state`` plus config, counters, RNG states and history to run_dir/checkpoint.pt."""
         state = {"format": CHECKPOINT_FORMAT, "algo": self.algo, "config": self.config.to_dict(),
-                 "global_step": global_step, "rng": rng_state(), "history": self.history, **state}
+                 "spaces": self.env_spaces.state_dict(), "global_step": global_step, "rng": rng_state(),
+                 "history": self.history, **state}
         save_atomic(state, self.checkpoint_file)
         return self.checkpoint_file
 
