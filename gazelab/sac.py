@@ -29,6 +29,11 @@ is NatureCNN / the fine variant instead of sac_rgbd's ``PlainConv`` (whose 2x2 m
 fovea); the replay sampler draws rows from the filled per-env length (sac_rgbd draws from ``buffer_size`` once
 full, an index error whenever num_envs > 1); the ManiSkill default replay size is 100k (sac_rgbd's 1M 128x128
 images need ~47 GB); evaluation counts whole episodes every ``eval_freq`` iterations.
+
+Checkpoints carry everything else needed to resume but, as sac_rgbd's (which hold only the networks), not the
+replay buffer: at 24 KB per 64x64 transition, a full built-in replay is 1.2 GB. A run resumed without it refills
+an empty replay from scratch (uniform random actions and no gradient step for ``learning_starts`` steps; it says
+so in one line). ``checkpoint_replay=True`` saves the filled rows instead, for an exact resume.
 """
 
 from __future__ import annotations
@@ -112,6 +117,9 @@ class SACConfig(TrainConfig):
     """the bootstrap method to use when a done signal is received. Can be 'always', 'never' or 'truncated'"""
     log_freq: int = 1_000
     """logging frequency in terms of environment steps"""
+    checkpoint_replay: bool = False
+    """save the filled replay rows in checkpoints (exact resume; 64x64 obs take 24 KB per transition). False, as in
+    sac_rgbd: a resumed run refills an empty replay (random actions, no gradient step for learning_starts steps)"""
 
     def _task_defaults(self) -> dict[str, Any]:
         return {**BASE_DEFAULTS, **TASK_DEFAULTS.get(self.env_id, {})}
@@ -229,11 +237,14 @@ class ReplayBuffer:
                 "actions": to(self.actions), "rewards": to(self.rewards), "dones": to(self.dones)}
 
     def state_dict(self) -> dict:
-        """The filled rows and the write position (for checkpoints)."""
+        """Copies of the filled rows and the write position (for checkpoints).
+
+        Copies, not views: torch.save writes a view's whole storage, i.e. the full ``buffer_size`` replay.
+        """
         n = self.per_env_buffer_size if self.full else self.pos
         data = {"obs": self.obs, "next_obs": self.next_obs}
-        state = {name: {k: v[:n].cpu() for k, v in d.items()} for name, d in data.items()}
-        state.update({name: getattr(self, name)[:n].cpu() for name in ("actions", "rewards", "dones")})
+        state = {name: {k: v[:n].to("cpu", copy=True) for k, v in d.items()} for name, d in data.items()}
+        state.update({name: getattr(self, name)[:n].to("cpu", copy=True) for name in ("actions", "rewards", "dones")})
         return {**state, "pos": self.pos, "full": self.full}
 
     def load_state_dict(self, state: dict) -> None:
@@ -278,13 +289,16 @@ class EpisodeMaps:
             self.t[i] = 0
 
     def state_dict(self) -> dict:
-        """Storage and counters (for checkpoints)."""
-        return {"maps": self.maps.cpu(), "rewards": self.rewards.cpu(), "t": self.t.clone()}
+        """Copies of the steps the running episodes filled so far, and the counters (for checkpoints)."""
+        filled = int(self.t.max())
+        return {"maps": self.maps[:filled].to("cpu", copy=True), "rewards": self.rewards[:filled].to("cpu", copy=True),
+                "t": self.t.clone()}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict`."""
-        self.maps.copy_(state["maps"])
-        self.rewards.copy_(state["rewards"])
+        filled = state["maps"].shape[0]
+        self.maps[:filled] = state["maps"].to(self.maps)
+        self.rewards[:filled] = state["rewards"].to(self.rewards)
         self.t.copy_(state["t"])
 
 
@@ -327,7 +341,9 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
     gaze_stats = GazeStats()
 
     # TRY NOT TO MODIFY: start the game
-    global_step, global_update, iteration, learning_has_started = 0, 0, 0, False
+    # Learning starts once the replay holds learning_starts steps: counted from replay_start_step, the step at
+    # which the replay was last started empty (0, or a resume from a checkpoint without the replay).
+    global_step, global_update, iteration, replay_start_step = 0, 0, 0, 0
     obs, _ = envs.reset(seed=config.seed)
     if run.checkpoint is not None:
         ckpt = run.checkpoint
@@ -340,12 +356,17 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
                 log_alpha.copy_(ckpt["log_alpha"])
             a_optimizer.load_state_dict(ckpt["a_optimizer"])
         alpha = ckpt["alpha"]
-        rb.load_state_dict(ckpt["replay"])
+        global_step, global_update, iteration = ckpt["global_step"], ckpt["global_update"], ckpt["iteration"]
+        if ckpt["replay"] is not None:
+            rb.load_state_dict(ckpt["replay"])
+            replay_start_step = ckpt.get("replay_start_step", 0)  # older checkpoints: always saved from step 0
+        else:
+            replay_start_step = global_step
+            run.note(f"resume: {run.checkpoint_file} holds no replay buffer (checkpoint_replay=False); refilling it "
+                     f"from scratch: random actions and no gradient step for the next {config.learning_starts} steps")
         if contrastive:
             contrastive.load_state_dict(ckpt["contrastive"])
             episode_maps.load_state_dict(ckpt["episode_maps"])
-        global_step, global_update, iteration = ckpt["global_step"], ckpt["global_update"], ckpt["iteration"]
-        learning_has_started = ckpt["learning_has_started"]
         if set_env_state(envs, ckpt["env"]):
             obs = {k: v.to(device) for k, v in ckpt["obs"].items()}
         else:  # ManiSkill: simulator state not captured; fresh episodes (and fresh per-env episode maps)
@@ -358,19 +379,20 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
 
     def checkpoint():
         return run.save({
-            "iteration": iteration, "global_update": global_update, "learning_has_started": learning_has_started,
+            "iteration": iteration, "global_update": global_update, "replay_start_step": replay_start_step,
             "actor": actor.state_dict(), "qf1": qf1.state_dict(), "qf2": qf2.state_dict(),
             "qf1_target": qf1_target.state_dict(), "qf2_target": qf2_target.state_dict(),
             "q_optimizer": q_optimizer.state_dict(), "actor_optimizer": actor_optimizer.state_dict(),
             "log_alpha": log_alpha.detach().cpu() if config.autotune else None,
             "a_optimizer": a_optimizer.state_dict() if config.autotune else None, "alpha": alpha,
-            "replay": rb.state_dict(),  # always: SAC cannot continue without its replay memory
+            "replay": rb.state_dict() if config.checkpoint_replay else None,
             "contrastive": contrastive.state_dict() if contrastive else None,
             "episode_maps": episode_maps.state_dict() if contrastive else None,
             "env": env_state(envs), "eval_env": env_state(eval_envs) if eval_envs is not None else None,
             "obs": {k: v.cpu() for k, v in obs.items()},
         }, global_step)
 
+    learning_has_started = global_step - replay_start_step >= config.learning_starts
     scalars: dict[str, float] = {}
     run.start_clock()
     with run.interruptible():
@@ -415,7 +437,7 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
                 obs = next_obs
 
             # ALGO LOGIC: training.
-            learning_has_started = global_step >= config.learning_starts
+            learning_has_started = global_step - replay_start_step >= config.learning_starts
             for _ in range(config.grad_steps_per_iteration if learning_has_started else 0):
                 global_update += 1
                 data = rb.sample(config.batch_size)

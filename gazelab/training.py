@@ -48,10 +48,11 @@ Checkpoints (``run_dir/checkpoint.pt``) are plain dicts of tensors and Python va
 file and moved into place with ``os.replace`` (a crash never leaves a half-written checkpoint), and load with
 ``torch.load(path, weights_only=True)``. They hold the model, the optimizers (RL and contrastive), the RNG
 states of python/numpy/torch, the environments' state (built-in tasks; ManiSkill envs restart their episodes
-on resume), the step counters, the history, SAC's replay buffer and, with ``checkpoint_buffer=True``, the filled
-part of the contrastive buffer: resuming a built-in-task run then continues it exactly as if it had never
-stopped. Without it (the default: a full 100k buffer of 32x10x10 fp16 maps is 0.64 GB per checkpoint) a resumed run
-refills an empty contrastive buffer; everything else is still restored exactly.
+on resume), the step counters, the history, the env spaces (so a policy is rebuilt without an env) and, with
+``checkpoint_buffer=True``, the filled part of the contrastive buffer and, with SAC's ``checkpoint_replay=True``,
+the filled part of its replay buffer: resuming a built-in-task run then continues it exactly as if it had never
+stopped. Without them (the defaults: a full 100k buffer of 32x10x10 fp16 maps is 0.64 GB per checkpoint, a full
+built-in SAC replay 1.2 GB) a resumed run refills empty buffers; everything else is still restored exactly.
 """
 
 from __future__ import annotations
@@ -637,6 +638,10 @@ class Run:
         self.pbar.set_postfix(postfix, refresh=False)
         self.pbar.refresh()
         return row
+
+    def note(self, message: str) -> None:
+        """Print one line for the user (above the progress bar, which it does not break)."""
+        tqdm.write(message)
 
     def last(self, key: str) -> Optional[float]:
         """The most recent logged value of ``key`` (None if never logged)."""
