@@ -7,7 +7,8 @@
     gazelab demo [--smoke]                                                         baseline vs gaze+contrastive
 
 Every subcommand has ``--help``. Bad values stop with one line ``gazelab: error: ...`` and exit status 2
-before any work starts.
+before any work starts. A run whose losses or weights turn nan/inf stops with one line and exit status 1, keeping
+its last good checkpoint. Any other error is a bug and shows its traceback.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Annotated, Optional
 
 import tyro
 
-from gazelab.errors import GazelabError
+from gazelab.errors import GazelabError, TrainingDiverged
 
 __all__ = ["main"]
 
@@ -150,7 +151,8 @@ def _demo(args: list[str]) -> int:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """Entry point of the ``gazelab`` script; returns the exit status (0 ok, 2 bad usage / value, 130 Ctrl-C or SIGTERM)."""
+    """Entry point of the ``gazelab`` script; returns the exit status (0 ok, 1 training diverged, 2 bad usage / value,
+    130 Ctrl-C or SIGTERM)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
@@ -167,6 +169,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             return _demo(rest)
     except GazelabError as e:  # bad input we checked; anything else is a bug and keeps its traceback
         return _fail(str(e))
+    except TrainingDiverged as e:
+        print(f"gazelab: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -143,8 +143,8 @@ class PPOConfig(TrainConfig):
             if not (isinstance(value, (int, float)) and lo < value <= hi):
                 raise ValueError(f"{name} must lie in ({lo}, {hi}], got {value!r}")
         for name in ("learning_rate", "ent_coef", "vf_coef", "reward_scale"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+            if not 0 <= getattr(self, name) < float("inf"):
+                raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)!r}")
         for name in ("clip_coef", "max_grad_norm"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
@@ -240,6 +240,8 @@ def _train(config: PPOConfig, run: Run, envs, eval_envs) -> TrainResult:
             "next_obs": {k: v.cpu() for k, v in next_obs.items()}, "next_done": next_done.cpu(),
         }, global_step)
 
+    if run.checkpoint is None:  # a good checkpoint to keep should the run diverge before its first periodic one
+        checkpoint(0)
     iteration = start_iteration - 1
     run.start_clock()
     with run.interruptible():
@@ -373,6 +375,7 @@ def _train(config: PPOConfig, run: Run, envs, eval_envs) -> TrainResult:
                 "losses/clipfrac": np.mean(clipfracs), "losses/explained_variance": explained_var,
                 **gaze_stats.scalars(),
             })
+            run.check_finite(iteration, scalars, {"agent": agent})
             last = iteration == config.num_iterations
             if eval_envs is not None and (run.due(iteration, config.eval_freq) or last):
                 agent.eval()
@@ -383,6 +386,6 @@ def _train(config: PPOConfig, run: Run, envs, eval_envs) -> TrainResult:
                 checkpoint(iteration)
             if run.stop.requested:
                 break
-    if not run.checkpoint_file.exists() or iteration < start_iteration:
+    if iteration < start_iteration:
         checkpoint(iteration)  # e.g. resumed with no iteration left: still leave a consistent checkpoint
     return run.result()

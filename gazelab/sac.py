@@ -147,8 +147,8 @@ class SACConfig(TrainConfig):
         if not 0 < self.tau <= 1:
             raise ValueError(f"tau must lie in (0, 1], got {self.tau!r}")
         for name in ("policy_lr", "q_lr", "alpha"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+            if not 0 <= getattr(self, name) < float("inf"):
+                raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)!r}")
         if self.training_freq < self.num_envs:
             raise ValueError(f"training_freq={self.training_freq} must be >= num_envs={self.num_envs} "
                              "(each env steps training_freq // num_envs times per iteration)")
@@ -392,6 +392,8 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
             "obs": {k: v.cpu() for k, v in obs.items()},
         }, global_step)
 
+    if run.checkpoint is None:  # a good checkpoint to keep should the run diverge before its first periodic one
+        checkpoint()
     learning_has_started = global_step - replay_start_step >= config.learning_starts
     scalars: dict[str, float] = {}
     run.start_clock()
@@ -501,6 +503,7 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
                     scalars["losses/actor"] = actor_loss.item()
                     if config.autotune:
                         scalars["losses/alpha"] = alpha_loss.item()
+            run.check_finite(iteration, scalars, {"actor": actor, "qf1": qf1, "qf2": qf2})
 
             last = global_step >= config.total_timesteps
             evaluate = eval_envs is not None and (run.due(iteration, config.eval_freq) or last)
@@ -514,6 +517,4 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
                 checkpoint()
             if run.stop.requested:
                 break
-    if not run.checkpoint_file.exists():
-        checkpoint()
     return run.result()

@@ -79,7 +79,7 @@ from tqdm.auto import tqdm
 from gazelab.attention import ATTENTION_KINDS, AttentionOutput
 from gazelab.buffer import ContrastiveBuffer
 from gazelab.contrastive import ContrastiveConfig, ContrastiveLearner
-from gazelab.errors import GazelabError
+from gazelab.errors import GazelabError, TrainingDiverged
 
 __all__ = [
     "TrainConfig",
@@ -107,6 +107,10 @@ __all__ = [
 
 CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_FORMAT = 1
+
+# Scalars that are nan by definition in some iterations, not because training diverged: explained variance is
+# nan when every return of the batch is the same.
+MAY_BE_NAN = ("losses/explained_variance",)
 
 # Fields that steer how a run is executed, not what it computes: they may differ when a run is resumed.
 RUN_CONTROL_FIELDS = ("total_timesteps", "resume", "progress", "checkpoint_every", "torch_threads")
@@ -489,23 +493,24 @@ def set_env_state(env, state: Optional[dict]) -> bool:
 
 def launch(config: TrainConfig, algo: str, train_loop) -> TrainResult:
     """Open a :class:`Run`, make the training and evaluation envs, run ``train_loop(config, run, envs, eval_envs)``
-    and close the envs however it ends (Ctrl-C included). ``eval_envs`` is None when ``config.eval_freq == 0``;
+    and close the envs and the run however it ends (Ctrl-C or divergence included). ``eval_envs`` is None when ``config.eval_freq == 0``;
     it uses seed + 1 so evaluation episodes differ from training ones."""
     from gazelab.envs import make_env  # here, not at import: envs may pull optional packages lazily
 
     run = Run(config, algo)
-    envs = make_env(config.env_id, config.num_envs, seed=config.seed, device=run.device, **config.env_kwargs())
-    run.env_spaces = EnvSpaces.of(envs)
-    eval_envs = None
+    envs = eval_envs = None
     try:
+        envs = make_env(config.env_id, config.num_envs, seed=config.seed, device=run.device, **config.env_kwargs())
+        run.env_spaces = EnvSpaces.of(envs)
         if config.eval_freq > 0:
             eval_envs = make_env(config.env_id, config.num_eval_envs, seed=config.seed + 1, device=run.device,
                                  **config.env_kwargs())
         return train_loop(config, run, envs, eval_envs)
     finally:
-        envs.close()
-        if eval_envs is not None:
-            eval_envs.close()
+        for env in (envs, eval_envs):
+            if env is not None:
+                env.close()
+        run.close()
 
 
 # ---------------------------------------------------------------------------------------------- the run
@@ -674,10 +679,33 @@ class Run:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
 
-    def result(self) -> TrainResult:
-        """Close the writer and the bar; the TrainResult of this run."""
+    def check_finite(self, iteration: int, scalars: dict[str, float], modules: dict[str, torch.nn.Module]) -> None:
+        """Raise :class:`TrainingDiverged` naming the first non-finite scalar (but :data:`MAY_BE_NAN`) or parameter
+        of ``modules`` (name -> module). Trainers call it after each update, before evaluating or saving, so a
+        diverged run never writes its bad weights and its last checkpoint stays the last good one."""
+        bad = next((f"{key} is {value}" for key, value in scalars.items()
+                    if key not in MAY_BE_NAN and not np.isfinite(value)), None)
+        if bad is None:
+            params = [(f"{prefix}.{name}", p) for prefix, module in modules.items()
+                      for name, p in module.named_parameters()]
+            finite = torch.stack([p.detach().isfinite().all() for _, p in params]).tolist()  # one device sync
+            bad = next((f"parameter {name} is {'nan' if p.isnan().any() else 'inf'}"
+                        for (name, p), ok in zip(params, finite) if not ok), None)
+        if bad is not None:
+            last = load_checkpoint(self.checkpoint_file, mmap=True)["global_step"]
+            raise TrainingDiverged(
+                f"{bad} at iteration {iteration}: training diverged (a smaller learning rate usually helps); "
+                f"stopped without saving these weights: the last good checkpoint is {self.checkpoint_file} "
+                f"(step {last})")
+
+    def close(self) -> None:
+        """Close the TensorBoard writer and the progress bar (again: no-op)."""
         self.writer.close()
         self.pbar.close()
+
+    def result(self) -> TrainResult:
+        """Close the writer and the bar; the TrainResult of this run."""
+        self.close()
         final: dict[str, float] = {}
         for row in self.history:
             final.update(row)

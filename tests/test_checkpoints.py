@@ -1,7 +1,11 @@
-"""What a run leaves on disk: checkpoint sizes, rebuilding a policy without an env, lazy loading."""
+"""What a run leaves on disk: checkpoint sizes, rebuilding a policy without an env, lazy loading, the last good
+checkpoint of a diverging run."""
 
 import pytest
 import torch
+
+from gazelab.cli import main
+from gazelab.errors import TrainingDiverged
 
 from gazelab.envs import make_env
 from gazelab.evaluate import evaluate_policy, load_policy
@@ -83,3 +87,37 @@ def test_load_policy_does_not_read_the_replay(tmp_path):
     agent, _, ckpt = load_policy(run, device="cpu")
     assert _resident_mb() - before < 100, "load_policy read the replay into memory"
     assert ckpt["replay"]["obs"]["rgb"].shape == (200 * 2**20,)  # still reachable, read when touched
+
+
+DIVERGED = r"(losses/\w+|alpha|parameter \S+) is (nan|-?inf) at iteration (\d+)"
+
+
+def _all_finite(state: dict) -> bool:
+    return all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
+@pytest.mark.parametrize("algo", ["ppo", "sac"])
+def test_a_diverging_run_stops_at_the_first_non_finite_value_and_keeps_a_good_checkpoint(tmp_path, algo):
+    """A learning rate of 1e6 blows the weights up within a few iterations; checkpoints come every 100, so only the
+    one written at the start is good."""
+    with pytest.raises(TrainingDiverged, match=DIVERGED) as diverged:
+        if algo == "ppo":
+            ppo_run(tmp_path, algo, learning_rate=1e6, total_timesteps=20 * 128, checkpoint_every=100)
+        else:
+            sac_run(tmp_path, algo, q_lr=1e6, policy_lr=1e6, learning_starts=16, total_timesteps=20 * 16,
+                    checkpoint_every=100)
+    assert "nan at iteration" in str(diverged.value) or "inf at iteration" in str(diverged.value)
+    ckpt = load_checkpoint(tmp_path / algo)
+    assert ckpt["global_step"] == 0 and str(tmp_path / algo / "checkpoint.pt") in str(diverged.value)
+    assert _all_finite(ckpt["agent" if algo == "ppo" else "actor"])
+
+
+def test_cli_reports_a_diverging_run_in_one_line_with_exit_status_1(tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = ["train", "ppo", "--env-id", "gazelab/Reach-v0", "--num-envs", "4", "--num-steps", "8", "--encoder",
+            "nature", "--eval-freq", "0", "--no-progress", "--learning-rate", "1e6", "--total-timesteps", "640",
+            "--run-dir", str(run)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "diverged" in err, err
+    assert load_checkpoint(run)["global_step"] == 0

@@ -118,6 +118,7 @@ def test_a_stop_signal_writes_a_checkpoint_and_stops(tmp_path, signum):
     (dict(num_minibatches=10_000), "num_minibatches"),
     (dict(total_timesteps=10), "total_timesteps"),
     (dict(contrastive_k=0), "k"),
+    (dict(learning_rate=float("inf")), "learning_rate"),
 ])
 def test_bad_values_raise_one_clear_error(tmp_path, bad, field):
     with pytest.raises(ValueError, match=field):

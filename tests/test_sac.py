@@ -111,6 +111,7 @@ def test_resume_without_the_replay_refills_it_before_learning_again(tmp_path, ca
     (dict(bootstrap_at_done="sometimes"), "bootstrap_at_done"),
     (dict(attention="gaze", contrastive=True, contrastive_buffer_size=8), "contrastive_buffer_size"),
     (dict(partial_reset=True), "partial_reset"),
+    (dict(q_lr=float("inf")), "q_lr"),
 ])
 def test_bad_values_raise_one_clear_error(tmp_path, bad, field):
     with pytest.raises(ValueError, match=field):
