@@ -125,6 +125,10 @@ class PPOConfig(TrainConfig):
         return self.num_envs * self.num_steps
 
     @property
+    def steps_per_iteration(self) -> int:
+        return self.batch_size
+
+    @property
     def minibatch_size(self) -> int:
         """batch_size // num_minibatches."""
         return self.batch_size // self.num_minibatches
@@ -242,7 +246,6 @@ def _train(config: PPOConfig, run: Run, envs, eval_envs) -> TrainResult:
 
     if run.checkpoint is None:  # a good checkpoint to keep should the run diverge before its first periodic one
         checkpoint(0)
-    iteration = start_iteration - 1
     run.start_clock()
     with run.interruptible():
         for iteration in range(start_iteration, config.num_iterations + 1):
@@ -386,6 +389,4 @@ def _train(config: PPOConfig, run: Run, envs, eval_envs) -> TrainResult:
                 checkpoint(iteration)
             if run.stop.requested:
                 break
-    if iteration < start_iteration:
-        checkpoint(iteration)  # e.g. resumed with no iteration left: still leave a consistent checkpoint
     return run.result()

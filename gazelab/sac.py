@@ -130,6 +130,10 @@ class SACConfig(TrainConfig):
         return self.training_freq // self.num_envs
 
     @property
+    def steps_per_iteration(self) -> int:
+        return self.training_freq
+
+    @property
     def grad_steps_per_iteration(self) -> int:
         """int(training_freq * utd)."""
         return int(self.training_freq * self.utd)

@@ -113,7 +113,7 @@ CHECKPOINT_FORMAT = 1
 MAY_BE_NAN = ("losses/explained_variance",)
 
 # Fields that steer how a run is executed, not what it computes: they may differ when a run is resumed.
-RUN_CONTROL_FIELDS = ("total_timesteps", "resume", "progress", "checkpoint_every", "torch_threads")
+RUN_CONTROL_FIELDS = ("total_timesteps", "resume", "progress", "eval_freq", "checkpoint_every", "torch_threads")
 
 
 METHODS: dict[str, dict[str, Any]] = {
@@ -239,7 +239,8 @@ class TrainConfig:
     run_dir: Optional[str] = None
     """where logs, history.jsonl and checkpoints go (None = runs/<algo>/<env>__<method>__s<seed>__<time>)"""
     resume: Optional[str] = None
-    """run directory or checkpoint to continue; the CLI takes the saved config (override --total-timesteps)"""
+    """run directory or checkpoint to continue with its saved config (may change: total_timesteps upwards, progress,
+    eval_freq, checkpoint_every, torch_threads)"""
     progress: bool = True
     """show a tqdm progress bar"""
 
@@ -295,6 +296,11 @@ class TrainConfig:
             from gazelab.envs.clutter import clutter_level
 
             clutter_level(self.clutter)
+
+    @property
+    def steps_per_iteration(self) -> int:
+        """Environment steps (all envs together) of one training iteration (PPO: batch_size; SAC: training_freq)."""
+        raise NotImplementedError
 
     def contrastive_config(self) -> ContrastiveConfig:
         """The core library's ContrastiveConfig built from the ``contrastive_*`` / ``spread_*`` fields."""
@@ -713,10 +719,11 @@ class Run:
 
 
 def check_resume_config(config: TrainConfig, algo: str, checkpoint: dict) -> None:
-    """ValueError if the checkpoint is of another algorithm or ``config`` differs from its saved config beyond
-    the run-control fields (total_timesteps, progress, ...)."""
+    """GazelabError if the checkpoint is of another algorithm, ``config`` differs from its saved config beyond
+    the run-control fields (total_timesteps, progress, ...) or its budget leaves no iteration to run."""
     if checkpoint["algo"] != algo:
         raise GazelabError(f"resume={config.resume!r} is a {checkpoint['algo']} run, not {algo}")
+    check_budget(config.total_timesteps, config.steps_per_iteration, checkpoint)
     saved, given = checkpoint["config"], config.to_dict()
     diff = [f"{k}: saved {saved.get(k)!r}, given {v!r}" for k, v in given.items()
             if k not in RUN_CONTROL_FIELDS + ("run_dir",) and saved.get(k) != v]
@@ -725,14 +732,25 @@ def check_resume_config(config: TrainConfig, algo: str, checkpoint: dict) -> Non
                          "gazelab.training.saved_config(...)): " + "; ".join(diff))
 
 
+def check_budget(total_timesteps: int, steps_per_iteration: int, checkpoint: dict) -> None:
+    """GazelabError naming both numbers unless ``total_timesteps`` leaves the resumed run at least one iteration."""
+    step = checkpoint["global_step"]
+    if total_timesteps < step + steps_per_iteration:
+        raise GazelabError(f"total_timesteps={total_timesteps} leaves nothing to train: the run is at step {step} and "
+                           f"one iteration takes {steps_per_iteration} steps; give total_timesteps >= "
+                           f"{step + steps_per_iteration} to continue it")
+
+
 def saved_config(config_cls, run_or_checkpoint, **overrides):
     """The config a run was started with (read from its checkpoint) with ``resume`` set and ``overrides``
     applied, e.g. ``saved_config(PPOConfig, "runs/ppo/x", total_timesteps=200_000)``."""
-    ckpt = load_checkpoint(run_or_checkpoint)
+    ckpt = load_checkpoint(run_or_checkpoint, mmap=True)
     names = {f.name for f in dataclasses.fields(config_cls)}
-    values = {k: v for k, v in ckpt["config"].items() if k in names}
-    values.update(resume=str(run_or_checkpoint), **overrides)
-    return config_cls(**values)
+    saved = config_cls(**{k: v for k, v in ckpt["config"].items() if k in names and k != "resume"},
+                       resume=str(run_or_checkpoint))
+    if "total_timesteps" in overrides:  # before validating the override, whose message could not name the step
+        check_budget(overrides["total_timesteps"], saved.steps_per_iteration, ckpt)
+    return dataclasses.replace(saved, **overrides)
 
 
 # ---------------------------------------------------------------------------------------------- gaze plug-in

@@ -129,3 +129,37 @@ def test_a_damaged_checkpoint_gives_one_line_naming_the_file(finished_run, tmp_p
     code, err = _run(argv, capsys)
     assert code == 2 and f"{run / 'checkpoint.pt'} is not a gazelab checkpoint" in err, err
     assert "truncated or corrupt" in err and len(err) < 300, err
+
+
+def _copy(run, tmp_path):
+    shutil.copytree(run, tmp_path / "run")
+    return tmp_path / "run"
+
+
+def test_resume_accepts_the_run_control_overrides(finished_run, tmp_path):
+    run = _copy(finished_run, tmp_path)
+    assert main(["train", "ppo", "--resume", str(run), "--total-timesteps", "64", "--no-progress", "--eval-freq", "1",
+                 "--checkpoint-every", "1", "--torch-threads", "1"]) == 0
+    ckpt = load_checkpoint(run)
+    assert ckpt["global_step"] == 64 and ckpt["config"]["eval_freq"] == 1 and ckpt["config"]["progress"] is False
+    assert "eval/success_once" in ckpt["history"][-1]
+
+
+@pytest.mark.parametrize("flag, message", [
+    (["--attention", "gaze"], "a resumed run keeps its saved config: attention was 'none'"),
+    (["--no-include-state"], "a resumed run keeps its saved config: include_state was True"),
+    (["--learning-rate=0.1"], "a resumed run keeps its saved config: learning_rate was 0.0003"),
+])
+def test_resume_names_a_field_it_cannot_change_with_its_saved_value(finished_run, capsys, flag, message):
+    code, err = _run(["train", "ppo", "--resume", str(finished_run), "--total-timesteps", "64", *flag], capsys)
+    assert code == 2 and message in err and "--total-timesteps" in err and "--no-progress" in err, err
+
+
+@pytest.mark.parametrize("budget", [[], ["--total-timesteps", "16"], ["--total-timesteps", "32"], ["--total-timesteps", "48"]])
+def test_resume_needs_a_budget_above_the_current_step(finished_run, tmp_path, capsys, budget):
+    run = _copy(finished_run, tmp_path)
+    before = (run / "checkpoint.pt").read_bytes()
+    code, err = _run(["train", "ppo", "--resume", str(run), *budget], capsys)
+    given = budget[-1] if budget else "32"
+    assert code == 2 and f"total_timesteps={given}" in err and "at step 32" in err, err
+    assert (run / "checkpoint.pt").read_bytes() == before  # the saved run is untouched
