@@ -92,6 +92,8 @@ class ResumeArgs:
     """evaluate every this many iterations (0 = never; None = as the run was started)"""
     checkpoint_every: Optional[int] = None
     """write a checkpoint every this many iterations (None = as the run was started)"""
+    keep_checkpoints: Optional[int] = None
+    """keep the newest this many periodic checkpoints ckpt_<global_step>.pt (None = as the run was started)"""
     torch_threads: Optional[int] = None
     """torch CPU threads (None = as the run was started)"""
 

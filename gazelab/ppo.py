@@ -236,13 +236,13 @@ def _train(config: PPOConfig, run: Run, envs, eval_envs) -> TrainResult:
             set_env_state(eval_envs, ckpt["eval_env"])
         set_rng_state(ckpt["rng"])
 
-    def checkpoint(iteration: int):
+    def checkpoint(iteration: int, last: bool = False):
         return run.save({
-            "iteration": iteration, "agent": agent.state_dict(), "optimizer": optimizer.state_dict(),
+            "agent": agent.state_dict(), "optimizer": optimizer.state_dict(),
             "contrastive": contrastive.state_dict() if contrastive else None,
             "env": env_state(envs), "eval_env": env_state(eval_envs) if eval_envs is not None else None,
             "next_obs": {k: v.cpu() for k, v in next_obs.items()}, "next_done": next_done.cpu(),
-        }, global_step)
+        }, global_step, iteration, last)
 
     if run.checkpoint is None:  # a good checkpoint to keep should the run diverge before its first periodic one
         checkpoint(0)
@@ -385,8 +385,8 @@ def _train(config: PPOConfig, run: Run, envs, eval_envs) -> TrainResult:
                 metrics = evaluate_policy(agent.act, eval_envs, config.num_eval_episodes)
                 scalars.update({f"eval/{k}": v for k, v in metrics.items()})
             run.log_iteration(global_step, iteration, scalars)
-            if run.due(iteration, config.checkpoint_every) or last or run.stop.requested:
-                checkpoint(iteration)
+            if run.checkpoint_due(iteration, last):
+                checkpoint(iteration, last)
             if run.stop.requested:
                 break
     return run.result()

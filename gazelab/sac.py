@@ -381,9 +381,9 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
             set_env_state(eval_envs, ckpt["eval_env"])
         set_rng_state(ckpt["rng"])
 
-    def checkpoint():
+    def checkpoint(last: bool = False):
         return run.save({
-            "iteration": iteration, "global_update": global_update, "replay_start_step": replay_start_step,
+            "global_update": global_update, "replay_start_step": replay_start_step,
             "actor": actor.state_dict(), "qf1": qf1.state_dict(), "qf2": qf2.state_dict(),
             "qf1_target": qf1_target.state_dict(), "qf2_target": qf2_target.state_dict(),
             "q_optimizer": q_optimizer.state_dict(), "actor_optimizer": actor_optimizer.state_dict(),
@@ -394,7 +394,7 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
             "episode_maps": episode_maps.state_dict() if contrastive else None,
             "env": env_state(envs), "eval_env": env_state(eval_envs) if eval_envs is not None else None,
             "obs": {k: v.cpu() for k, v in obs.items()},
-        }, global_step)
+        }, global_step, iteration, last)
 
     if run.checkpoint is None:  # a good checkpoint to keep should the run diverge before its first periodic one
         checkpoint()
@@ -517,8 +517,8 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
             if evaluate or last or (global_step - config.training_freq) // config.log_freq < global_step // config.log_freq:
                 run.log_iteration(global_step, iteration, {**scalars, **gaze_stats.scalars()})
                 scalars = {}
-            if run.due(iteration, config.checkpoint_every) or last or run.stop.requested:
-                checkpoint()
+            if run.checkpoint_due(iteration, last):
+                checkpoint(last)
             if run.stop.requested:
                 break
     return run.result()

@@ -44,25 +44,49 @@ contrastive/buffer_size     entries in the contrastive buffer
 ``gaze/*`` appear only with ``attention="gaze"``, ``contrastive/*`` only with ``contrastive=True``, ``charts/*``
 episode metrics only in iterations where an episode ended.
 
-Checkpoints (``run_dir/checkpoint.pt``) are plain dicts of tensors and Python values, written to a temporary
-file and moved into place with ``os.replace`` (a crash never leaves a half-written checkpoint), and load with
-``torch.load(path, weights_only=True)``. They hold the model, the optimizers (RL and contrastive), the RNG
-states of python/numpy/torch, the environments' state (built-in tasks; ManiSkill envs restart their episodes
-on resume), the step counters, the history, the env spaces (so a policy is rebuilt without an env) and, with
+A run directory holds (default: ``runs/<algo>/<env>__<method>__s<seed>__<time>``)::
+
+    config.json               the resolved config (per-task defaults filled in, the device used), the versions of
+                              python, gazelab, torch, gymnasium, numpy, mani_skill, faiss and tyro, the git commit of
+                              gazelab's checkout (null outside one), the command line, start time and step; a resume
+                              rewrites it and keeps the earlier starts' records under "earlier"
+    events.out.tfevents.*     TensorBoard scalars (the table above) and the hyper-parameters
+    history.jsonl             the same scalars, one JSON row per logged iteration
+    checkpoint.pt             the latest checkpoint, what resume and eval read: written at the start (step 0), every
+                              ``checkpoint_every`` iterations, at the end and on Ctrl-C / SIGTERM
+    ckpt_<global_step>.pt     the periodic ones, the newest ``keep_checkpoints`` (default 2; 0 = none) kept
+    final.pt                  the checkpoint of the budget's last iteration (absent while a run is unfinished)
+    eval/                     what ``gazelab eval`` writes (eval.json, episode.gif / .mp4)
+
+Checkpoints are plain dicts of tensors and Python values, written to a temporary file and moved into place with
+``os.replace`` (a crash never leaves a half-written checkpoint; ``ckpt_*.pt`` and ``final.pt`` are hard links to
+what ``checkpoint.pt`` held then, so they cost no extra disk), and load with ``torch.load(path,
+weights_only=True)``. They hold the model, the optimizers (RL and contrastive), the RNG states of
+python/numpy/torch, the environments' state (built-in tasks; ManiSkill envs restart their episodes on resume), the
+step counters, the history, the env spaces (so a policy is rebuilt without an env) and, with
 ``checkpoint_buffer=True``, the filled part of the contrastive buffer and, with SAC's ``checkpoint_replay=True``,
 the filled part of its replay buffer: resuming a built-in-task run then continues it exactly as if it had never
 stopped. Without them (the defaults: a full 100k buffer of 32x10x10 fp16 maps is 0.64 GB per checkpoint, a full
 built-in SAC replay 1.2 GB) a resumed run refills empty buffers; everything else is still restored exactly.
+
+A loss or parameter that turns nan/inf stops the run before anything is evaluated or saved
+(:class:`gazelab.errors.TrainingDiverged`, naming the quantity and the iteration): ``checkpoint.pt`` stays the last
+good one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib.metadata
 import json
 import os
+import platform
 import random
+import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -106,6 +130,8 @@ __all__ = [
 ]
 
 CHECKPOINT_NAME = "checkpoint.pt"
+FINAL_CHECKPOINT_NAME = "final.pt"
+RECORD_NAME = "config.json"
 CHECKPOINT_FORMAT = 1
 
 # Scalars that are nan by definition in some iterations, not because training diverged: explained variance is
@@ -113,7 +139,8 @@ CHECKPOINT_FORMAT = 1
 MAY_BE_NAN = ("losses/explained_variance",)
 
 # Fields that steer how a run is executed, not what it computes: they may differ when a run is resumed.
-RUN_CONTROL_FIELDS = ("total_timesteps", "resume", "progress", "eval_freq", "checkpoint_every", "torch_threads")
+RUN_CONTROL_FIELDS = ("total_timesteps", "resume", "progress", "eval_freq", "checkpoint_every", "keep_checkpoints",
+                      "torch_threads")
 
 
 METHODS: dict[str, dict[str, Any]] = {
@@ -234,6 +261,8 @@ class TrainConfig:
     """episodes per evaluation (each eval env plays whole episodes, the first one of each counts)"""
     checkpoint_every: Optional[int] = None
     """write run_dir/checkpoint.pt every this many iterations (0 = only at the end and on Ctrl-C/SIGTERM; None = per-task)"""
+    keep_checkpoints: int = 2
+    """also keep the newest this many of those periodic checkpoints as ckpt_<global_step>.pt (0 = none)"""
     checkpoint_buffer: bool = False
     """save the contrastive buffer in checkpoints (exact resume, but 100k 32x10x10 maps = 0.64 GB); False: resume empty"""
     run_dir: Optional[str] = None
@@ -287,7 +316,7 @@ class TrainConfig:
         check_int("contrastive_buffer_size", self.contrastive_buffer_size, 0)
         for name in ("contrastive_every", "num_eval_envs", "num_eval_episodes"):
             check_int(name, getattr(self, name), 1)
-        for name in ("eval_freq", "checkpoint_every"):
+        for name in ("eval_freq", "checkpoint_every", "keep_checkpoints"):
             check_int(name, getattr(self, name), 0)
         self.contrastive_config()  # its own checks: k, anchors, margin, lr, spread
         if self.clutter is not None and not self.env_id.startswith("gazelab/"):
@@ -416,11 +445,66 @@ def load_checkpoint(run_or_checkpoint: str | os.PathLike, map_location="cpu", *,
     return ckpt
 
 
-def save_atomic(obj: dict, path: Path) -> None:
-    """torch.save to a temporary file in the same directory, then os.replace: readers see old or new, never half."""
+def write_atomic(path: Path, write) -> None:
+    """``write(tmp)`` a temporary file in the same directory, then os.replace it onto ``path``: readers see the old
+    or the new file, never half of one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_atomic(obj: dict, path: Path) -> None:
+    """torch.save ``obj`` to ``path`` atomically (:func:`write_atomic`)."""
+    write_atomic(path, lambda tmp: torch.save(obj, tmp))
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """Make ``target`` hold ``source``'s bytes atomically: a hard link (no extra disk; ``source`` is later replaced,
+    not rewritten, so the link keeps today's bytes), or a copy where the file system has no hard links."""
+    def link(tmp: Path) -> None:
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+    write_atomic(target, link)
+
+
+def _git_commit(package_dir: Path) -> Optional[str]:
+    """HEAD of the git checkout that ``package_dir`` is the top-level package of (None if it is not in one, e.g.
+    installed in site-packages, which may itself sit inside some other repository)."""
+    try:
+        out = subprocess.run(["git", "-C", str(package_dir), "rev-parse", "--show-toplevel", "HEAD"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):  # no git, or it hangs
+        return None
+    lines = out.stdout.split()
+    if out.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != package_dir.resolve().parent:
+        return None
+    return lines[1]
+
+
+def _version(distribution: str) -> Optional[str]:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def run_record(config: TrainConfig, algo: str, device: torch.device, start_step: int) -> dict[str, Any]:
+    """What ``config.json`` holds: the resolved config (per-task defaults filled in, the device used), the versions
+    of python and the libraries, the git commit of gazelab's checkout, the command line, when and from which step."""
+    import gazelab
+
+    return {
+        "algo": algo, "config": {**config.to_dict(), "device": str(device)}, "device": str(device),
+        "versions": {"python": platform.python_version(), "gazelab": gazelab.__version__, "torch": torch.__version__,
+                     **{name: _version(name) for name in ("gymnasium", "numpy", "mani_skill", "faiss-cpu", "tyro")}},
+        "git_commit": _git_commit(Path(gazelab.__file__).parent), "command": list(sys.argv),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "start_step": start_step,
+    }
 
 
 def rng_state() -> dict:
@@ -589,6 +673,7 @@ class Run:
             self.start_step = 0
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.checkpoint_file = self.run_dir / CHECKPOINT_NAME
+        self._write_record()
         # purge_step drops TensorBoard events that the interrupted run logged after its checkpoint.
         self.writer = SummaryWriter(str(self.run_dir), purge_step=self.start_step + 1 if self.checkpoint else None)
         if self.checkpoint is None:
@@ -603,6 +688,15 @@ class Run:
         self.start_time = time.time()
         self.stop = _StopFlag()
         self.env_spaces: Optional[EnvSpaces] = None
+
+    def _write_record(self) -> None:
+        """Write config.json; a resumed run keeps the records of the earlier starts under ``earlier``."""
+        path = self.run_dir / RECORD_NAME
+        record = run_record(self.config, self.algo, self.device, self.start_step)
+        if self.checkpoint is not None and path.exists():
+            previous = json.loads(path.read_text())
+            record["earlier"] = previous.pop("earlier", []) + [previous]
+        write_atomic(path, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
 
     def start_clock(self) -> None:
         """Start measuring ``charts/SPS`` and ``time`` here (trainers call it after making the envs, which can take
@@ -659,17 +753,30 @@ class Run:
         return next((row[key] for row in reversed(self.history) if key in row), None)
 
     # ------------------------------------------------------------------------------------------ checkpoints
-    def save(self, state: dict[str, Any], global_step: int) -> Path:
-        """Atomically write ``state`` plus config, counters, RNG states and history to run_dir/checkpoint.pt."""
+    def save(self, state: dict[str, Any], global_step: int, iteration: int, last: bool = False) -> Path:
+        """Atomically write ``state`` plus config, spaces, counters, RNG states and history to run_dir/checkpoint.pt;
+        keep it as ``ckpt_<global_step>.pt`` too when ``iteration`` is due for a periodic checkpoint (dropping all
+        but the newest ``keep_checkpoints``) and as ``final.pt`` when it is the ``last`` of the budget."""
         state = {"format": CHECKPOINT_FORMAT, "algo": self.algo, "config": self.config.to_dict(),
-                 "spaces": self.env_spaces.state_dict(), "global_step": global_step, "rng": rng_state(),
-                 "history": self.history, **state}
+                 "spaces": self.env_spaces.state_dict(), "global_step": global_step, "iteration": iteration,
+                 "rng": rng_state(), "history": self.history, **state}
         save_atomic(state, self.checkpoint_file)
+        if self.config.keep_checkpoints and self.due(iteration, self.config.checkpoint_every):
+            _link_or_copy(self.checkpoint_file, self.run_dir / f"ckpt_{global_step}.pt")
+            periodic = sorted(self.run_dir.glob("ckpt_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
+            for old in periodic[:-self.config.keep_checkpoints]:
+                old.unlink()
+        if last:
+            _link_or_copy(self.checkpoint_file, self.run_dir / FINAL_CHECKPOINT_NAME)
         return self.checkpoint_file
 
+    def checkpoint_due(self, iteration: int, last: bool) -> bool:
+        """Whether to save after ``iteration``: periodically (``checkpoint_every``), at the end, or on a stop."""
+        return self.due(iteration, self.config.checkpoint_every) or last or self.stop.requested
+
     def due(self, iteration: int, every: int) -> bool:
-        """True every ``every`` iterations (never for 0)."""
-        return every > 0 and iteration % every == 0
+        """True every ``every`` iterations (never for 0, nor at iteration 0: the start)."""
+        return every > 0 and iteration > 0 and iteration % every == 0
 
     @contextlib.contextmanager
     def interruptible(self):

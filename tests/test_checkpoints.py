@@ -1,9 +1,15 @@
-"""What a run leaves on disk: checkpoint sizes, rebuilding a policy without an env, lazy loading, the last good
-checkpoint of a diverging run."""
+"""What a run leaves on disk: config.json, periodic and final checkpoints, checkpoint sizes, rebuilding a policy
+without an env, lazy loading, the last good checkpoint of a diverging run."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
+import gazelab
 from gazelab.cli import main
 from gazelab.errors import TrainingDiverged
 
@@ -121,3 +127,45 @@ def test_cli_reports_a_diverging_run_in_one_line_with_exit_status_1(tmp_path, ca
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "diverged" in err, err
     assert load_checkpoint(run)["global_step"] == 0
+
+
+def _git_commit_of_the_package():
+    package = Path(gazelab.__file__).parent
+    out = subprocess.run(["git", "-C", str(package), "rev-parse", "--show-toplevel", "HEAD"], capture_output=True,
+                         text=True)
+    top, commit = out.stdout.split() if out.returncode == 0 else (None, None)
+    return commit if top is not None and Path(top) == package.parent else None
+
+
+def test_config_json_records_the_resolved_run(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    argv = ["train", "ppo", "--env-id", "gazelab/Reach-v0", "--num-steps", "4", "--num-minibatches", "1",
+            "--update-epochs", "1", "--total-timesteps", "128", "--eval-freq", "0", "--no-progress",
+            "--run-dir", str(run)]
+    monkeypatch.setattr(sys, "argv", ["gazelab", *argv])
+    assert main(argv) == 0
+    record = json.loads((run / "config.json").read_text())
+    config = record["config"]
+    assert config["num_envs"] == 32 and config["encoder"] == "fine" and config["gamma"] == 0.8  # per-task defaults
+    assert config["device"] == "cpu" and record["device"] == "cpu"  # 'auto' resolved on this CPU-only machine
+    assert record["algo"] == "ppo" and record["start_step"] == 0
+    versions = record["versions"]
+    assert versions["gazelab"] == gazelab.__version__ and versions["torch"] == torch.__version__
+    assert "mani_skill" in versions and "gymnasium" in versions
+    assert record["git_commit"] == _git_commit_of_the_package()
+    assert record["command"] == ["gazelab", *argv]
+
+
+def _periodic(run):
+    return sorted(p.name for p in run.glob("ckpt_*.pt"))
+
+
+@pytest.mark.parametrize("keep", [0, 2])
+def test_periodic_checkpoints_keep_the_newest_and_a_final_one(tmp_path, keep):
+    run = ppo_run(tmp_path, "run", total_timesteps=5 * 128, checkpoint_every=1, keep_checkpoints=keep)
+    assert _periodic(run) == (["ckpt_512.pt", "ckpt_640.pt"] if keep else [])
+    for name in _periodic(run):
+        assert load_checkpoint(run / name)["global_step"] == int(name[5:-3])
+    final, latest = load_checkpoint(run / "final.pt"), load_checkpoint(run)
+    assert final["global_step"] == latest["global_step"] == 640
+    assert all(torch.equal(v, latest["agent"][k]) for k, v in final["agent"].items())

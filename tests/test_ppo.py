@@ -99,7 +99,7 @@ def test_a_stop_signal_writes_a_checkpoint_and_stops(tmp_path, signum):
     finally:
         timer.cancel()
         signal.signal(signum, previous)
-    assert result.interrupted
+    assert result.interrupted and not (result.run_dir / "final.pt").exists()
     ckpt = load_checkpoint(result.run_dir)  # weights_only=True
     assert 0 < ckpt["global_step"] < config.total_timesteps
     assert ckpt["global_step"] == result.final["global_step"]
