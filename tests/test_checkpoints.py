@@ -70,7 +70,8 @@ def _refuse_to_make_envs(*args, **kwargs):
 
 @pytest.mark.parametrize("algo", ["ppo", "sac"])
 def test_load_policy_builds_no_env(tmp_path, monkeypatch, algo):
-    run = sac_run(tmp_path, algo, total_timesteps=2 * 16) if algo == "sac" else ppo_run(tmp_path, algo, total_timesteps=128)
+    make_run, budget = (sac_run, 2 * 16) if algo == "sac" else (ppo_run, 128)
+    run = make_run(tmp_path, algo, total_timesteps=budget)
     monkeypatch.setattr("gazelab.envs.make_env", _refuse_to_make_envs)
     agent, config, _ = load_policy(run, device="cpu")
     monkeypatch.undo()

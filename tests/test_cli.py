@@ -155,7 +155,7 @@ def test_resume_names_a_field_it_cannot_change_with_its_saved_value(finished_run
     assert code == 2 and message in err and "--total-timesteps" in err and "--no-progress" in err, err
 
 
-@pytest.mark.parametrize("budget", [[], ["--total-timesteps", "16"], ["--total-timesteps", "32"], ["--total-timesteps", "48"]])
+@pytest.mark.parametrize("budget", [[], *(["--total-timesteps", str(steps)] for steps in (16, 32, 48))])
 def test_resume_needs_a_budget_above_the_current_step(finished_run, tmp_path, capsys, budget):
     run = _copy(finished_run, tmp_path)
     before = (run / "checkpoint.pt").read_bytes()

@@ -55,7 +55,7 @@ def test_ci_runs_the_readme_test_command():
 NEEDED = {
     "torch": ("2.4", "Adam(fused=True) on CPU (both trainers)"),
     "gymnasium": ("1.1", "gym.vector.AutoresetMode.SAME_STEP (the ManiSkill CPU vector env)"),
-    "tyro": ("0.8.5", "CLI parse errors on stderr (tests/test_cli.py; 0.8.0 prints them elsewhere); mani_skill's bound"),
+    "tyro": ("0.8.5", "CLI parse errors on stderr (tests/test_cli.py; 0.8.0 prints them elsewhere); mani_skill's"),
     "mani_skill": ("3.0.1", "ManiSkillVectorEnv with gymnasium 1.x"),
     "faiss_cpu": ("1.7.4", "IndexFlatL2, cvar.distance_compute_blas_threshold, omp_set_num_threads"),
 }

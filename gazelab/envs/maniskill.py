@@ -95,9 +95,9 @@ class CPUVectorEnv:
     gymnasium's AsyncVectorEnv (same-step autoreset) returns numpy arrays with a ``_key`` mask next to every info
     key, and puts the pre-reset observation and info of finished envs under ``final_obs`` / ``final_info``. This
     class gives ManiSkillVectorEnv's layout instead (tests/test_envs_maniskill.py compares the two): torch tensors,
-    no masks, step counters (``elapsed_steps``, ``episode_len``) as int32, ``reconfigure`` one bool; ``final_observation``
-    / ``final_info`` / ``_final_info`` / ``_final_observation`` / ``_elapsed_steps`` when an episode ends, and then,
-    as after ManiSkill's partial reset, no per-step ``episode`` metrics at the top level.
+    no masks, step counters (``elapsed_steps``, ``episode_len``) as int32, ``reconfigure`` one bool;
+    ``final_observation`` / ``final_info`` / ``_final_info`` / ``_final_observation`` / ``_elapsed_steps`` when an
+    episode ends, and then, as after ManiSkill's partial reset, no per-step ``episode`` metrics at the top level.
     """
 
     def __init__(self, env_id: str, num_envs: int, seed: int | None, env_kwargs: dict, include_state: bool,
