@@ -260,7 +260,7 @@ class TrainConfig:
     num_eval_episodes: int = 16
     """episodes per evaluation (each eval env plays whole episodes, the first one of each counts)"""
     checkpoint_every: Optional[int] = None
-    """write run_dir/checkpoint.pt every this many iterations (0 = only at the end and on Ctrl-C/SIGTERM; None = per-task)"""
+    """write run_dir/checkpoint.pt every this many iterations (0 = only at start, end and stop signals; None = per-task)"""
     keep_checkpoints: int = 2
     """also keep the newest this many of those periodic checkpoints as ckpt_<global_step>.pt (0 = none)"""
     checkpoint_buffer: bool = False
@@ -268,8 +268,7 @@ class TrainConfig:
     run_dir: Optional[str] = None
     """where logs, history.jsonl and checkpoints go (None = runs/<algo>/<env>__<method>__s<seed>__<time>)"""
     resume: Optional[str] = None
-    """run directory or checkpoint to continue with its saved config (may change: total_timesteps upwards, progress,
-    eval_freq, checkpoint_every, torch_threads)"""
+    """run directory or checkpoint to continue with its saved config (`--resume R --help` lists what may change)"""
     progress: bool = True
     """show a tqdm progress bar"""
 
@@ -420,7 +419,7 @@ def checkpoint_path(run_or_checkpoint: str | os.PathLike) -> Path:
         path = path / CHECKPOINT_NAME
     if not path.is_file():
         raise GazelabError(f"no checkpoint at {str(run_or_checkpoint)!r} (expected a run directory holding "
-                         f"{CHECKPOINT_NAME} or a checkpoint file)")
+                           f"{CHECKPOINT_NAME} or a checkpoint file)")
     return path
 
 
@@ -583,8 +582,8 @@ def set_env_state(env, state: Optional[dict]) -> bool:
 
 def launch(config: TrainConfig, algo: str, train_loop) -> TrainResult:
     """Open a :class:`Run`, make the training and evaluation envs, run ``train_loop(config, run, envs, eval_envs)``
-    and close the envs and the run however it ends (Ctrl-C or divergence included). ``eval_envs`` is None when ``config.eval_freq == 0``;
-    it uses seed + 1 so evaluation episodes differ from training ones."""
+    and close the envs and the run however it ends (a stop signal or a divergence included). ``eval_envs`` is None
+    when ``config.eval_freq == 0``; it uses seed + 1 so evaluation episodes differ from training ones."""
     from gazelab.envs import make_env  # here, not at import: envs may pull optional packages lazily
 
     run = Run(config, algo)
@@ -668,7 +667,7 @@ class Run:
             self.run_dir = Path(config.run_dir) if config.run_dir else self._default_run_dir()
             if (self.run_dir / CHECKPOINT_NAME).exists():
                 raise GazelabError(f"run_dir={str(self.run_dir)!r} already holds a run; continue it with "
-                                 "resume=<run_dir> or choose another run_dir")
+                                   "resume=<run_dir> or choose another run_dir")
             self.history = []
             self.start_step = 0
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -793,7 +792,7 @@ class Run:
                 signal.signal(signum, handler)
 
     def check_finite(self, iteration: int, scalars: dict[str, float], modules: dict[str, torch.nn.Module]) -> None:
-        """Raise :class:`TrainingDiverged` naming the first non-finite scalar (but :data:`MAY_BE_NAN`) or parameter
+        """Raise :class:`TrainingDiverged` naming the first non-finite scalar (except :data:`MAY_BE_NAN`) or parameter
         of ``modules`` (name -> module). Trainers call it after each update, before evaluating or saving, so a
         diverged run never writes its bad weights and its last checkpoint stays the last good one."""
         bad = next((f"{key} is {value}" for key, value in scalars.items()
@@ -836,7 +835,7 @@ def check_resume_config(config: TrainConfig, algo: str, checkpoint: dict) -> Non
             if k not in RUN_CONTROL_FIELDS + ("run_dir",) and saved.get(k) != v]
     if diff:
         raise GazelabError("resume: the config differs from the run's saved config (start from "
-                         "gazelab.training.saved_config(...)): " + "; ".join(diff))
+                           "gazelab.training.saved_config(...)): " + "; ".join(diff))
 
 
 def check_budget(total_timesteps: int, steps_per_iteration: int, checkpoint: dict) -> None:
