@@ -119,6 +119,8 @@ def test_a_stop_signal_writes_a_checkpoint_and_stops(tmp_path, signum):
     (dict(total_timesteps=10), "total_timesteps"),
     (dict(contrastive_k=0), "k"),
     (dict(learning_rate=float("inf")), "learning_rate"),
+    (dict(keep_checkpoints=-1), "keep_checkpoints"),
+    (dict(device="quantum"), "device='quantum' is not a torch device; allowed: 'auto', 'cpu'"),
 ])
 def test_bad_values_raise_one_clear_error(tmp_path, bad, field):
     with pytest.raises(ValueError, match=field):
