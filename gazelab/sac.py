@@ -118,8 +118,7 @@ class SACConfig(TrainConfig):
     log_freq: int = 1_000
     """logging frequency in terms of environment steps"""
     checkpoint_replay: bool = False
-    """save the filled replay rows in checkpoints (exact resume; 64x64 obs take 24 KB per transition). False, as in
-    sac_rgbd: a resumed run refills an empty replay (random actions, no gradient step for learning_starts steps)"""
+    """save the filled replay rows in checkpoints for an exact resume (24 KB per 64x64 transition); False: refill it"""
 
     def _task_defaults(self) -> dict[str, Any]:
         return {**BASE_DEFAULTS, **TASK_DEFAULTS.get(self.env_id, {})}
@@ -295,8 +294,8 @@ class EpisodeMaps:
     def state_dict(self) -> dict:
         """Copies of the steps the running episodes filled so far, and the counters (for checkpoints)."""
         filled = int(self.t.max())
-        return {"maps": self.maps[:filled].to("cpu", copy=True), "rewards": self.rewards[:filled].to("cpu", copy=True),
-                "t": self.t.clone()}
+        return {"maps": self.maps[:filled].to("cpu", copy=True),
+                "rewards": self.rewards[:filled].to("cpu", copy=True), "t": self.t.clone()}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict`."""
@@ -366,8 +365,8 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
             replay_start_step = ckpt.get("replay_start_step", 0)  # older checkpoints: always saved from step 0
         else:
             replay_start_step = global_step
-            run.note(f"resume: {run.checkpoint_file} holds no replay buffer (checkpoint_replay=False); refilling it "
-                     f"from scratch: random actions and no gradient step for the next {config.learning_starts} steps")
+            run.note(f"resume: {config.resume} holds no replay buffer (checkpoint_replay=False); refilling it from "
+                     f"scratch: random actions and no gradient step for the next {config.learning_starts} steps")
         if contrastive:
             contrastive.load_state_dict(ckpt["contrastive"])
             episode_maps.load_state_dict(ckpt["episode_maps"])
