@@ -245,9 +245,9 @@ class ReplayBuffer:
         Copies, not views: torch.save writes a view's whole storage, i.e. the full ``buffer_size`` replay.
         """
         n = self.per_env_buffer_size if self.full else self.pos
-        data = {"obs": self.obs, "next_obs": self.next_obs}
-        state = {name: {k: v[:n].to("cpu", copy=True) for k, v in d.items()} for name, d in data.items()}
-        state.update({name: getattr(self, name)[:n].to("cpu", copy=True) for name in ("actions", "rewards", "dones")})
+        filled = lambda t: t[:n].to("cpu", copy=True)  # noqa: E731
+        state = {name: {k: filled(v) for k, v in getattr(self, name).items()} for name in ("obs", "next_obs")}
+        state.update({name: filled(getattr(self, name)) for name in ("actions", "rewards", "dones")})
         return {**state, "pos": self.pos, "full": self.full}
 
     def load_state_dict(self, state: dict) -> None:
