@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from gazelab.envs import make_env
-from gazelab.evaluate import evaluate_policy
+from gazelab.evaluate import evaluate_policy, load_policy
 from gazelab.ppo import PPOConfig, build_agent, train_ppo
 from gazelab.training import load_checkpoint, saved_config
 
@@ -135,7 +135,7 @@ def test_cuda_device_is_refused_when_torch_sees_no_cuda(tmp_path, monkeypatch):
 
 
 @pytest.mark.maniskill
-def test_one_iteration_on_maniskill_pushcube_cpu(tmp_path):
+def test_one_iteration_on_maniskill_pushcube_cpu(tmp_path, monkeypatch):
     config = PPOConfig(env_id="PushCube-v1", device="cpu", num_envs=1, num_steps=4, num_minibatches=1,
                        update_epochs=1, total_timesteps=4, attention="gaze", contrastive=True,
                        contrastive_buffer_size=0, eval_freq=0, progress=False, run_dir=str(tmp_path / "ms"))
@@ -144,6 +144,11 @@ def test_one_iteration_on_maniskill_pushcube_cpu(tmp_path):
     assert 0 < result.final["gaze/sigma_x"]
     ckpt = load_checkpoint(result.run_dir)
     assert ckpt["config"]["encoder"] == "nature" and ckpt["env"] is None  # ManiSkill: state not captured
+    # On a GPU machine a CPU-physics env made to read the spaces would keep SAPIEN from making the GPU one later.
+    monkeypatch.setattr("gazelab.envs.make_env", lambda *args, **kwargs: pytest.fail("load_policy made an env"))
+    agent, _, _ = load_policy(result.run_dir, device="cpu")
+    state_dim = ckpt["spaces"]["observation"]["state"]["low"].shape[0]
+    assert agent.image.cnn.image_size == 128 and agent.state.in_features == state_dim > 0
 
 
 def test_oracle_attention_needs_a_builtin_task(tmp_path):
