@@ -26,7 +26,7 @@ from torch.distributions.normal import Normal
 from gazelab.attention import AttentionOutput, make_attention
 from gazelab.encoders import make_encoder
 
-__all__ = ["Encoding", "ImageEncoder", "PPOAgent", "SACActor", "SoftQNetwork", "layer_init", "make_mlp"]
+__all__ = ["Encoding", "ImageEncoder", "PPOAgent", "SACActor", "SoftQNetwork", "layer_init", "make_mlp", "gaussian"]
 
 
 def layer_init(layer: nn.Linear, std: float = np.sqrt(2), bias_const: float = 0.0) -> nn.Linear:
@@ -34,6 +34,13 @@ def layer_init(layer: nn.Linear, std: float = np.sqrt(2), bias_const: float = 0.
     torch.nn.init.orthogonal_(layer.weight, std)
     torch.nn.init.constant_(layer.bias, bias_const)
     return layer
+
+
+def gaussian(mean: Tensor, std: Tensor) -> Normal:
+    """The policy's Normal(mean, std), (B, A) each, without torch's argument check: a diverging run's nan means
+    then reach its losses, where the trainers' guard names the quantity and the iteration
+    (:meth:`gazelab.training.Run.check_finite`), instead of stopping inside torch.distributions."""
+    return Normal(mean, std, validate_args=False)
 
 
 def make_mlp(in_features: int, sizes: list[int], last_act: bool = True) -> nn.Sequential:
@@ -145,7 +152,7 @@ class PPOAgent(nn.Module):
         action_mean = self.actor_mean(x)
         if deterministic:
             return action_mean
-        return Normal(action_mean, torch.exp(self.actor_logstd.expand_as(action_mean))).sample()
+        return gaussian(action_mean, torch.exp(self.actor_logstd.expand_as(action_mean))).sample()
 
     def act(self, obs: dict[str, Tensor]) -> tuple[Tensor, AttentionOutput]:
         """Deterministic policy for evaluation: (action mean (B, A), the attention that produced it)."""
@@ -156,7 +163,7 @@ class PPOAgent(nn.Module):
         """-> action (B, A), log-prob (B,), entropy (B,), value (B, 1), Encoding (sample if ``action`` is None)."""
         x, enc = self.get_features(obs)
         action_mean = self.actor_mean(x)
-        probs = Normal(action_mean, torch.exp(self.actor_logstd.expand_as(action_mean)))
+        probs = gaussian(action_mean, torch.exp(self.actor_logstd.expand_as(action_mean)))
         if action is None:
             action = probs.sample()
         return action, probs.log_prob(action).sum(1), probs.entropy().sum(1), self.critic(x), enc
@@ -222,7 +229,7 @@ class SACActor(nn.Module):
     def get_action(self, obs: dict[str, Tensor], visual_feature: Tensor | None = None):
         """-> action (B, A) (reparameterized sample), log_prob (B, 1), mean action (B, A), visual_feature, Encoding."""
         mean, log_std, visual_feature, enc = self(obs, visual_feature)
-        normal = Normal(mean, log_std.exp())
+        normal = gaussian(mean, log_std.exp())
         x_t = normal.rsample()  # reparameterization trick (mean + std * N(0,1))
         y_t = torch.tanh(x_t)
         action = y_t * self.action_scale + self.action_bias

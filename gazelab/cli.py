@@ -7,7 +7,8 @@
     gazelab demo [--smoke]                                                         baseline vs gaze+contrastive
 
 Every subcommand has ``--help``. Bad values stop with one line ``gazelab: error: ...`` and exit status 2
-before any work starts.
+before any work starts. A run whose losses or weights turn nan/inf stops with one line and exit status 1, keeping
+its last good checkpoint. Any other error is a bug and shows its traceback.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from typing import Annotated, Optional
 
 import tyro
+
+from gazelab.errors import GazelabError, TrainingDiverged
 
 __all__ = ["main"]
 
@@ -76,18 +79,54 @@ class DemoArgs:
 
 @dataclass
 class ResumeArgs:
-    """Continue a run exactly where its checkpoint stopped, with the config it was started with."""
+    """Continue a run exactly where its checkpoint stopped, with the config it was started with; only these
+    run-control fields may change."""
 
     resume: str
     """run directory (holding checkpoint.pt) or checkpoint file"""
     total_timesteps: Optional[int] = None
-    """new total budget (None = the run's own); raise it to train longer"""
-    progress: Optional[bool] = None
-    """show a tqdm progress bar (None = as the run was started)"""
+    """new total budget (None = the run's own); must leave at least one iteration after the checkpoint's step"""
+    progress: bool = True
+    """show a tqdm progress bar"""
+    eval_freq: Optional[int] = None
+    """evaluate every this many iterations (0 = never; None = as the run was started)"""
     checkpoint_every: Optional[int] = None
     """write a checkpoint every this many iterations (None = as the run was started)"""
+    keep_checkpoints: Optional[int] = None
+    """keep the newest this many periodic checkpoints ckpt_<global_step>.pt (None = as the run was started)"""
     torch_threads: Optional[int] = None
     """torch CPU threads (None = as the run was started)"""
+
+
+def _resume_path(args: list[str]) -> Optional[str]:
+    """The value of ``--resume PATH`` / ``--resume=PATH`` in ``args`` (None without one)."""
+    for i, arg in enumerate(args):
+        if arg.startswith("--resume="):
+            return arg.split("=", 1)[1]
+        if arg == "--resume" and i + 1 < len(args):
+            return args[i + 1]
+    return None
+
+
+def _reject_saved_fields(config_cls, args: list[str]) -> None:
+    """GazelabError naming the first config field in ``args`` (``--name``, ``--name=v``, ``--no-name``) that a
+    resumed run cannot change, with its saved value and the fields it can."""
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    resumable = [f.name for f in dataclasses.fields(ResumeArgs) if f.name != "resume"]
+    for arg in args:
+        if not arg.startswith("--"):
+            continue
+        name = arg[2:].split("=", 1)[0].replace("-", "_")
+        if name not in fields and name.startswith("no_"):
+            name = name[3:]
+        if name in fields and name not in resumable + ["resume"]:
+            from gazelab.training import load_checkpoint
+
+            saved = load_checkpoint(_resume_path(args), mmap=True)["config"]
+            allowed = ", ".join("--progress/--no-progress" if f == "progress" else "--" + f.replace("_", "-")
+                                for f in resumable)
+            raise GazelabError(f"a resumed run keeps its saved config: {name} was {saved.get(name)!r}; with "
+                               f"--resume only {allowed} may be given")
 
 
 def _fail(message: str) -> int:
@@ -102,8 +141,9 @@ def _train(algo: str, args: list[str]) -> int:
         from gazelab.ppo import PPOConfig as config_cls, train_ppo as train
     else:
         from gazelab.sac import SACConfig as config_cls, train_sac as train
-    if any(a == "--resume" or a.startswith("--resume=") for a in args):
+    if _resume_path(args) is not None:
         # Continue a run: its saved config, plus the few run-control flags of ResumeArgs.
+        _reject_saved_fields(config_cls, args)
         resume = tyro.cli(ResumeArgs, args=args, prog=f"gazelab train {algo}")
         overrides = {k: v for k, v in dataclasses.asdict(resume).items() if v is not None and k != "resume"}
         config = training.saved_config(config_cls, resume.resume, **overrides)
@@ -127,7 +167,7 @@ def _eval(args: list[str]) -> int:
     ea = tyro.cli(EvalArgs, args=args, prog="gazelab eval")
     for name in ("num_episodes", "num_envs"):
         if getattr(ea, name) < 1:
-            raise ValueError(f"{name} must be >= 1, got {getattr(ea, name)}")
+            raise GazelabError(f"{name} must be >= 1, got {getattr(ea, name)}")
     summary = evaluate_run(ea.run, num_episodes=ea.num_episodes, num_envs=ea.num_envs, seed=ea.seed, out_dir=ea.out,
                            video=ea.video, device=ea.device)
     print(f"{summary['env_id']} {summary['method']}: success {summary['eval/success_once']:.2f}, "
@@ -148,7 +188,8 @@ def _demo(args: list[str]) -> int:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """Entry point of the ``gazelab`` script; returns the exit status (0 ok, 2 bad usage / value, 130 Ctrl-C)."""
+    """Entry point of the ``gazelab`` script; returns the exit status (0 ok, 1 training diverged, 2 bad usage / value,
+    130 Ctrl-C or SIGTERM)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
@@ -163,8 +204,11 @@ def main(argv: Optional[list[str]] = None) -> int:
             return _eval(rest)
         if command == "demo":
             return _demo(rest)
-    except ValueError as e:
+    except GazelabError as e:  # bad input we checked; anything else is a bug and keeps its traceback
         return _fail(str(e))
+    except TrainingDiverged as e:
+        print(f"gazelab: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

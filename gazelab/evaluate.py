@@ -22,7 +22,7 @@ from torch import Tensor
 
 from gazelab.attention import AttentionOutput
 from gazelab.prize import GazeTracker
-from gazelab.training import load_checkpoint, resolve_device
+from gazelab.training import EnvSpaces, load_checkpoint, resolve_device
 from gazelab.viz import draw_gaze, gaze_to_image
 
 __all__ = ["evaluate_policy", "record_episode", "write_video", "load_policy", "evaluate_run"]
@@ -135,22 +135,33 @@ def load_policy(run_or_checkpoint, device: str = "auto"):
     """Rebuild the trained networks of a run -> (agent with ``.act``, config, checkpoint).
 
     The config is rebuilt from the checkpoint (so it is validated again); the agent is in eval mode on ``device``.
+    No env is made: the network sizes come from the spaces saved in the checkpoint. The checkpoint is
+    memory-mapped (``load_checkpoint(..., mmap=True)``), so what the policy does not need (a saved replay or
+    contrastive buffer) is never read from disk unless the caller touches it in the returned checkpoint.
     """
-    ckpt = load_checkpoint(run_or_checkpoint)
+    ckpt = load_checkpoint(run_or_checkpoint, mmap=True)
     if ckpt["algo"] == "ppo":
         from gazelab import ppo as algo
     else:
         from gazelab import sac as algo
     config = algo.config_from_dict({**ckpt["config"], "resume": None, "device": device})
+    agent = algo.build_agent(config, _saved_spaces(ckpt, config))
+    agent.load_state_dict(algo.policy_state(ckpt))
+    return agent.to(resolve_device(device)).eval(), config, ckpt
+
+
+def _saved_spaces(ckpt: dict, config) -> EnvSpaces:
+    """The env spaces a checkpoint was trained with."""
+    if "spaces" in ckpt:
+        return EnvSpaces.from_state_dict(ckpt["spaces"])
+    # Checkpoints written before the spaces were saved: read them from a one-env CPU copy of the task.
     from gazelab.envs import make_env
 
     env = make_env(config.env_id, 1, seed=0, device="cpu", **config.env_kwargs())
     try:
-        agent = algo.build_agent(config, env)
+        return EnvSpaces.of(env)
     finally:
         env.close()
-    agent.load_state_dict(algo.policy_state(ckpt))
-    return agent.to(resolve_device(device)).eval(), config, ckpt
 
 
 def evaluate_run(run_or_checkpoint, *, num_episodes: int = 50, num_envs: int = 16, seed: int = 10_000,

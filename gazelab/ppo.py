@@ -125,6 +125,10 @@ class PPOConfig(TrainConfig):
         return self.num_envs * self.num_steps
 
     @property
+    def steps_per_iteration(self) -> int:
+        return self.batch_size
+
+    @property
     def minibatch_size(self) -> int:
         """batch_size // num_minibatches."""
         return self.batch_size // self.num_minibatches
@@ -143,8 +147,8 @@ class PPOConfig(TrainConfig):
             if not (isinstance(value, (int, float)) and lo < value <= hi):
                 raise ValueError(f"{name} must lie in ({lo}, {hi}], got {value!r}")
         for name in ("learning_rate", "ent_coef", "vf_coef", "reward_scale"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+            if not 0 <= getattr(self, name) < float("inf"):
+                raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)!r}")
         for name in ("clip_coef", "max_grad_norm"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
@@ -168,13 +172,14 @@ def config_from_dict(values: dict[str, Any]) -> PPOConfig:
     return PPOConfig(**{k: v for k, v in values.items() if k in names})
 
 
-def build_agent(config: PPOConfig, env) -> PPOAgent:
-    """The PPOAgent for an env's observation and action spaces."""
-    obs_space = env.single_observation_space
+def build_agent(config: PPOConfig, spaces) -> PPOAgent:
+    """The PPOAgent for the observation and action spaces of ``spaces``: an env or a
+    :class:`gazelab.training.EnvSpaces` (e.g. from a checkpoint)."""
+    obs_space = spaces.single_observation_space
     return PPOAgent(
         image_size=obs_space["rgb"].shape[0],
         state_dim=obs_space["state"].shape[0] if "state" in obs_space.spaces else 0,
-        action_dim=int(np.prod(env.single_action_space.shape)),
+        action_dim=int(np.prod(spaces.single_action_space.shape)),
         encoder=config.encoder, attention=config.attention, gaze_rl_grad=config.gaze_rl_grad,
         oracle_sigma=config.oracle_sigma,
         include_state=config.include_state and "state" in obs_space.spaces,
@@ -232,15 +237,16 @@ def _train(config: PPOConfig, run: Run, envs, eval_envs) -> TrainResult:
             set_env_state(eval_envs, ckpt["eval_env"])
         set_rng_state(ckpt["rng"])
 
-    def checkpoint(iteration: int):
+    def checkpoint(iteration: int, last: bool = False):
         return run.save({
-            "iteration": iteration, "agent": agent.state_dict(), "optimizer": optimizer.state_dict(),
+            "agent": agent.state_dict(), "optimizer": optimizer.state_dict(),
             "contrastive": contrastive.state_dict() if contrastive else None,
             "env": env_state(envs), "eval_env": env_state(eval_envs) if eval_envs is not None else None,
             "next_obs": {k: v.cpu() for k, v in next_obs.items()}, "next_done": next_done.cpu(),
-        }, global_step)
+        }, global_step, iteration, last)
 
-    iteration = start_iteration - 1
+    if run.checkpoint is None:  # a good checkpoint to keep should the run diverge before its first periodic one
+        checkpoint(0)
     run.start_clock()
     with run.interruptible():
         for iteration in range(start_iteration, config.num_iterations + 1):
@@ -373,16 +379,15 @@ def _train(config: PPOConfig, run: Run, envs, eval_envs) -> TrainResult:
                 "losses/clipfrac": np.mean(clipfracs), "losses/explained_variance": explained_var,
                 **{f"gaze/{k}": v for k, v in gaze.scalars().items()},
             })
+            run.check_finite(iteration, scalars, {"agent": agent})
             last = iteration == config.num_iterations
             if eval_envs is not None and (run.due(iteration, config.eval_freq) or last):
                 agent.eval()
                 metrics = evaluate_policy(agent.act, eval_envs, config.num_eval_episodes, cnn=agent.image.cnn)
                 scalars.update({f"eval/{k}": v for k, v in metrics.items()})
             run.log_iteration(global_step, iteration, scalars)
-            if run.due(iteration, config.checkpoint_every) or last or run.stop.requested:
-                checkpoint(iteration)
+            if run.checkpoint_due(iteration, last):
+                checkpoint(iteration, last)
             if run.stop.requested:
                 break
-    if not run.checkpoint_file.exists() or iteration < start_iteration:
-        checkpoint(iteration)  # e.g. resumed with no iteration left: still leave a consistent checkpoint
     return run.result()

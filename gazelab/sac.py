@@ -29,6 +29,11 @@ is NatureCNN / the fine variant instead of sac_rgbd's ``PlainConv`` (whose 2x2 m
 fovea); the replay sampler draws rows from the filled per-env length (sac_rgbd draws from ``buffer_size`` once
 full, an index error whenever num_envs > 1); the ManiSkill default replay size is 100k (sac_rgbd's 1M 128x128
 images need ~47 GB); evaluation counts whole episodes every ``eval_freq`` iterations.
+
+Checkpoints carry everything else needed to resume but, as sac_rgbd's (which hold only the networks), not the
+replay buffer: at 24 KB per 64x64 transition, a full built-in replay is 1.2 GB. A run resumed without it refills
+an empty replay from scratch (uniform random actions and no gradient step for ``learning_starts`` steps; it says
+so in one line). ``checkpoint_replay=True`` saves the filled rows instead, for an exact resume.
 """
 
 from __future__ import annotations
@@ -112,6 +117,8 @@ class SACConfig(TrainConfig):
     """the bootstrap method to use when a done signal is received. Can be 'always', 'never' or 'truncated'"""
     log_freq: int = 1_000
     """logging frequency in terms of environment steps"""
+    checkpoint_replay: bool = False
+    """save the filled replay rows in checkpoints for an exact resume (24 KB per 64x64 transition); False: refill it"""
 
     def _task_defaults(self) -> dict[str, Any]:
         return {**BASE_DEFAULTS, **TASK_DEFAULTS.get(self.env_id, {})}
@@ -120,6 +127,10 @@ class SACConfig(TrainConfig):
     def steps_per_env(self) -> int:
         """training_freq // num_envs: steps each env takes per iteration."""
         return self.training_freq // self.num_envs
+
+    @property
+    def steps_per_iteration(self) -> int:
+        return self.training_freq
 
     @property
     def grad_steps_per_iteration(self) -> int:
@@ -139,8 +150,8 @@ class SACConfig(TrainConfig):
         if not 0 < self.tau <= 1:
             raise ValueError(f"tau must lie in (0, 1], got {self.tau!r}")
         for name in ("policy_lr", "q_lr", "alpha"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+            if not 0 <= getattr(self, name) < float("inf"):
+                raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)!r}")
         if self.training_freq < self.num_envs:
             raise ValueError(f"training_freq={self.training_freq} must be >= num_envs={self.num_envs} "
                              "(each env steps training_freq // num_envs times per iteration)")
@@ -168,9 +179,10 @@ def config_from_dict(values: dict[str, Any]) -> SACConfig:
     return SACConfig(**{k: v for k, v in values.items() if k in names})
 
 
-def build_agent(config: SACConfig, env) -> SACActor:
-    """The SACActor (which owns the shared image encoder) for an env's spaces."""
-    obs_space, action_space = env.single_observation_space, env.single_action_space
+def build_agent(config: SACConfig, spaces) -> SACActor:
+    """The SACActor (which owns the shared image encoder) for the spaces of ``spaces``: an env or a
+    :class:`gazelab.training.EnvSpaces` (e.g. from a checkpoint)."""
+    obs_space, action_space = spaces.single_observation_space, spaces.single_action_space
     has_state = "state" in obs_space.spaces
     return SACActor(
         image_size=obs_space["rgb"].shape[0], state_dim=obs_space["state"].shape[0] if has_state else 0,
@@ -229,11 +241,14 @@ class ReplayBuffer:
                 "actions": to(self.actions), "rewards": to(self.rewards), "dones": to(self.dones)}
 
     def state_dict(self) -> dict:
-        """The filled rows and the write position (for checkpoints)."""
+        """Copies of the filled rows and the write position (for checkpoints).
+
+        Copies, not views: torch.save writes a view's whole storage, i.e. the full ``buffer_size`` replay.
+        """
         n = self.per_env_buffer_size if self.full else self.pos
-        data = {"obs": self.obs, "next_obs": self.next_obs}
-        state = {name: {k: v[:n].cpu() for k, v in d.items()} for name, d in data.items()}
-        state.update({name: getattr(self, name)[:n].cpu() for name in ("actions", "rewards", "dones")})
+        filled = lambda t: t[:n].to("cpu", copy=True)  # noqa: E731
+        state = {name: {k: filled(v) for k, v in getattr(self, name).items()} for name in ("obs", "next_obs")}
+        state.update({name: filled(getattr(self, name)) for name in ("actions", "rewards", "dones")})
         return {**state, "pos": self.pos, "full": self.full}
 
     def load_state_dict(self, state: dict) -> None:
@@ -278,13 +293,16 @@ class EpisodeMaps:
             self.t[i] = 0
 
     def state_dict(self) -> dict:
-        """Storage and counters (for checkpoints)."""
-        return {"maps": self.maps.cpu(), "rewards": self.rewards.cpu(), "t": self.t.clone()}
+        """Copies of the steps the running episodes filled so far, and the counters (for checkpoints)."""
+        filled = int(self.t.max())
+        return {"maps": self.maps[:filled].to("cpu", copy=True),
+                "rewards": self.rewards[:filled].to("cpu", copy=True), "t": self.t.clone()}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict`."""
-        self.maps.copy_(state["maps"])
-        self.rewards.copy_(state["rewards"])
+        filled = state["maps"].shape[0]
+        self.maps[:filled] = state["maps"].to(self.maps)
+        self.rewards[:filled] = state["rewards"].to(self.rewards)
         self.t.copy_(state["t"])
 
 
@@ -327,7 +345,9 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
     gaze = GazeTracker(actor.encoder.cnn)
 
     # TRY NOT TO MODIFY: start the game
-    global_step, global_update, iteration, learning_has_started = 0, 0, 0, False
+    # Learning starts once the replay holds learning_starts steps: counted from replay_start_step, the step at
+    # which the replay was last started empty (0, or a resume from a checkpoint without the replay).
+    global_step, global_update, iteration, replay_start_step = 0, 0, 0, 0
     obs, _ = envs.reset(seed=config.seed)
     if run.checkpoint is not None:
         ckpt = run.checkpoint
@@ -340,12 +360,17 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
                 log_alpha.copy_(ckpt["log_alpha"])
             a_optimizer.load_state_dict(ckpt["a_optimizer"])
         alpha = ckpt["alpha"]
-        rb.load_state_dict(ckpt["replay"])
+        global_step, global_update, iteration = ckpt["global_step"], ckpt["global_update"], ckpt["iteration"]
+        if ckpt["replay"] is not None:
+            rb.load_state_dict(ckpt["replay"])
+            replay_start_step = ckpt.get("replay_start_step", 0)  # older checkpoints: always saved from step 0
+        else:
+            replay_start_step = global_step
+            run.note(f"resume: {config.resume} holds no replay buffer (checkpoint_replay=False); refilling it from "
+                     f"scratch: random actions and no gradient step for the next {config.learning_starts} steps")
         if contrastive:
             contrastive.load_state_dict(ckpt["contrastive"])
             episode_maps.load_state_dict(ckpt["episode_maps"])
-        global_step, global_update, iteration = ckpt["global_step"], ckpt["global_update"], ckpt["iteration"]
-        learning_has_started = ckpt["learning_has_started"]
         if set_env_state(envs, ckpt["env"]):
             obs = {k: v.to(device) for k, v in ckpt["obs"].items()}
         else:  # ManiSkill: simulator state not captured; fresh episodes (and fresh per-env episode maps)
@@ -356,21 +381,24 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
             set_env_state(eval_envs, ckpt["eval_env"])
         set_rng_state(ckpt["rng"])
 
-    def checkpoint():
+    def checkpoint(last: bool = False):
         return run.save({
-            "iteration": iteration, "global_update": global_update, "learning_has_started": learning_has_started,
+            "global_update": global_update, "replay_start_step": replay_start_step,
             "actor": actor.state_dict(), "qf1": qf1.state_dict(), "qf2": qf2.state_dict(),
             "qf1_target": qf1_target.state_dict(), "qf2_target": qf2_target.state_dict(),
             "q_optimizer": q_optimizer.state_dict(), "actor_optimizer": actor_optimizer.state_dict(),
             "log_alpha": log_alpha.detach().cpu() if config.autotune else None,
             "a_optimizer": a_optimizer.state_dict() if config.autotune else None, "alpha": alpha,
-            "replay": rb.state_dict(),  # always: SAC cannot continue without its replay memory
+            "replay": rb.state_dict() if config.checkpoint_replay else None,
             "contrastive": contrastive.state_dict() if contrastive else None,
             "episode_maps": episode_maps.state_dict() if contrastive else None,
             "env": env_state(envs), "eval_env": env_state(eval_envs) if eval_envs is not None else None,
             "obs": {k: v.cpu() for k, v in obs.items()},
-        }, global_step)
+        }, global_step, iteration, last)
 
+    if run.checkpoint is None:  # a good checkpoint to keep should the run diverge before its first periodic one
+        checkpoint()
+    learning_has_started = global_step - replay_start_step >= config.learning_starts
     scalars: dict[str, float] = {}
     run.start_clock()
     with run.interruptible():
@@ -415,7 +443,7 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
                 obs = next_obs
 
             # ALGO LOGIC: training.
-            learning_has_started = global_step >= config.learning_starts
+            learning_has_started = global_step - replay_start_step >= config.learning_starts
             for _ in range(config.grad_steps_per_iteration if learning_has_started else 0):
                 global_update += 1
                 data = rb.sample(config.batch_size)
@@ -479,6 +507,7 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
                     scalars["losses/actor"] = actor_loss.item()
                     if config.autotune:
                         scalars["losses/alpha"] = alpha_loss.item()
+            run.check_finite(iteration, scalars, {"actor": actor, "qf1": qf1, "qf2": qf2})
 
             last = global_step >= config.total_timesteps
             evaluate = eval_envs is not None and (run.due(iteration, config.eval_freq) or last)
@@ -488,10 +517,8 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
             if evaluate or last or (global_step - config.training_freq) // config.log_freq < global_step // config.log_freq:
                 run.log_iteration(global_step, iteration, {**scalars, **{f"gaze/{k}": v for k, v in gaze.scalars().items()}})
                 scalars = {}
-            if run.due(iteration, config.checkpoint_every) or last or run.stop.requested:
-                checkpoint()
+            if run.checkpoint_due(iteration, last):
+                checkpoint(last)
             if run.stop.requested:
                 break
-    if not run.checkpoint_file.exists():
-        checkpoint()
     return run.result()

@@ -5,7 +5,7 @@ common that is *not* the algorithm is here, once:
 
 * :class:`TrainConfig`: the fields both trainers share (environment, attention, contrastive, run control);
 * :class:`Run`: seeding, run directory, TensorBoard writer, in-memory history + ``history.jsonl``, a
-  ``tqdm.auto`` progress bar, episode metrics, atomic checkpoints and a Ctrl-C that stops cleanly;
+  ``tqdm.auto`` progress bar, episode metrics, atomic checkpoints and a Ctrl-C / SIGTERM that stops cleanly;
 * :func:`rng_state` / :func:`set_rng_state`, :func:`env_state` / :func:`set_env_state` (with
   :meth:`ContrastiveBuffer.state_dict`): what a checkpoint needs for an exact resume.
 
@@ -54,30 +54,56 @@ contrastive/buffer_size     entries in the contrastive buffer
 the evaluation episodes), ``contrastive/*`` only with ``contrastive=True``, ``charts/*``
 episode metrics only in iterations where an episode ended.
 
-Checkpoints (``run_dir/checkpoint.pt``) are plain dicts of tensors and Python values, written to a temporary
-file and moved into place with ``os.replace`` (a crash never leaves a half-written checkpoint), and load with
-``torch.load(path, weights_only=True)``. They hold the model, the optimizers (RL and contrastive), the RNG
-states of python/numpy/torch, the environments' state (built-in tasks; ManiSkill envs restart their episodes
-on resume), the step counters, the history, SAC's replay buffer and, with ``checkpoint_buffer=True``, the filled
-part of the contrastive buffer: resuming a built-in-task run then continues it exactly as if it had never
-stopped. Without it (the default: a full 100k buffer of 32x10x10 fp16 maps is 0.64 GB per checkpoint) a resumed run
-refills an empty contrastive buffer; everything else is still restored exactly.
+A run directory holds (default: ``runs/<algo>/<env>__<method>__s<seed>__<time>``)::
+
+    config.json               the resolved config (per-task defaults filled in, the device used), the versions of
+                              python, gazelab, torch, gymnasium, numpy, mani_skill, faiss and tyro, the git commit of
+                              gazelab's checkout (null outside one), the command line, start time and step; a resume
+                              rewrites it and keeps the earlier starts' records under "earlier"
+    events.out.tfevents.*     TensorBoard scalars (the table above) and the hyper-parameters
+    history.jsonl             the same scalars, one JSON row per logged iteration
+    checkpoint.pt             the latest checkpoint, what resume and eval read: written at the start (step 0), every
+                              ``checkpoint_every`` iterations, at the end and on Ctrl-C / SIGTERM
+    ckpt_<global_step>.pt     the periodic ones, the newest ``keep_checkpoints`` (default 2; 0 = none) kept
+    final.pt                  the checkpoint of the budget's last iteration (absent while a run is unfinished)
+    eval/                     what ``gazelab eval`` writes (eval.json, episode.gif / .mp4)
+
+Checkpoints are plain dicts of tensors and Python values, written to a temporary file and moved into place with
+``os.replace`` (a crash never leaves a half-written checkpoint; ``ckpt_*.pt`` and ``final.pt`` are hard links to
+what ``checkpoint.pt`` held then, so they cost no extra disk), and load with ``torch.load(path,
+weights_only=True)``. They hold the model, the optimizers (RL and contrastive), the RNG states of
+python/numpy/torch, the environments' state (built-in tasks; ManiSkill envs restart their episodes on resume), the
+step counters, the history, the env spaces (so a policy is rebuilt without an env) and, with
+``checkpoint_buffer=True``, the filled part of the contrastive buffer and, with SAC's ``checkpoint_replay=True``,
+the filled part of its replay buffer: resuming a built-in-task run then continues it exactly as if it had never
+stopped. Without them (the defaults: a full 100k buffer of 32x10x10 fp16 maps is 0.64 GB per checkpoint, a full
+built-in SAC replay 1.2 GB) a resumed run refills empty buffers; everything else is still restored exactly.
+
+A loss or parameter that turns nan/inf stops the run before anything is evaluated or saved
+(:class:`gazelab.errors.TrainingDiverged`, naming the quantity and the iteration): ``checkpoint.pt`` stays the last
+good one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib.metadata
 import json
 import os
+import platform
 import random
+import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
+import gymnasium as gym
 import numpy as np
 import torch
 from torch import Tensor
@@ -87,6 +113,7 @@ from tqdm.auto import tqdm
 from gazelab.attention import ATTENTION_KINDS, AttentionOutput
 from gazelab.buffer import ContrastiveBuffer
 from gazelab.contrastive import ContrastiveConfig, ContrastiveLearner
+from gazelab.errors import GazelabError, TrainingDiverged
 
 __all__ = [
     "TrainConfig",
@@ -102,18 +129,27 @@ __all__ = [
     "env_state",
     "set_env_state",
     "resolve_device",
+    "check_device",
     "default_encoder",
     "is_builtin",
     "check_int",
     "saved_config",
     "ContrastivePlugin",
+    "EnvSpaces",
 ]
 
 CHECKPOINT_NAME = "checkpoint.pt"
+FINAL_CHECKPOINT_NAME = "final.pt"
+RECORD_NAME = "config.json"
 CHECKPOINT_FORMAT = 1
 
+# Scalars that are nan by definition in some iterations, not because training diverged: explained variance is
+# nan when every return of the batch is the same.
+MAY_BE_NAN = ("losses/explained_variance",)
+
 # Fields that steer how a run is executed, not what it computes: they may differ when a run is resumed.
-RUN_CONTROL_FIELDS = ("total_timesteps", "resume", "progress", "checkpoint_every", "torch_threads")
+RUN_CONTROL_FIELDS = ("total_timesteps", "resume", "progress", "eval_freq", "checkpoint_every", "keep_checkpoints",
+                      "torch_threads")
 
 
 METHODS: dict[str, dict[str, Any]] = {
@@ -133,6 +169,25 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def check_device(device: str) -> None:
+    """ValueError unless ``device`` is ``"auto"`` or a cpu/cuda device this machine has (checked before any work:
+    a CUDA device on a CPU-only torch would otherwise fail after the run directory was created)."""
+    cuda_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    allowed = ["auto", "cpu"] + (["cuda"] + [f"cuda:{i}" for i in range(cuda_count)] if cuda_count else [])
+    allowed_text = ", ".join(map(repr, allowed))
+    if device == "auto":
+        return
+    try:
+        kind = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device={device!r} is not a torch device; allowed: {allowed_text}") from None
+    if kind.type == "cuda" and not cuda_count:
+        raise ValueError(f"device={device!r} needs CUDA, which this torch ({torch.__version__}) does not see; "
+                         f"allowed: {allowed_text}")
+    if kind.type not in ("cpu", "cuda") or (kind.type == "cuda" and (kind.index or 0) >= cuda_count):
+        raise ValueError(f"device={device!r} is not available here; allowed: {allowed_text}")
 
 
 def is_builtin(env_id: str) -> bool:
@@ -219,13 +274,15 @@ class TrainConfig:
     num_eval_episodes: int = 16
     """episodes per evaluation (each eval env plays whole episodes, the first one of each counts)"""
     checkpoint_every: Optional[int] = None
-    """write run_dir/checkpoint.pt every this many iterations (0 = only at the end and on Ctrl-C; None = per-task)"""
+    """write run_dir/checkpoint.pt every this many iterations (0 = only at start, end and stop signals; None = per-task)"""
+    keep_checkpoints: int = 2
+    """also keep the newest this many of those periodic checkpoints as ckpt_<global_step>.pt (0 = none)"""
     checkpoint_buffer: bool = False
     """save the contrastive buffer in checkpoints (exact resume, but 100k 32x10x10 maps = 0.64 GB); False: resume empty"""
     run_dir: Optional[str] = None
     """where logs, history.jsonl and checkpoints go (None = runs/<algo>/<env>__<method>__s<seed>__<time>)"""
     resume: Optional[str] = None
-    """run directory or checkpoint to continue; the CLI takes the saved config (override --total-timesteps)"""
+    """run directory or checkpoint to continue with its saved config (`--resume R --help` lists what may change)"""
     progress: bool = True
     """show a tqdm progress bar"""
 
@@ -235,16 +292,22 @@ class TrainConfig:
         return {}
 
     def __post_init__(self):
+        """Fill the per-task defaults and validate: a bad field raises :class:`GazelabError` (a ValueError),
+        also when the check that failed lives in a module the config delegates to (contrastive, clutter)."""
         from gazelab.envs import list_envs  # here, not at import: envs may pull optional packages lazily
 
-        if self.env_id not in list_envs():
-            raise ValueError(f"env_id={self.env_id!r} is unknown; known ids: {', '.join(list_envs())}")
-        for name, value in self._task_defaults().items():
-            if getattr(self, name) is None:
-                setattr(self, name, value)
-        if self.encoder == "auto":
-            self.encoder = default_encoder(self.env_id)
-        self.validate()
+        try:
+            check_device(self.device)  # before the defaults: the device chooses some of them (ManiSkill num_envs)
+            if self.env_id not in list_envs():
+                raise ValueError(f"env_id={self.env_id!r} is unknown; known ids: {', '.join(list_envs())}")
+            for name, value in self._task_defaults().items():
+                if getattr(self, name) is None:
+                    setattr(self, name, value)
+            if self.encoder == "auto":
+                self.encoder = default_encoder(self.env_id)
+            self.validate()
+        except ValueError as e:
+            raise GazelabError(str(e)) from None
 
     def validate(self) -> None:
         """Raise one ValueError naming the first bad field (called by ``__post_init__``, before any work)."""
@@ -259,11 +322,7 @@ class TrainConfig:
             check_int("torch_threads", self.torch_threads, 1)
         if self.image_size is not None:
             check_int("image_size", self.image_size, 36)
-        if self.device != "auto":
-            try:
-                torch.device(self.device)
-            except RuntimeError as e:
-                raise ValueError(f"device={self.device!r} is not a torch device ({e})") from None
+        check_device(self.device)
         if self.contrastive and self.attention not in ("gaze", "patch"):
             raise ValueError(f"contrastive=True needs attention='gaze' or 'patch' (there is no head to train with "
                              f"attention={self.attention!r})")
@@ -275,7 +334,7 @@ class TrainConfig:
         check_int("contrastive_buffer_size", self.contrastive_buffer_size, 0)
         for name in ("contrastive_every", "num_eval_envs", "num_eval_episodes"):
             check_int(name, getattr(self, name), 1)
-        for name in ("eval_freq", "checkpoint_every"):
+        for name in ("eval_freq", "checkpoint_every", "keep_checkpoints"):
             check_int(name, getattr(self, name), 0)
         self.contrastive_config()  # its own checks: k, anchors, margin, lr, spread
         if self.clutter is not None and not self.env_id.startswith("gazelab/"):
@@ -284,6 +343,11 @@ class TrainConfig:
             from gazelab.envs.clutter import clutter_level
 
             clutter_level(self.clutter)
+
+    @property
+    def steps_per_iteration(self) -> int:
+        """Environment steps (all envs together) of one training iteration (PPO: batch_size; SAC: training_freq)."""
+        raise NotImplementedError
 
     def contrastive_config(self) -> ContrastiveConfig:
         """The core library's ContrastiveConfig built from the ``contrastive_*`` / ``spread_*`` fields."""
@@ -323,7 +387,47 @@ class TrainResult:
     checkpoint: Path
     """Path of the last checkpoint."""
     interrupted: bool = False
-    """True if Ctrl-C stopped the run early (a checkpoint was written first)."""
+    """True if Ctrl-C or SIGTERM stopped the run early (a checkpoint was written first)."""
+
+
+@dataclass(frozen=True)
+class EnvSpaces:
+    """The spaces of one environment: all that ``build_agent`` needs to size a policy.
+
+    An env has both attributes too, so ``build_agent(config, env)`` works; checkpoints store
+    :meth:`state_dict` so that a policy is rebuilt without making an env (on a GPU machine, a CPU-physics
+    ManiSkill env made only to read its spaces would keep SAPIEN from creating the GPU one afterwards).
+    """
+
+    single_observation_space: gym.spaces.Dict
+    """``rgb`` Box (H, W, 3) uint8, and ``state`` Box (S,) float32 when the env has one."""
+    single_action_space: gym.spaces.Box
+    """Box (A,) float32 with its bounds."""
+
+    @classmethod
+    def of(cls, env) -> EnvSpaces:
+        """The spaces of ``env`` (anything with ``single_observation_space`` and ``single_action_space``)."""
+        return cls(env.single_observation_space, env.single_action_space)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Tensors and strings only (loads with ``weights_only=True``): {observation: {key: box}, action: box}."""
+        return {"observation": {k: _box_state(box) for k, box in self.single_observation_space.spaces.items()},
+                "action": _box_state(self.single_action_space)}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> EnvSpaces:
+        """Rebuild what :meth:`state_dict` returned."""
+        observation = gym.spaces.Dict({k: _box(box) for k, box in state["observation"].items()})
+        return cls(observation, _box(state["action"]))
+
+
+def _box_state(box: gym.spaces.Box) -> dict[str, Any]:
+    return {"low": torch.from_numpy(np.asarray(box.low)), "high": torch.from_numpy(np.asarray(box.high)),
+            "dtype": np.dtype(box.dtype).name}
+
+
+def _box(state: dict[str, Any]) -> gym.spaces.Box:
+    return gym.spaces.Box(state["low"].numpy(), state["high"].numpy(), dtype=np.dtype(state["dtype"]))
 
 
 # ---------------------------------------------------------------------------------------------- checkpoints
@@ -333,24 +437,92 @@ def checkpoint_path(run_or_checkpoint: str | os.PathLike) -> Path:
     if path.is_dir():
         path = path / CHECKPOINT_NAME
     if not path.is_file():
-        raise ValueError(f"no checkpoint at {str(run_or_checkpoint)!r} (expected a run directory holding "
-                         f"{CHECKPOINT_NAME} or a checkpoint file)")
+        raise GazelabError(f"no checkpoint at {str(run_or_checkpoint)!r} (expected a run directory holding "
+                           f"{CHECKPOINT_NAME} or a checkpoint file)")
     return path
 
 
-def load_checkpoint(run_or_checkpoint: str | os.PathLike, map_location="cpu") -> dict:
-    """Load a checkpoint (run directory or file) with ``weights_only=True``."""
-    ckpt = torch.load(checkpoint_path(run_or_checkpoint), map_location=map_location, weights_only=True)
-    if ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{run_or_checkpoint}: unknown checkpoint format {ckpt.get('format')!r}")
+def load_checkpoint(run_or_checkpoint: str | os.PathLike, map_location="cpu", *, mmap: bool = False) -> dict:
+    """Load a checkpoint (run directory or file) with ``weights_only=True``.
+
+    ``mmap=True`` maps the file instead of reading it: a tensor's bytes are read when it is first used, so a
+    caller that needs only the policy never reads a saved replay buffer. GazelabError naming the file when it
+    is not a gazelab checkpoint (truncated, corrupt, another format).
+    """
+    path = checkpoint_path(run_or_checkpoint)
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except Exception as e:  # noqa: BLE001 -- RuntimeError, UnpicklingError, EOFError, KeyError...: all mean "bad file"
+        reason = f"{type(e).__name__}: {str(e).splitlines()[0][:100]}" if str(e) else type(e).__name__
+        raise GazelabError(f"{path} is not a gazelab checkpoint: it is truncated or corrupt ({reason})") from None
+    if not isinstance(ckpt, dict) or "format" not in ckpt:
+        raise GazelabError(f"{path} is not a gazelab checkpoint: a torch file without gazelab's 'format' key")
+    if ckpt["format"] != CHECKPOINT_FORMAT:
+        raise GazelabError(f"{path} has checkpoint format {ckpt['format']!r}; this gazelab reads format "
+                           f"{CHECKPOINT_FORMAT}")
     return ckpt
 
 
-def save_atomic(obj: dict, path: Path) -> None:
-    """torch.save to a temporary file in the same directory, then os.replace: readers see old or new, never half."""
+def write_atomic(path: Path, write) -> None:
+    """``write(tmp)`` a temporary file in the same directory, then os.replace it onto ``path``: readers see the old
+    or the new file, never half of one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_atomic(obj: dict, path: Path) -> None:
+    """torch.save ``obj`` to ``path`` atomically (:func:`write_atomic`)."""
+    write_atomic(path, lambda tmp: torch.save(obj, tmp))
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """Make ``target`` hold ``source``'s bytes atomically: a hard link (no extra disk; ``source`` is later replaced,
+    not rewritten, so the link keeps today's bytes), or a copy where the file system has no hard links."""
+    def link(tmp: Path) -> None:
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+    write_atomic(target, link)
+
+
+def _git_commit(package_dir: Path) -> Optional[str]:
+    """HEAD of the git checkout that ``package_dir`` is the top-level package of (None if it is not in one, e.g.
+    installed in site-packages, which may itself sit inside some other repository)."""
+    try:
+        out = subprocess.run(["git", "-C", str(package_dir), "rev-parse", "--show-toplevel", "HEAD"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):  # no git, or it hangs
+        return None
+    lines = out.stdout.split()
+    if out.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != package_dir.resolve().parent:
+        return None
+    return lines[1]
+
+
+def _version(distribution: str) -> Optional[str]:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def run_record(config: TrainConfig, algo: str, device: torch.device, start_step: int) -> dict[str, Any]:
+    """What ``config.json`` holds: the resolved config (per-task defaults filled in, the device used), the versions
+    of python and the libraries, the git commit of gazelab's checkout, the command line, when and from which step."""
+    import gazelab
+
+    return {
+        "algo": algo, "config": {**config.to_dict(), "device": str(device)}, "device": str(device),
+        "versions": {"python": platform.python_version(), "gazelab": gazelab.__version__, "torch": torch.__version__,
+                     **{name: _version(name) for name in ("gymnasium", "numpy", "mani_skill", "faiss-cpu", "tyro")}},
+        "git_commit": _git_commit(Path(gazelab.__file__).parent), "command": list(sys.argv),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "start_step": start_step,
+    }
 
 
 def rng_state() -> dict:
@@ -429,27 +601,33 @@ def set_env_state(env, state: Optional[dict]) -> bool:
 
 def launch(config: TrainConfig, algo: str, train_loop) -> TrainResult:
     """Open a :class:`Run`, make the training and evaluation envs, run ``train_loop(config, run, envs, eval_envs)``
-    and close the envs however it ends (Ctrl-C included). ``eval_envs`` is None when ``config.eval_freq == 0``;
-    it uses seed + 1 so evaluation episodes differ from training ones."""
+    and close the envs and the run however it ends (a stop signal or a divergence included). ``eval_envs`` is None
+    when ``config.eval_freq == 0``; it uses seed + 1 so evaluation episodes differ from training ones."""
     from gazelab.envs import make_env  # here, not at import: envs may pull optional packages lazily
 
     run = Run(config, algo)
-    envs = make_env(config.env_id, config.num_envs, seed=config.seed, device=run.device, **config.env_kwargs())
-    eval_envs = None
+    envs = eval_envs = None
     try:
+        envs = make_env(config.env_id, config.num_envs, seed=config.seed, device=run.device, **config.env_kwargs())
+        run.env_spaces = EnvSpaces.of(envs)
         if config.eval_freq > 0:
             eval_envs = make_env(config.env_id, config.num_eval_envs, seed=config.seed + 1, device=run.device,
                                  **config.env_kwargs())
         return train_loop(config, run, envs, eval_envs)
     finally:
-        envs.close()
-        if eval_envs is not None:
-            eval_envs.close()
+        for env in (envs, eval_envs):
+            if env is not None:
+                env.close()
+        run.close()
 
 
 # ---------------------------------------------------------------------------------------------- the run
+# Ctrl-C, and what `timeout`, `kill` and job schedulers (SLURM, Kubernetes) send before they kill a process.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 class _StopFlag:
-    """First Ctrl-C asks the trainer to stop after the current iteration; a second one interrupts at once."""
+    """The first stop signal asks the trainer to stop after the current iteration; a second one interrupts at once."""
 
     def __init__(self):
         self.requested = False
@@ -458,7 +636,8 @@ class _StopFlag:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        print("\nCtrl-C: finishing this iteration, writing a checkpoint, then stopping (Ctrl-C again to abort).")
+        print(f"\n{signal.Signals(signum).name}: finishing this iteration, writing a checkpoint, then stopping "
+              "(send it again to abort at once).")
 
 
 class Run:
@@ -477,7 +656,8 @@ class Run:
         run_dir: Path of the run directory (created).
         history: list of dicts, one per logged iteration.
         checkpoint: the loaded checkpoint when resuming, else None.
-        stop: ``stop.requested`` turns True on Ctrl-C inside :meth:`interruptible`.
+        env_spaces: the :class:`EnvSpaces` of the training envs (set by :func:`launch`; saved in checkpoints).
+        stop: ``stop.requested`` turns True on Ctrl-C or SIGTERM inside :meth:`interruptible`.
     """
 
     def __init__(self, config: TrainConfig, algo: str):
@@ -505,12 +685,13 @@ class Run:
         else:
             self.run_dir = Path(config.run_dir) if config.run_dir else self._default_run_dir()
             if (self.run_dir / CHECKPOINT_NAME).exists():
-                raise ValueError(f"run_dir={str(self.run_dir)!r} already holds a run; continue it with "
-                                 "resume=<run_dir> or choose another run_dir")
+                raise GazelabError(f"run_dir={str(self.run_dir)!r} already holds a run; continue it with "
+                                   "resume=<run_dir> or choose another run_dir")
             self.history = []
             self.start_step = 0
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.checkpoint_file = self.run_dir / CHECKPOINT_NAME
+        self._write_record()
         # purge_step drops TensorBoard events that the interrupted run logged after its checkpoint.
         self.writer = SummaryWriter(str(self.run_dir), purge_step=self.start_step + 1 if self.checkpoint else None)
         if self.checkpoint is None:
@@ -524,6 +705,16 @@ class Run:
         self.time_offset = self.history[-1]["time"] if self.history else 0.0
         self.start_time = time.time()
         self.stop = _StopFlag()
+        self.env_spaces: Optional[EnvSpaces] = None
+
+    def _write_record(self) -> None:
+        """Write config.json; a resumed run keeps the records of the earlier starts under ``earlier``."""
+        path = self.run_dir / RECORD_NAME
+        record = run_record(self.config, self.algo, self.device, self.start_step)
+        if self.checkpoint is not None and path.exists():
+            previous = json.loads(path.read_text())
+            record["earlier"] = previous.pop("earlier", []) + [previous]
+        write_atomic(path, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
 
     def start_clock(self) -> None:
         """Start measuring ``charts/SPS`` and ``time`` here (trainers call it after making the envs, which can take
@@ -571,38 +762,81 @@ class Run:
         self.pbar.refresh()
         return row
 
+    def note(self, message: str) -> None:
+        """Print one line for the user (above the progress bar, which it does not break)."""
+        tqdm.write(message)
+
     def last(self, key: str) -> Optional[float]:
         """The most recent logged value of ``key`` (None if never logged)."""
         return next((row[key] for row in reversed(self.history) if key in row), None)
 
     # ------------------------------------------------------------------------------------------ checkpoints
-    def save(self, state: dict[str, Any], global_step: int) -> Path:
-        """Atomically write ``state`` plus config, counters, RNG states and history to run_dir/checkpoint.pt."""
+    def save(self, state: dict[str, Any], global_step: int, iteration: int, last: bool = False) -> Path:
+        """Atomically write ``state`` plus config, spaces, counters, RNG states and history to run_dir/checkpoint.pt;
+        keep it as ``ckpt_<global_step>.pt`` too when ``iteration`` is due for a periodic checkpoint (dropping all
+        but the newest ``keep_checkpoints``) and as ``final.pt`` when it is the ``last`` of the budget."""
         state = {"format": CHECKPOINT_FORMAT, "algo": self.algo, "config": self.config.to_dict(),
-                 "global_step": global_step, "rng": rng_state(), "history": self.history, **state}
+                 "spaces": self.env_spaces.state_dict(), "global_step": global_step, "iteration": iteration,
+                 "rng": rng_state(), "history": self.history, **state}
         save_atomic(state, self.checkpoint_file)
+        if self.config.keep_checkpoints and self.due(iteration, self.config.checkpoint_every):
+            _link_or_copy(self.checkpoint_file, self.run_dir / f"ckpt_{global_step}.pt")
+            periodic = sorted(self.run_dir.glob("ckpt_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
+            for old in periodic[:-self.config.keep_checkpoints]:
+                old.unlink()
+        if last:
+            _link_or_copy(self.checkpoint_file, self.run_dir / FINAL_CHECKPOINT_NAME)
         return self.checkpoint_file
 
+    def checkpoint_due(self, iteration: int, last: bool) -> bool:
+        """Whether to save after ``iteration``: periodically (``checkpoint_every``), at the end, or on a stop."""
+        return self.due(iteration, self.config.checkpoint_every) or last or self.stop.requested
+
     def due(self, iteration: int, every: int) -> bool:
-        """True every ``every`` iterations (never for 0)."""
-        return every > 0 and iteration % every == 0
+        """True every ``every`` iterations (never for 0, nor at iteration 0: the start)."""
+        return every > 0 and iteration > 0 and iteration % every == 0
 
     @contextlib.contextmanager
     def interruptible(self):
-        """Within this block the first Ctrl-C sets ``self.stop.requested`` instead of raising (main thread only)."""
+        """Within this block the first SIGINT (Ctrl-C) or SIGTERM sets ``self.stop.requested`` instead of ending
+        the process (main thread only: Python delivers signals there)."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
-        previous = signal.signal(signal.SIGINT, self.stop)
+        previous = {signum: signal.signal(signum, self.stop) for signum in STOP_SIGNALS}
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def check_finite(self, iteration: int, scalars: dict[str, float], modules: dict[str, torch.nn.Module]) -> None:
+        """Raise :class:`TrainingDiverged` naming the first non-finite scalar (except :data:`MAY_BE_NAN`) or parameter
+        of ``modules`` (name -> module). Trainers call it after each update, before evaluating or saving, so a
+        diverged run never writes its bad weights and its last checkpoint stays the last good one."""
+        bad = next((f"{key} is {value}" for key, value in scalars.items()
+                    if key not in MAY_BE_NAN and not np.isfinite(value)), None)
+        if bad is None:
+            params = [(f"{prefix}.{name}", p) for prefix, module in modules.items()
+                      for name, p in module.named_parameters()]
+            finite = torch.stack([p.detach().isfinite().all() for _, p in params]).tolist()  # one device sync
+            bad = next((f"parameter {name} is {'nan' if p.isnan().any() else 'inf'}"
+                        for (name, p), ok in zip(params, finite) if not ok), None)
+        if bad is not None:
+            last = load_checkpoint(self.checkpoint_file, mmap=True)["global_step"]
+            raise TrainingDiverged(
+                f"{bad} at iteration {iteration}: training diverged (a smaller learning rate usually helps); "
+                f"stopped without saving these weights: the last good checkpoint is {self.checkpoint_file} "
+                f"(step {last})")
+
+    def close(self) -> None:
+        """Close the TensorBoard writer and the progress bar (again: no-op)."""
+        self.writer.close()
+        self.pbar.close()
 
     def result(self) -> TrainResult:
         """Close the writer and the bar; the TrainResult of this run."""
-        self.writer.close()
-        self.pbar.close()
+        self.close()
         final: dict[str, float] = {}
         for row in self.history:
             final.update(row)
@@ -610,26 +844,38 @@ class Run:
 
 
 def check_resume_config(config: TrainConfig, algo: str, checkpoint: dict) -> None:
-    """ValueError if the checkpoint is of another algorithm or ``config`` differs from its saved config beyond
-    the run-control fields (total_timesteps, progress, ...)."""
+    """GazelabError if the checkpoint is of another algorithm, ``config`` differs from its saved config beyond
+    the run-control fields (total_timesteps, progress, ...) or its budget leaves no iteration to run."""
     if checkpoint["algo"] != algo:
-        raise ValueError(f"resume={config.resume!r} is a {checkpoint['algo']} run, not {algo}")
+        raise GazelabError(f"resume={config.resume!r} is a {checkpoint['algo']} run, not {algo}")
+    check_budget(config.total_timesteps, config.steps_per_iteration, checkpoint)
     saved, given = checkpoint["config"], config.to_dict()
     diff = [f"{k}: saved {saved.get(k)!r}, given {v!r}" for k, v in given.items()
             if k not in RUN_CONTROL_FIELDS + ("run_dir",) and saved.get(k) != v]
     if diff:
-        raise ValueError("resume: the config differs from the run's saved config (start from "
-                         "gazelab.training.saved_config(...)): " + "; ".join(diff))
+        raise GazelabError("resume: the config differs from the run's saved config (start from "
+                           "gazelab.training.saved_config(...)): " + "; ".join(diff))
+
+
+def check_budget(total_timesteps: int, steps_per_iteration: int, checkpoint: dict) -> None:
+    """GazelabError naming both numbers unless ``total_timesteps`` leaves the resumed run at least one iteration."""
+    step = checkpoint["global_step"]
+    if total_timesteps < step + steps_per_iteration:
+        raise GazelabError(f"total_timesteps={total_timesteps} leaves nothing to train: the run is at step {step} and "
+                           f"one iteration takes {steps_per_iteration} steps; give total_timesteps >= "
+                           f"{step + steps_per_iteration} to continue it")
 
 
 def saved_config(config_cls, run_or_checkpoint, **overrides):
     """The config a run was started with (read from its checkpoint) with ``resume`` set and ``overrides``
     applied, e.g. ``saved_config(PPOConfig, "runs/ppo/x", total_timesteps=200_000)``."""
-    ckpt = load_checkpoint(run_or_checkpoint)
+    ckpt = load_checkpoint(run_or_checkpoint, mmap=True)
     names = {f.name for f in dataclasses.fields(config_cls)}
-    values = {k: v for k, v in ckpt["config"].items() if k in names}
-    values.update(resume=str(run_or_checkpoint), **overrides)
-    return config_cls(**values)
+    saved = config_cls(**{k: v for k, v in ckpt["config"].items() if k in names and k != "resume"},
+                       resume=str(run_or_checkpoint))
+    if "total_timesteps" in overrides:  # before validating the override, whose message could not name the step
+        check_budget(overrides["total_timesteps"], saved.steps_per_iteration, ckpt)
+    return dataclasses.replace(saved, **overrides)
 
 
 # ---------------------------------------------------------------------------------------------- gaze plug-in

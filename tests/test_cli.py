@@ -1,6 +1,8 @@
 """The `gazelab` command: help, clear errors for bad values, train -> resume -> eval (GIF) end to end."""
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 
@@ -64,6 +66,23 @@ def test_bad_values_give_one_clear_error(capsys, argv, message):
     assert code == 2 and message in err, err
 
 
+def test_cuda_device_without_cuda_fails_before_any_work(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)  # what a CPU-only torch says
+    run = tmp_path / "run"
+    code, err = _run(["train", "ppo", *TINY, "--device", "cuda", "--run-dir", str(run)], capsys)
+    assert code == 2 and "device='cuda'" in err and "'cpu'" in err, err
+    assert len(capsys.readouterr().err.splitlines()) <= 1 and not run.exists()
+
+
+def test_errors_that_are_not_bad_input_keep_their_traceback(tmp_path, monkeypatch):
+    def broken(config):
+        raise ValueError("a bug deep inside torch")
+
+    monkeypatch.setattr("gazelab.ppo.train_ppo", broken)
+    with pytest.raises(ValueError, match="a bug deep inside torch"):
+        main(["train", "ppo", *TINY, "--run-dir", str(tmp_path / "run")])
+
+
 def test_console_entry_point_runs():
     out = subprocess.run([sys.executable, "-m", "gazelab.cli", "--help"], capture_output=True, text=True, check=True)
     assert "train ppo" in out.stdout
@@ -82,3 +101,65 @@ def test_train_resume_eval_end_to_end(tmp_path, capsys):
     frames = iio.imread(run / "eval" / "episode.gif", index=None)
     assert frames.shape[0] >= 2 and frames.shape[1:3] == (256, 256)
     assert "episode.gif" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A tiny PPO run of 32 steps (copy it before changing it)."""
+    run = tmp_path_factory.mktemp("finished") / "run"
+    assert main(["train", "ppo", *TINY, "--total-timesteps", "32", "--run-dir", str(run)]) == 0
+    return run
+
+
+def _damage(checkpoint, how):
+    if how == "random bytes":
+        checkpoint.write_bytes(os.urandom(4096))
+    else:
+        checkpoint.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])
+
+
+@pytest.mark.parametrize("how", ["random bytes", "truncated"])
+@pytest.mark.parametrize("command", ["eval", "resume"])
+def test_a_damaged_checkpoint_gives_one_line_naming_the_file(finished_run, tmp_path, capsys, how, command):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    _damage(run / "checkpoint.pt", how)
+    argv = (["eval", str(run), "--num-episodes", "1", "--num-envs", "1", "--no-video"] if command == "eval" else
+            ["train", "ppo", "--resume", str(run), "--total-timesteps", "64"])
+    code, err = _run(argv, capsys)
+    assert code == 2 and f"{run / 'checkpoint.pt'} is not a gazelab checkpoint" in err, err
+    assert "truncated or corrupt" in err and len(err) < 300, err
+
+
+def _copy(run, tmp_path):
+    shutil.copytree(run, tmp_path / "run")
+    return tmp_path / "run"
+
+
+def test_resume_accepts_the_run_control_overrides(finished_run, tmp_path):
+    run = _copy(finished_run, tmp_path)
+    assert main(["train", "ppo", "--resume", str(run), "--total-timesteps", "64", "--no-progress", "--eval-freq", "1",
+                 "--checkpoint-every", "1", "--torch-threads", "1"]) == 0
+    ckpt = load_checkpoint(run)
+    assert ckpt["global_step"] == 64 and ckpt["config"]["eval_freq"] == 1 and ckpt["config"]["progress"] is False
+    assert "eval/success_once" in ckpt["history"][-1]
+
+
+@pytest.mark.parametrize("flag, message", [
+    (["--attention", "gaze"], "a resumed run keeps its saved config: attention was 'none'"),
+    (["--no-include-state"], "a resumed run keeps its saved config: include_state was True"),
+    (["--learning-rate=0.1"], "a resumed run keeps its saved config: learning_rate was 0.0003"),
+])
+def test_resume_names_a_field_it_cannot_change_with_its_saved_value(finished_run, capsys, flag, message):
+    code, err = _run(["train", "ppo", "--resume", str(finished_run), "--total-timesteps", "64", *flag], capsys)
+    assert code == 2 and message in err and "--total-timesteps" in err and "--no-progress" in err, err
+
+
+@pytest.mark.parametrize("budget", [[], *(["--total-timesteps", str(steps)] for steps in (16, 32, 48))])
+def test_resume_needs_a_budget_above_the_current_step(finished_run, tmp_path, capsys, budget):
+    run = _copy(finished_run, tmp_path)
+    before = (run / "checkpoint.pt").read_bytes()
+    code, err = _run(["train", "ppo", "--resume", str(run), *budget], capsys)
+    given = budget[-1] if budget else "32"
+    assert code == 2 and f"total_timesteps={given}" in err and "at step 32" in err, err
+    assert (run / "checkpoint.pt").read_bytes() == before  # the saved run is untouched

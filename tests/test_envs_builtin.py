@@ -54,6 +54,17 @@ def test_bad_action_shape_raises():
         env.step(torch.zeros(3, 4))
 
 
+def test_non_finite_actions_are_rejected_naming_the_envs():
+    env = make_env("gazelab/Reach-v0", num_envs=4, seed=0)
+    env.reset()
+    action = torch.zeros(4, 2)
+    action[1, 0], action[3, 1] = float("nan"), float("inf")
+    with pytest.raises(ValueError, match=r"non-finite.*\[1, 3\]"):
+        env.step(action)
+    _, reward, _, _, _ = env.step(torch.zeros(4, 2))  # the env is untouched and keeps working
+    assert torch.isfinite(reward).all()
+
+
 @pytest.mark.parametrize("env_id", BUILTIN)
 def test_interface(env_id):
     n = 5

@@ -117,6 +117,44 @@ def test_cpu_vector_env_with_two_processes():
         env.close()
 
 
+def _layout(info: dict, prefix: str = "") -> dict:
+    """{key path: (type, dtype, per-env shape)} of a (nested) info dict: what code reading it relies on."""
+    layout = {}
+    for key, value in info.items():
+        if isinstance(value, dict):
+            layout.update(_layout(value, f"{prefix}{key}."))
+        else:
+            shape = tuple(value.shape[1:]) if isinstance(value, torch.Tensor) else None
+            layout[prefix + key] = (type(value).__name__, getattr(value, "dtype", None), shape)
+    return layout
+
+
+def test_cpu_vector_env_has_the_layout_of_maniskill_vector_env():
+    """CPUVectorEnv (2 processes) against ManiSkillEnv (1 env: the real ManiSkillVectorEnv): same info keys,
+    types and dtypes after reset, after a step, and after the step where the (2-step) episodes end."""
+    ensure_vulkan()
+    kwargs = dict(seed=0, image_size=64, device="cpu", max_episode_steps=2)
+    reference, cpu = make_env("PushCube-v1", num_envs=1, **kwargs), make_env("PushCube-v1", num_envs=2, **kwargs)
+    try:
+        assert type(reference).__name__ == "ManiSkillEnv" and type(cpu).__name__ == "CPUVectorEnv"
+        layouts = []
+        for env in (reference, cpu):
+            _, reset_info = env.reset()
+            zero = torch.zeros(env.num_envs, *env.single_action_space.shape)
+            _, _, _, _, running = env.step(zero)
+            _, reward, terminated, truncated, ended = env.step(zero)
+            assert truncated.all() and "final_info" in ended
+            signals = [(t.dtype, tuple(t.shape[1:])) for t in (reward, terminated, truncated)]
+            layouts.append({"reset": _layout(reset_info), "step": _layout(running), "end": _layout(ended),
+                            "signals": signals})
+        for part in layouts[0]:
+            assert layouts[1][part] == layouts[0][part], part
+        assert cpu.max_episode_steps == reference.max_episode_steps == 2
+    finally:
+        reference.close()
+        cpu.close()
+
+
 def test_vulkan_error_says_what_to_install(monkeypatch):
     monkeypatch.delenv("VK_ICD_FILENAMES", raising=False)
     monkeypatch.delenv("VK_DRIVER_FILES", raising=False)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from gazelab.envs import make_env
-from gazelab.evaluate import evaluate_policy
+from gazelab.evaluate import evaluate_policy, load_policy
 from gazelab.ppo import PPOConfig, build_agent, train_ppo
 from gazelab.training import load_checkpoint, saved_config
 
@@ -84,15 +84,22 @@ def test_resume_continues_exactly(tmp_path):
     assert len(lines) == 4
 
 
-def test_ctrl_c_writes_a_checkpoint_and_stops(tmp_path):
+def _refuse_signal(signum, frame):
+    raise AssertionError(f"signal {signum} reached the handler outside the trainer")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C; what `timeout` and schedulers send
+def test_a_stop_signal_writes_a_checkpoint_and_stops(tmp_path, signum):
     config = tiny(tmp_path, "interrupted", total_timesteps=500 * 128)
-    timer = threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer = threading.Timer(3.0, os.kill, (os.getpid(), signum))
+    previous = signal.signal(signum, _refuse_signal)  # stands in for the default handler, which would end pytest
     timer.start()
     try:
         result = train_ppo(config)
     finally:
         timer.cancel()
-    assert result.interrupted
+        signal.signal(signum, previous)
+    assert result.interrupted and not (result.run_dir / "final.pt").exists()
     ckpt = load_checkpoint(result.run_dir)  # weights_only=True
     assert 0 < ckpt["global_step"] < config.total_timesteps
     assert ckpt["global_step"] == result.final["global_step"]
@@ -111,14 +118,24 @@ def test_ctrl_c_writes_a_checkpoint_and_stops(tmp_path):
     (dict(num_minibatches=10_000), "num_minibatches"),
     (dict(total_timesteps=10), "total_timesteps"),
     (dict(contrastive_k=0), "k"),
+    (dict(learning_rate=float("inf")), "learning_rate"),
+    (dict(keep_checkpoints=-1), "keep_checkpoints"),
+    (dict(device="quantum"), "device='quantum' is not a torch device; allowed: 'auto', 'cpu'"),
 ])
 def test_bad_values_raise_one_clear_error(tmp_path, bad, field):
     with pytest.raises(ValueError, match=field):
         tiny(tmp_path, "bad", **bad)
 
 
+def test_cuda_device_is_refused_when_torch_sees_no_cuda(tmp_path, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"device='cuda'.*'auto', 'cpu'"):
+        tiny(tmp_path, "cuda", device="cuda")
+    assert tiny(tmp_path, "cpu", device="cpu").device == "cpu"
+
+
 @pytest.mark.maniskill
-def test_one_iteration_on_maniskill_pushcube_cpu(tmp_path):
+def test_one_iteration_on_maniskill_pushcube_cpu(tmp_path, monkeypatch):
     config = PPOConfig(env_id="PushCube-v1", device="cpu", num_envs=1, num_steps=4, num_minibatches=1,
                        update_epochs=1, total_timesteps=4, attention="gaze", contrastive=True,
                        contrastive_buffer_size=0, eval_freq=0, progress=False, run_dir=str(tmp_path / "ms"))
@@ -127,6 +144,11 @@ def test_one_iteration_on_maniskill_pushcube_cpu(tmp_path):
     assert 0 < result.final["gaze/sigma_x"]
     ckpt = load_checkpoint(result.run_dir)
     assert ckpt["config"]["encoder"] == "nature" and ckpt["env"] is None  # ManiSkill: state not captured
+    # On a GPU machine a CPU-physics env made to read the spaces would keep SAPIEN from making the GPU one later.
+    monkeypatch.setattr("gazelab.envs.make_env", lambda *args, **kwargs: pytest.fail("load_policy made an env"))
+    agent, _, _ = load_policy(result.run_dir, device="cpu")
+    state_dim = ckpt["spaces"]["observation"]["state"]["low"].shape[0]
+    assert agent.image.cnn.image_size == 128 and agent.state.in_features == state_dim > 0
 
 
 def test_oracle_attention_needs_a_builtin_task(tmp_path):

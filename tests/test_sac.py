@@ -75,8 +75,8 @@ def test_contrastive_step_changes_only_the_gaze(tmp_path):
 
 
 def test_resume_continues_exactly(tmp_path):
-    kw = dict(attention="gaze", contrastive=True, contrastive_buffer_size=512, checkpoint_buffer=True, eval_freq=4,
-              num_eval_envs=2, num_eval_episodes=2)
+    kw = dict(attention="gaze", contrastive=True, contrastive_buffer_size=512, checkpoint_buffer=True,
+              checkpoint_replay=True, eval_freq=4, num_eval_envs=2, num_eval_episodes=2)
     straight = train_sac(tiny(tmp_path, "straight", **kw))
     half = train_sac(tiny(tmp_path, "resumed", total_timesteps=4 * 16, **kw))
     resumed = train_sac(saved_config(SACConfig, half.run_dir, total_timesteps=8 * 16, progress=False))
@@ -90,6 +90,17 @@ def test_resume_continues_exactly(tmp_path):
             == [{k: v for k, v in r.items() if k not in drop} for r in resumed.history])
 
 
+def test_resume_without_the_replay_refills_it_before_learning_again(tmp_path, capsys):
+    """learning_starts=64: the first run learns from step 64; the resumed one (no replay saved) from 64 + 64."""
+    half = train_sac(tiny(tmp_path, "half", total_timesteps=5 * 16))
+    assert load_checkpoint(half.run_dir)["replay"] is None
+    resumed = train_sac(saved_config(SACConfig, half.run_dir, total_timesteps=12 * 16, progress=False))
+    assert "refilling it from scratch" in capsys.readouterr().out
+    learned = {row["global_step"]: "losses/qf" in row for row in resumed.history}
+    assert learned == {16: False, 32: False, 48: False, 64: True, 80: True,  # before the resume
+                       96: False, 112: False, 128: False, 144: True, 160: True, 176: True, 192: True}
+
+
 @pytest.mark.parametrize("bad, field", [
     (dict(attention="fovea"), "attention"),
     (dict(num_envs=0), "num_envs"),
@@ -100,6 +111,7 @@ def test_resume_continues_exactly(tmp_path):
     (dict(bootstrap_at_done="sometimes"), "bootstrap_at_done"),
     (dict(attention="gaze", contrastive=True, contrastive_buffer_size=8), "contrastive_buffer_size"),
     (dict(partial_reset=True), "partial_reset"),
+    (dict(q_lr=float("inf")), "q_lr"),
 ])
 def test_bad_values_raise_one_clear_error(tmp_path, bad, field):
     with pytest.raises(ValueError, match=field):

@@ -68,7 +68,7 @@ REACH = TaskSpec("reach", goal_distance=(0.3, 0.6))
 REACH_FAR = TaskSpec("reach", goal_distance=(1.2, 1.8))
 PUSH = TaskSpec("push", goal_distance=(0.35, 0.6))
 _BUILTIN_KWARGS = ("clutter",)
-_MANISKILL_KWARGS = ("include_state", "partial_reset", "control_mode", "reward_mode")
+_MANISKILL_KWARGS = ("include_state", "partial_reset", "control_mode", "reward_mode", "max_episode_steps")
 
 _ENTRIES = [
     EnvEntry("gazelab/Reach-v0", "builtin", "move the gripper (blue) onto a goal (green) spawned 0.3-0.6 away",
@@ -119,7 +119,8 @@ def make_env(env_id: str, num_envs: int = 1, seed: int | None = None, *, device=
         **kwargs: per-id options: built-in ``clutter`` ('none'|'mild'|'medium'|'heavy' or 0..3, or 'lookalike');
             ManiSkill
             ``include_state`` (True), ``partial_reset`` (True), ``control_mode`` ('pd_joint_delta_pos'),
-            ``reward_mode`` ('normalized_dense'), and ``clutter`` for gazelab/PushCubeClutter-v1.
+            ``reward_mode`` ('normalized_dense'), ``max_episode_steps`` (the task's), and ``clutter`` for
+            gazelab/PushCubeClutter-v1.
     Returns:
         A vector env with ``reset``/``step``/``close`` and ``num_envs``, ``device``, ``env_id``,
         ``max_episode_steps``, ``single_observation_space``, ``single_action_space``. Observations are dicts

@@ -92,9 +92,12 @@ class ManiSkillEnv:
 class CPUVectorEnv:
     """Several physx_cpu ManiSkill envs in subprocesses, with ManiSkillVectorEnv's torch interface.
 
-    gymnasium's AsyncVectorEnv (same-step autoreset) returns numpy arrays and puts the pre-reset observation and
-    info of finished envs under ``final_obs`` / ``final_info``; this class renames them to ManiSkill's
-    ``final_observation`` / ``final_info`` / ``_final_info`` and turns everything into torch tensors.
+    gymnasium's AsyncVectorEnv (same-step autoreset) returns numpy arrays with a ``_key`` mask next to every info
+    key, and puts the pre-reset observation and info of finished envs under ``final_obs`` / ``final_info``. This
+    class gives ManiSkillVectorEnv's layout instead (tests/test_envs_maniskill.py compares the two): torch tensors,
+    no masks, step counters (``elapsed_steps``, ``episode_len``) as int32, ``reconfigure`` one bool;
+    ``final_observation`` / ``final_info`` / ``_final_info`` / ``_final_observation`` / ``_elapsed_steps`` when an
+    episode ends, and then, as after ManiSkill's partial reset, no per-step ``episode`` metrics at the top level.
     """
 
     def __init__(self, env_id: str, num_envs: int, seed: int | None, env_kwargs: dict, include_state: bool,
@@ -117,37 +120,45 @@ class CPUVectorEnv:
     def _obs(obs: dict) -> dict[str, Tensor]:
         return {k: torch.from_numpy(np.asarray(v)) for k, v in obs.items()}
 
-    def _success(self, info: dict) -> Tensor:
-        if "success" in info:
-            return torch.from_numpy(np.asarray(info["success"], dtype=bool))
-        return torch.zeros(self.num_envs, dtype=torch.bool)
+    @classmethod
+    def _info(cls, info: dict) -> dict:
+        """An AsyncVectorEnv info (N-arrays with ``_key`` masks, nested dicts) in ManiSkillVectorEnv's layout."""
+        out = {}
+        for key, value in info.items():
+            if key.startswith("_") or key in ("final_obs", "final_info"):
+                continue
+            if isinstance(value, dict):
+                out[key] = cls._info(value)
+            elif key == "reconfigure":  # ManiSkill reconfigures the whole batch: one flag
+                out[key] = bool(np.asarray(value).any())
+            else:
+                tensor = torch.from_numpy(np.asarray(value))
+                out[key] = tensor.int() if tensor.dtype == torch.int64 else tensor  # ManiSkill counts steps in int32
+        return out
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """(obs, info); env i is seeded with seed + i. The first call without ``seed`` uses make_env's seed."""
         seed, self._seed = (self._seed if seed is None else seed), None
         obs, info = self.vec_env.reset(seed=seed, options=options)
-        return self._obs(obs), {"success": self._success(info)}
+        return self._obs(obs), self._info(info)
 
     def step(self, action: Tensor):
         """Same outputs as ManiSkillVectorEnv.step, as CPU torch tensors."""
         action = torch.as_tensor(action, dtype=torch.float32).cpu().numpy()
         obs, reward, terminated, truncated, info = self.vec_env.step(action)
         obs = self._obs(obs)
-        out = {"success": self._success(info)}
+        out = self._info(info)
         done = np.logical_or(terminated, truncated)
         if done.any():
+            # ManiSkillVectorEnv then returns the info of its partial reset, which has no per-step episode metrics.
+            out.pop("episode", None)
             # final_obs is an object array holding the pre-reset obs dict of each finished env (None elsewhere).
             final_obs = {k: v.clone() for k, v in obs.items()}
             for i in np.flatnonzero(done):
                 for k, v in info["final_obs"][i].items():
                     final_obs[k][i] = torch.from_numpy(np.asarray(v))
-            episode = info["final_info"]["episode"]
-            final_info = {
-                "success": self._success(info["final_info"]),
-                "episode": {k: torch.from_numpy(np.asarray(v)) for k, v in episode.items() if not k.startswith("_")},
-            }
             mask = torch.from_numpy(done)
-            out.update(final_observation=final_obs, final_info=final_info, _final_info=mask,
+            out.update(final_observation=final_obs, final_info=self._info(info["final_info"]), _final_info=mask,
                        _final_observation=mask, _elapsed_steps=mask)
         return (obs, torch.from_numpy(np.asarray(reward, dtype=np.float32)),
                 torch.from_numpy(np.asarray(terminated, dtype=bool)),
@@ -160,7 +171,7 @@ class CPUVectorEnv:
 def make_maniskill_env(env_id: str, num_envs: int = 1, seed: int | None = None, *, device: torch.device,
                        image_size: int = 128, include_state: bool = True, partial_reset: bool = True,
                        control_mode: str = "pd_joint_delta_pos", reward_mode: str = "normalized_dense",
-                       clutter: str | int | None = None):
+                       clutter: str | int | None = None, max_episode_steps: int | None = None):
     """Make a ManiSkill3 env with gazelab's batched interface (see the module docstring).
 
     Args:
@@ -173,9 +184,12 @@ def make_maniskill_env(env_id: str, num_envs: int = 1, seed: int | None = None, 
         partial_reset: reset envs as soon as they finish (else ignore terminations; reset on time limit).
         control_mode, reward_mode: passed to gym.make (ppo_rgb defaults).
         clutter: clutter level for ``gazelab/PushCubeClutter-v1`` only.
+        max_episode_steps: time limit (None = the task's, e.g. 50 for PushCube-v1).
     """
     env_kwargs = dict(control_mode=control_mode, reward_mode=reward_mode,
                       sensor_configs=dict(width=image_size, height=image_size))
+    if max_episode_steps is not None:
+        env_kwargs["max_episode_steps"] = max_episode_steps
     if env_id == CLUTTER_ID:
         env_kwargs["clutter"] = clutter_level("medium" if clutter is None else clutter)
     elif clutter is not None:
@@ -191,5 +205,5 @@ def make_maniskill_env(env_id: str, num_envs: int = 1, seed: int | None = None, 
         return ManiSkillEnv(env_id, vec, gym_utils.find_max_episode_steps_value(vec._env), seed)
     from mani_skill.utils.registration import REGISTERED_ENVS
 
-    max_steps = REGISTERED_ENVS[_import_maniskill(env_id)].max_episode_steps
+    max_steps = max_episode_steps or REGISTERED_ENVS[_import_maniskill(env_id)].max_episode_steps
     return CPUVectorEnv(env_id, num_envs, seed, env_kwargs, include_state, not partial_reset, max_steps)

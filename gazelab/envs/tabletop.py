@@ -261,13 +261,19 @@ class TabletopEnv:
         """Advance every env one step.
 
         Args:
-            action: (N, 2) gripper velocity, clipped to [-1, 1].
+            action: (N, 2) gripper velocity, clipped to [-1, 1]; ValueError if any entry is nan or inf.
         Returns:
             obs, reward (N,) float32, terminated (N,) bool, truncated (N,) bool, info (see module docstring).
         """
-        action = torch.as_tensor(action, dtype=torch.float32, device=self.device).clamp(-1, 1)
+        action = torch.as_tensor(action, dtype=torch.float32, device=self.device)
         if action.shape != (self.num_envs, 2):
             raise ValueError(f"action has shape {tuple(action.shape)}; expected ({self.num_envs}, 2)")
+        # The clamp below passes NaN through, which would poison positions and rewards until the next reset.
+        non_finite = ~torch.isfinite(action).all(1)
+        if non_finite.any():
+            raise ValueError(f"{self.env_id}: non-finite action (nan or inf) in envs "
+                             f"{torch.nonzero(non_finite).flatten().tolist()}; actions must be finite")
+        action = action.clamp(-1, 1)
         self._move(action)
         self.clutter.step()
         self.elapsed_steps += 1
