@@ -10,8 +10,9 @@ Data flow (B = batch, C x h x w = the CNN's feature map)::
 With ``attention="none"`` the weights are all ones and the networks are exactly the baselines' (with the
 NatureCNN conv stack; ``encoder="fine"`` swaps in a finer-map CNN, see :mod:`gazelab.encoders`).
 
-``gaze_rl_grad=False`` multiplies the map by *detached* attention weights: RL losses then never reach the
-attention head (only the contrastive update trains it), while the CNN still learns through the features.
+``gaze_rl_grad`` scales the RL gradients that reach the attention head: 1 (default) passes them unchanged, 0
+multiplies the map by *detached* weights (only the contrastive update then trains the head), values in between
+scale them. The CNN always learns through the features.
 """
 
 from __future__ import annotations
@@ -73,23 +74,24 @@ class ImageEncoder(nn.Module):
         image_size: side of the square input image.
         encoder: 'nature' or 'fine' (see :func:`gazelab.encoders.make_encoder`).
         attention: 'none', 'patch', 'gaze' or 'oracle' (see :func:`gazelab.attention.make_attention`).
-        gaze_rl_grad: if False, gradients of the features do not reach the attention head.
+        gaze_rl_grad: scale in [0, 1] of the RL gradients that reach the attention head (bool: 1 or 0).
         feature_dim: output width (256 as in ManiSkill's NatureCNN).
-        oracle_sigma: with ``attention="oracle"``, the fovea's spread in *image* units (converted to the map here).
+        **attention_options: keyword arguments of the attention module (e.g. ``head``, ``sigma_max`` of
+            :class:`~gazelab.attention.GaussianGaze`); for ``attention="oracle"``, ``sigma`` is in *image* units
+            and converted to the map here.
     """
 
     def __init__(self, image_size: int, *, encoder: str = "fine", attention: str = "none",
-                 gaze_rl_grad: bool = True, feature_dim: int = 256, oracle_sigma: float = 0.25):
+                 gaze_rl_grad: float = 1.0, feature_dim: int = 256, **attention_options):
         super().__init__()
         self.cnn = make_encoder(encoder, image_size)
         channels, (h, w) = self.cnn.out_channels, self.cnn.map_size
-        if attention == "oracle":
-            map_units_per_image_unit = 1.0 / self.cnn.map_geometry()[0].mean().item()
-            self.attention = make_attention(attention, channels, sigma=oracle_sigma * map_units_per_image_unit)
-        else:
-            self.attention = make_attention(attention, channels)
+        if attention == "oracle" and "sigma" in attention_options:
+            image_units_per_map_unit = self.cnn.map_geometry()[0].mean().item()
+            attention_options = {**attention_options, "sigma": attention_options["sigma"] / image_units_per_map_unit}
+        self.attention = make_attention(attention, channels, **attention_options)
         self.attention_kind = attention
-        self.gaze_rl_grad = gaze_rl_grad
+        self.gaze_rl_grad = float(gaze_rl_grad)
         self.projection = nn.Sequential(nn.Linear(channels * h * w, feature_dim), nn.ReLU())
         self.feature_shape = (channels, h, w)
         self.out_features = feature_dim
@@ -104,7 +106,13 @@ class ImageEncoder(nn.Module):
             att = self.attention(fmap, None if prize is None else self.cnn.image_to_map(prize.float()))
         else:
             att = self.attention(fmap)
-        attended = att.features if self.gaze_rl_grad else fmap * att.weights.detach()[:, None]
+        if self.gaze_rl_grad == 1.0:
+            attended = att.features
+        elif self.gaze_rl_grad == 0.0:
+            attended = fmap * att.weights.detach()[:, None]
+        else:  # forward value unchanged; backward: the weights' gradient scaled by gaze_rl_grad
+            weights = att.weights.detach() + self.gaze_rl_grad * (att.weights - att.weights.detach())
+            attended = fmap * weights[:, None]
         return Encoding(self.projection(attended.flatten(1)), fmap, att)
 
 
@@ -117,16 +125,16 @@ class PPOAgent(nn.Module):
 
     Args:
         image_size: image side; state_dim: S; action_dim: A.
-        encoder, attention, gaze_rl_grad: see :class:`ImageEncoder`.
+        encoder, attention, gaze_rl_grad, attention_options: see :class:`ImageEncoder`.
         include_state: add the state branch.
     """
 
     def __init__(self, image_size: int, state_dim: int, action_dim: int, *, encoder: str = "fine",
-                 attention: str = "none", gaze_rl_grad: bool = True, include_state: bool = True,
-                 oracle_sigma: float = 0.25):
+                 attention: str = "none", gaze_rl_grad: float = 1.0, include_state: bool = True,
+                 **attention_options):
         super().__init__()
         self.image = ImageEncoder(image_size, encoder=encoder, attention=attention, gaze_rl_grad=gaze_rl_grad,
-                                  oracle_sigma=oracle_sigma)
+                                  **attention_options)
         self.state = nn.Linear(state_dim, 256) if include_state else None
         latent = self.image.out_features + (256 if include_state else 0)
         self.critic = nn.Sequential(layer_init(nn.Linear(latent, 512)), nn.ReLU(inplace=True),
@@ -182,16 +190,16 @@ class SACActor(nn.Module):
     Args:
         image_size, state_dim, action_dim: shapes.
         action_low, action_high: (A,) bounds of the action box.
-        encoder, attention, gaze_rl_grad: see :class:`ImageEncoder`.
+        encoder, attention, gaze_rl_grad, attention_options: see :class:`ImageEncoder`.
         include_state: concatenate the state to the image features (sac_rgbd always does).
     """
 
     def __init__(self, image_size: int, state_dim: int, action_dim: int, action_low, action_high, *,
-                 encoder: str = "fine", attention: str = "none", gaze_rl_grad: bool = True,
-                 include_state: bool = True, oracle_sigma: float = 0.25):
+                 encoder: str = "fine", attention: str = "none", gaze_rl_grad: float = 1.0,
+                 include_state: bool = True, **attention_options):
         super().__init__()
         self.encoder = ImageEncoder(image_size, encoder=encoder, attention=attention, gaze_rl_grad=gaze_rl_grad,
-                                    oracle_sigma=oracle_sigma)
+                                    **attention_options)
         self.include_state = include_state
         self.state_dim = state_dim if include_state else 0
         self.mlp = make_mlp(self.encoder.out_features + self.state_dim, [512, 256], last_act=True)

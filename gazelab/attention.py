@@ -125,6 +125,13 @@ class GaussianGaze(nn.Module):
     Pooling to a small grid (rather than a global average) keeps *where* things are, so the gaze can follow an
     object; the flattened map would also work but makes the head as large as the actor's projection.
 
+    ``head="keypoint"`` replaces the pooled MLP's centre by a spatial soft-argmax (a keypoint detector): a 1x1
+    convolution scores every cell, ``p = softmax(scores)`` over the h*w cells, and ``mu = sum_cells p * cell``.
+    sigma and rho then come from a linear layer on the globally pooled map. The centre can only sit where the
+    detector fires, so the head cannot encode a class in its position without seeing something there (the
+    pooled MLP can: it may read the outcome from its input and move by class), and it follows a moving object by
+    construction. It starts uniform (zero scores): mu = (0, 0), like the MLP head.
+
     Why a ceiling (DESIGN.md's softplus has none): in PPO on the cluttered reach task the RL gradients grew sigma to
     ~3, a flat map over the whole image, i.e. no attention at all, and the spread loss (weight 0.1) did not hold
     it back. ``sigma_max`` bounds how much of the image one fovea can cover; it also makes the single-Gaussian
@@ -145,12 +152,16 @@ class GaussianGaze(nn.Module):
             an edge, starts at weight exp(-1/2 / 0.36) ~ 0.25).
         rho_max: bound on |rho| (default 0.9).
         init_scale: std of the last layer's initial weights (default 0.01), so gazes start almost identical.
+        head: "mlp" (pooled grid -> MLP -> all five numbers) or "keypoint" (soft-argmax centre, see above).
     """
+
+    HEADS = ("mlp", "keypoint")
 
     def __init__(
         self,
         in_channels: int,
         *,
+        head: str = "mlp",
         hidden: int = 64,
         pool: int = 4,
         sigma_floor: float = 0.05,
@@ -174,30 +185,48 @@ class GaussianGaze(nn.Module):
             raise ValueError(f"rho_max must lie in (0, 1), got {rho_max!r}")
         if not init_scale >= 0:
             raise ValueError(f"init_scale must be >= 0, got {init_scale!r}")
+        if head not in self.HEADS:
+            raise ValueError(f"head must be one of {self.HEADS}, got {head!r}")
+        self.head_kind = head
         self.sigma_floor = float(sigma_floor)
         self.sigma_max = float(sigma_max)
         self.rho_max = float(rho_max)
-        self.head = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(in_channels * pool * pool, hidden),
-            nn.ReLU(),
-            nn.Linear(hidden, 5),
-        )
-        last = self.head[-1]
+        # logit((init_sigma - floor) / (max - floor)): the bias that gives sigma = init_sigma.
+        fraction = (init_sigma - sigma_floor) / (sigma_max - sigma_floor)
+        sigma_bias = math.log(fraction / (1.0 - fraction))
+        if head == "mlp":
+            self.head = nn.Sequential(
+                nn.Flatten(),
+                nn.Linear(in_channels * pool * pool, hidden),
+                nn.ReLU(),
+                nn.Linear(hidden, 5),
+            )
+            last, bias = self.head[-1], [0.0, 0.0, sigma_bias, sigma_bias, 0.0]
+        else:
+            self.keypoint = nn.Conv2d(in_channels, 1, kernel_size=1)  # one score per cell
+            nn.init.zeros_(self.keypoint.weight)
+            nn.init.zeros_(self.keypoint.bias)
+            self.shape = nn.Linear(in_channels, 3)  # sigma_x, sigma_y, rho from the globally pooled map
+            last, bias = self.shape, [sigma_bias, sigma_bias, 0.0]
         nn.init.normal_(last.weight, std=init_scale)
         with torch.no_grad():
-            # logit((init_sigma - floor) / (max - floor)): the bias that gives sigma = init_sigma.
-            fraction = (init_sigma - sigma_floor) / (sigma_max - sigma_floor)
-            sigma_bias = math.log(fraction / (1.0 - fraction))
-            last.bias.copy_(torch.tensor([0.0, 0.0, sigma_bias, sigma_bias, 0.0]))
+            last.bias.copy_(torch.tensor(bias))
 
     def params(self, fmap: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Gaze parameters for a feature map (B, C, h, w): mu (B, 2), sigma (B, 2), rho (B,)."""
         _check_fmap(fmap, self.in_channels)
-        raw = self.head(F.adaptive_avg_pool2d(fmap, self.pool))
-        mu = torch.tanh(raw[:, 0:2])
-        sigma = self.sigma_floor + (self.sigma_max - self.sigma_floor) * torch.sigmoid(raw[:, 2:4])
-        rho = self.rho_max * torch.tanh(raw[:, 4])
+        if self.head_kind == "mlp":
+            raw = self.head(F.adaptive_avg_pool2d(fmap, self.pool))
+            mu, shape = torch.tanh(raw[:, 0:2]), raw[:, 2:5]
+        else:
+            b, _, h, w = fmap.shape
+            p = torch.softmax(self.keypoint(fmap).flatten(1), dim=1).view(b, h, w)
+            xs = torch.linspace(-1.0, 1.0, w, dtype=fmap.dtype, device=fmap.device)
+            ys = torch.linspace(-1.0, 1.0, h, dtype=fmap.dtype, device=fmap.device)
+            mu = torch.stack([(p.sum(1) * xs).sum(1), (p.sum(2) * ys).sum(1)], dim=1)  # expected cell position
+            shape = self.shape(fmap.mean(dim=(2, 3)))
+        sigma = self.sigma_floor + (self.sigma_max - self.sigma_floor) * torch.sigmoid(shape[:, 0:2])
+        rho = self.rho_max * torch.tanh(shape[:, 2])
         return mu, sigma, rho
 
     def forward(self, fmap: Tensor) -> AttentionOutput:

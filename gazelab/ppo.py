@@ -9,9 +9,10 @@ The algorithm is :func:`train_ppo`, one function, read top to bottom:
 3. **Update** ``update_epochs`` epochs of ``num_minibatches`` minibatches: clipped surrogate, value MSE (optional
    clipping), entropy bonus, normalized advantages, global grad-norm clip, early stop when the approximate KL
    of a minibatch exceeds ``target_kl`` (ppo_rgb checks it before the step, and breaks both loops).
-4. **Gaze plug-in** (only with ``contrastive=True``): the rollout's detached CNN feature maps (B = num_steps *
-   num_envs, C, h, w) go to the contrastive buffer with the per-step returns of step 2, and the contrastive
-   update trains the attention head (its own optimizer; nothing else changes).
+4. **Gaze plug-in** (only with ``contrastive=True``, :mod:`gazelab.plugin`): the detached CNN feature maps of the
+   observations acted on go to the contrastive buffer with their label (default ``gae``: the per-step returns of
+   step 2; or an episode label, :mod:`gazelab.labels`), and the contrastive update trains the attention head
+   (its own optimizer; nothing else changes).
 
 With ``attention="none"`` and ``contrastive=False`` this is ppo_rgb with its defaults and, per task, the settings
 of ManiSkill's ``examples.sh`` (``TASK_DEFAULTS``; the built-in tasks use ManiSkill's RGB update on a CPU-sized
@@ -26,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 import numpy as np
 import torch
@@ -35,9 +36,9 @@ import torch.optim as optim
 
 from gazelab.agent import PPOAgent
 from gazelab.evaluate import evaluate_policy
+from gazelab.plugin import episode_success
 from gazelab.prize import GazeTracker
 from gazelab.training import (
-    ContrastivePlugin,
     Run,
     TrainConfig,
     TrainResult,
@@ -45,6 +46,7 @@ from gazelab.training import (
     env_state,
     is_builtin,
     launch,
+    make_plugin,
     resolve_device,
     set_env_state,
     set_rng_state,
@@ -83,6 +85,9 @@ class PPOConfig(TrainConfig):
 
     learning_rate: float = 3e-4
     """the learning rate of the optimizer (0 freezes the RL update, e.g. to watch the contrastive step alone)"""
+    contrastive_labels: Literal["gae", "return_to_go", "episode_return", "success"] = "gae"
+    """the outcome a state is labelled with (gazelab.labels): PPO's 'gae' returns (advantages + values), the
+    episode's discounted 'return_to_go', its 'episode_return' or its 'success'"""
     num_steps: Optional[int] = None
     """the number of steps to run in each environment per policy rollout (None = per-task default)"""
     anneal_lr: bool = False
@@ -181,7 +186,7 @@ def build_agent(config: PPOConfig, spaces) -> PPOAgent:
         state_dim=obs_space["state"].shape[0] if "state" in obs_space.spaces else 0,
         action_dim=int(np.prod(spaces.single_action_space.shape)),
         encoder=config.encoder, attention=config.attention, gaze_rl_grad=config.gaze_rl_grad,
-        oracle_sigma=config.oracle_sigma,
+        **config.attention_options(),
         include_state=config.include_state and "state" in obs_space.spaces,
     )
 
@@ -201,7 +206,7 @@ def _train(config: PPOConfig, run: Run, envs, eval_envs) -> TrainResult:
     agent = build_agent(config, envs).to(device)
     # fused=True: the same Adam update in one kernel; the default per-tensor loop was ~90x slower on 2 CPU cores.
     optimizer = optim.Adam(agent.parameters(), lr=config.learning_rate, eps=1e-5, fused=True)
-    contrastive = ContrastivePlugin(config, agent.image, config.batch_size, device) if config.contrastive else None
+    contrastive = make_plugin(config, agent.image, envs, device, rollout_steps=config.num_steps)
     gaze = GazeTracker(agent.image.cnn)
 
     # ALGO Logic: Storage setup
@@ -214,8 +219,6 @@ def _train(config: PPOConfig, run: Run, envs, eval_envs) -> TrainResult:
     rewards = torch.zeros((t_max, n), device=device)
     dones = torch.zeros((t_max, n), device=device)
     values = torch.zeros((t_max, n), device=device)
-    fmaps = (torch.zeros((t_max, n) + agent.image.feature_shape, dtype=torch.float16, device=device)
-             if contrastive else None)
 
     # TRY NOT TO MODIFY: start the game
     global_step, start_iteration = 0, 1
@@ -233,6 +236,8 @@ def _train(config: PPOConfig, run: Run, envs, eval_envs) -> TrainResult:
             next_done = ckpt["next_done"].to(device)
         else:  # ManiSkill: its simulator state is not captured; start fresh episodes, seeded by the step count
             next_obs, _ = envs.reset(seed=config.seed + global_step)
+            if contrastive:
+                contrastive.restart_episodes()
         if eval_envs is not None:
             set_env_state(eval_envs, ckpt["eval_env"])
         set_rng_state(ckpt["rng"])
@@ -269,13 +274,13 @@ def _train(config: PPOConfig, run: Run, envs, eval_envs) -> TrainResult:
                 actions[step] = action
                 logprobs[step] = logprob
                 gaze.add(enc.attention, next_obs.get("prize"))
-                if fmaps is not None:
-                    fmaps[step] = enc.fmap
 
                 # TRY NOT TO MODIFY: execute the game and log data.
                 next_obs, reward, terminations, truncations, infos = envs.step(action)
                 next_done = torch.logical_or(terminations, truncations).to(torch.float32).to(device)
                 rewards[step] = reward.to(device).view(-1) * config.reward_scale
+                if contrastive:  # the gaze plug-in sees the maps the policy acted on, with what followed
+                    contrastive.observe(enc.fmap, rewards[step], next_done.bool(), episode_success(infos, n))
 
                 if "final_info" in infos:
                     run.record_episodes(infos)
@@ -303,8 +308,8 @@ def _train(config: PPOConfig, run: Run, envs, eval_envs) -> TrainResult:
                     advantages[t] = lastgaelam = delta + config.gamma * config.gae_lambda * next_not_done * lastgaelam
                 returns = advantages + values
 
-            if contrastive:  # the gaze plug-in: per-step returns with the feature maps seen at that step
-                contrastive.add(fmaps.flatten(0, 1), returns.flatten())
+            if contrastive:  # label "gae": the rollout's maps with these per-step returns
+                contrastive.end_rollout(returns)
 
             # flatten the batch
             b_obs = {k: v.flatten(0, 1) for k, v in obs.items()}

@@ -19,10 +19,11 @@ The algorithm is :func:`train_sac`, one function, read top to bottom. Each itera
    * temperature (``autotune``): ``-exp(log_alpha) (log pi + target_entropy)``, target entropy = -|A|;
    * Polyak averaging of the Q-heads (``tau``) every ``target_network_frequency`` steps (the target critics
      use the online encoder's features, as in sac_rgbd where the targets share the actor's encoder).
-3. **Gaze plug-in** (``contrastive=True``): the detached feature map of every observation the actor saw is
-   kept per env with its reward until the episode ends; then the episode's maps go to the contrastive buffer
-   with their *discounted return-to-go* ``G_t = r_t + gamma G_{t+1}`` (no bootstrap at the time limit: the
-   return of what actually happened), and the contrastive update trains the attention head.
+3. **Gaze plug-in** (``contrastive=True``, :mod:`gazelab.plugin`): the detached feature map of every observation
+   the actor saw is kept per env with its reward until the episode ends; then the episode's maps go to the
+   contrastive buffer with their label (default: the *discounted return-to-go* ``G_t = r_t + gamma G_{t+1}``, no
+   bootstrap at the time limit: the return of what actually happened; see :mod:`gazelab.labels`), and the
+   contrastive update trains the attention head.
 
 With ``attention="none"`` and ``contrastive=False`` this is sac_rgbd with its defaults, except: the image encoder
 is NatureCNN / the fine variant instead of sac_rgbd's ``PlainConv`` (whose 2x2 map at 64x64 leaves no room for a
@@ -51,9 +52,9 @@ from torch import Tensor
 
 from gazelab.agent import SACActor, SoftQNetwork
 from gazelab.evaluate import evaluate_policy
+from gazelab.plugin import episode_success
 from gazelab.prize import GazeTracker
 from gazelab.training import (
-    ContrastivePlugin,
     Run,
     TrainConfig,
     TrainResult,
@@ -61,6 +62,7 @@ from gazelab.training import (
     env_state,
     is_builtin,
     launch,
+    make_plugin,
     set_env_state,
     set_rng_state,
 )
@@ -163,6 +165,9 @@ class SACConfig(TrainConfig):
         if self.contrastive and 0 < self.contrastive_buffer_size < self.training_freq:
             raise ValueError(f"contrastive_buffer_size={self.contrastive_buffer_size} is smaller than one "
                              f"iteration's data (training_freq = {self.training_freq}); use more or 0")
+        if self.contrastive_labels == "gae":
+            raise ValueError("contrastive_labels='gae' needs PPO's rollout returns; SAC labels finished episodes: use "
+                             "'return_to_go', 'episode_return' or 'success'")
         if self.partial_reset and is_builtin(self.env_id):
             raise ValueError("partial_reset is a ManiSkill option; the built-in tasks always reset finished episodes")
 
@@ -188,7 +193,7 @@ def build_agent(config: SACConfig, spaces) -> SACActor:
         image_size=obs_space["rgb"].shape[0], state_dim=obs_space["state"].shape[0] if has_state else 0,
         action_dim=int(np.prod(action_space.shape)), action_low=action_space.low, action_high=action_space.high,
         encoder=config.encoder, attention=config.attention, gaze_rl_grad=config.gaze_rl_grad,
-        oracle_sigma=config.oracle_sigma,
+        **config.attention_options(),
         include_state=config.include_state and has_state,
     )
 
@@ -262,50 +267,6 @@ class ReplayBuffer:
         self.pos, self.full = state["pos"], state["full"]
 
 
-class EpisodeMaps:
-    """Per-env feature maps and rewards of the running episodes, turned into (maps, return-to-go) when they end.
-
-    Storage: maps (T, N, C, h, w) float16 and rewards (T, N) with T = max_episode_steps; ``t[i]`` = steps so far.
-    """
-
-    def __init__(self, num_envs: int, max_steps: int, feature_shape: tuple[int, int, int], gamma: float, device):
-        self.maps = torch.zeros((max_steps, num_envs) + tuple(feature_shape), dtype=torch.float16, device=device)
-        self.rewards = torch.zeros((max_steps, num_envs), device=device)
-        self.t = torch.zeros(num_envs, dtype=torch.long)
-        self.gamma = gamma
-
-    def add(self, fmap: Tensor, reward: Tensor, done: Tensor, plugin: ContrastivePlugin) -> None:
-        """Append one step (fmap (N, C, h, w) of the observation acted on, its reward (N,)); hand finished
-        episodes (``done`` (N,) bool) to the contrastive buffer with their discounted returns-to-go."""
-        envs = torch.arange(len(self.t))
-        steps = self.t.clamp_max(len(self.maps) - 1)  # an episode never outlives max_steps; clamp for safety
-        self.maps[steps, envs] = fmap.to(self.maps)
-        self.rewards[steps, envs] = reward.to(self.rewards)
-        self.t += 1
-        for i in torch.nonzero(done.cpu()).flatten().tolist():
-            length = int(self.t[i])
-            returns = torch.zeros(length, device=self.rewards.device)
-            running = 0.0
-            for step in reversed(range(length)):  # G_t = r_t + gamma * G_{t+1}, no bootstrap at the end
-                running = self.rewards[step, i] + self.gamma * running
-                returns[step] = running
-            plugin.add(self.maps[:length, i], returns)
-            self.t[i] = 0
-
-    def state_dict(self) -> dict:
-        """Copies of the steps the running episodes filled so far, and the counters (for checkpoints)."""
-        filled = int(self.t.max())
-        return {"maps": self.maps[:filled].to("cpu", copy=True),
-                "rewards": self.rewards[:filled].to("cpu", copy=True), "t": self.t.clone()}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore :meth:`state_dict`."""
-        filled = state["maps"].shape[0]
-        self.maps[:filled] = state["maps"].to(self.maps)
-        self.rewards[:filled] = state["rewards"].to(self.rewards)
-        self.t.copy_(state["t"])
-
-
 def train_sac(config: SACConfig) -> TrainResult:
     """Train SAC (optionally with attention and the contrastive gaze update); see the module docstring."""
     return launch(config, "sac", _train)
@@ -338,10 +299,7 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
     else:
         alpha = config.alpha
 
-    contrastive = (ContrastivePlugin(config, actor.encoder, n * envs.max_episode_steps, device)
-                   if config.contrastive else None)
-    episode_maps = (EpisodeMaps(n, envs.max_episode_steps, actor.encoder.feature_shape, config.gamma, device)
-                    if contrastive else None)
+    contrastive = make_plugin(config, actor.encoder, envs, device)
     gaze = GazeTracker(actor.encoder.cnn)
 
     # TRY NOT TO MODIFY: start the game
@@ -370,13 +328,12 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
                      f"scratch: random actions and no gradient step for the next {config.learning_starts} steps")
         if contrastive:
             contrastive.load_state_dict(ckpt["contrastive"])
-            episode_maps.load_state_dict(ckpt["episode_maps"])
         if set_env_state(envs, ckpt["env"]):
             obs = {k: v.to(device) for k, v in ckpt["obs"].items()}
         else:  # ManiSkill: simulator state not captured; fresh episodes (and fresh per-env episode maps)
             obs, _ = envs.reset(seed=config.seed + global_step)
-            if episode_maps is not None:
-                episode_maps.t.zero_()
+            if contrastive:
+                contrastive.restart_episodes()
         if eval_envs is not None:
             set_env_state(eval_envs, ckpt["eval_env"])
         set_rng_state(ckpt["rng"])
@@ -391,7 +348,6 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
             "a_optimizer": a_optimizer.state_dict() if config.autotune else None, "alpha": alpha,
             "replay": rb.state_dict() if config.checkpoint_replay else None,
             "contrastive": contrastive.state_dict() if contrastive else None,
-            "episode_maps": episode_maps.state_dict() if contrastive else None,
             "env": env_state(envs), "eval_env": env_state(eval_envs) if eval_envs is not None else None,
             "obs": {k: v.cpu() for k, v in obs.items()},
         }, global_step, iteration, last)
@@ -436,8 +392,8 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
                     for k in real_next_obs:
                         real_next_obs[k][need_final_obs] = infos["final_observation"][k][need_final_obs].clone()
                 rb.add(obs, real_next_obs, actions, rewards.to(device), stop_bootstrap.float())
-                if episode_maps is not None:  # the gaze plug-in: maps + rewards per env until the episode ends
-                    episode_maps.add(enc.fmap, rewards, terminations | truncations, contrastive)
+                if contrastive:  # the gaze plug-in: maps + rewards per env, labelled when the episode ends
+                    contrastive.observe(enc.fmap, rewards, terminations | truncations, episode_success(infos, n))
 
                 # TRY NOT TO MODIFY: CRUCIAL step easy to overlook
                 obs = next_obs

@@ -111,9 +111,10 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
 from gazelab.attention import ATTENTION_KINDS, AttentionOutput
-from gazelab.buffer import ContrastiveBuffer
-from gazelab.contrastive import ContrastiveConfig, ContrastiveLearner
+from gazelab.contrastive import ContrastiveConfig
 from gazelab.errors import GazelabError, TrainingDiverged
+from gazelab.labels import LABELS
+from gazelab.plugin import ContrastivePlugin
 
 __all__ = [
     "TrainConfig",
@@ -134,7 +135,7 @@ __all__ = [
     "is_builtin",
     "check_int",
     "saved_config",
-    "ContrastivePlugin",
+    "make_plugin",
     "EnvSpaces",
 ]
 
@@ -244,8 +245,12 @@ class TrainConfig:
     fovea), 'oracle' (diagnostic: a fovea fixed on the true decisive object; built-in tasks only)"""
     oracle_sigma: float = 0.25
     """spread of the oracle fovea in image units (the image spans 2; 0.25 covers the goal and its surroundings)"""
-    gaze_rl_grad: bool = True
-    """whether the RL losses also train the attention head (False: only the contrastive loss does)"""
+    gaze_rl_grad: float = 1.0
+    """scale of the RL gradients into the attention head: 1 = unchanged, 0 = none (only the contrastive loss trains it)"""
+    gaze_head: Literal["mlp", "keypoint"] = "mlp"
+    """gaze head: 'mlp' (pooled map -> MLP -> mu, sigma, rho) or 'keypoint' (soft-argmax centre over the map's cells)"""
+    gaze_sigma_max: float = 0.8
+    """largest sigma of the gaze (feature-map units; the map spans 2)"""
     contrastive: bool = False
     """return-guided contrastive update of the attention head (needs attention 'gaze' or 'patch')"""
     contrastive_buffer_size: int = 100_000
@@ -265,7 +270,18 @@ class TrainConfig:
     spread_weight: float = 0.1
     """weight of the spread loss (log sigma towards spread_target) in the contrastive update"""
     spread_target: float = 0.3
-    """sigma the spread loss pulls towards (normalized units, the image spans [-1, 1])"""
+    """sigma the spread loss pulls towards (feature-map units, the map spans [-1, 1])"""
+    contrastive_fovea: Literal["anchor", "own"] = "anchor"
+    """whose fovea weights a triplet's maps: 'anchor' (one eye on all three) or 'own' (each its own gaze)"""
+    contrastive_rule: Literal["same_class", "higher_return"] = "same_class"
+    """positive = the neighbour of the anchor's outcome class, or always the higher-return one (the paper's)"""
+    contrastive_exclude_own_episode: bool = False
+    """mine neighbours only among other episodes' states"""
+    contrastive_steps: int = 1
+    """contrastive Adam steps per update (each on freshly mined triplets)"""
+    contrastive_labels: Literal["gae", "return_to_go", "episode_return", "success"] = "return_to_go"
+    """the outcome a state is labelled with (gazelab.labels): PPO's 'gae' returns, the episode's discounted
+    'return_to_go', its 'episode_return' or its 'success'"""
 
     eval_freq: Optional[int] = None
     """evaluate the deterministic policy every this many iterations (0 = never; None = per-task default)"""
@@ -329,8 +345,14 @@ class TrainConfig:
         if self.attention == "oracle" and not is_builtin(self.env_id):
             raise ValueError(f"attention='oracle' needs the true object positions of a built-in task (gazelab/...-v0); "
                              f"{self.env_id} has none")
-        if not self.oracle_sigma > 0:
-            raise ValueError(f"oracle_sigma must be > 0, got {self.oracle_sigma!r}")
+        for name in ("oracle_sigma", "gaze_sigma_max"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.contrastive_labels not in LABELS:
+            raise ValueError(f"contrastive_labels={self.contrastive_labels!r} is not allowed; use one of {LABELS}")
+        if not 0.0 <= self.gaze_rl_grad <= 1.0:
+            raise ValueError(f"gaze_rl_grad must lie in [0, 1] (1 = RL gradients unchanged, 0 = none), got "
+                             f"{self.gaze_rl_grad!r}")
         check_int("contrastive_buffer_size", self.contrastive_buffer_size, 0)
         for name in ("contrastive_every", "num_eval_envs", "num_eval_episodes"):
             check_int(name, getattr(self, name), 1)
@@ -354,8 +376,17 @@ class TrainConfig:
         return ContrastiveConfig(
             num_anchors=self.contrastive_anchors, k=self.contrastive_k, margin=self.contrastive_margin,
             spread_weight=self.spread_weight, spread_target=self.spread_target, lr=self.contrastive_lr,
-            threshold=self.contrastive_threshold, seed=self.seed,
+            threshold=self.contrastive_threshold, fovea=self.contrastive_fovea, rule=self.contrastive_rule,
+            exclude_own_episode=self.contrastive_exclude_own_episode, steps=self.contrastive_steps, seed=self.seed,
         )
+
+    def attention_options(self) -> dict[str, Any]:
+        """Keyword arguments of the attention module (see :class:`gazelab.agent.ImageEncoder`)."""
+        if self.attention == "gaze":
+            return {"head": self.gaze_head, "sigma_max": self.gaze_sigma_max}
+        if self.attention == "oracle":
+            return {"sigma": self.oracle_sigma}
+        return {}
 
     def env_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``make_env`` beyond id/num_envs/seed."""
@@ -366,7 +397,9 @@ class TrainConfig:
 
     def method_name(self) -> str:
         """Short name of the method, e.g. 'none', 'gaze', 'gaze+contrastive', 'gaze-rlfree+contrastive'."""
-        name = self.attention + ("" if self.gaze_rl_grad or self.attention == "none" else "-rlfree")
+        name = self.attention
+        if self.attention in ("gaze", "patch") and self.gaze_rl_grad != 1.0:
+            name += "-rlfree" if self.gaze_rl_grad == 0 else f"-rl{self.gaze_rl_grad:g}"
         return name + ("+contrastive" if self.contrastive else "")
 
     def to_dict(self) -> dict[str, Any]:
@@ -879,47 +912,15 @@ def saved_config(config_cls, run_or_checkpoint, **overrides):
 
 
 # ---------------------------------------------------------------------------------------------- gaze plug-in
-class ContrastivePlugin:
-    """The contrastive side of a trainer: the buffer, the core library's ContrastiveLearner and the cadence.
-
-    Args:
-        config: the trainer config (contrastive_* fields).
-        encoder: the agent's :class:`gazelab.agent.ImageEncoder` (its attention is what the learner trains).
-        batch_capacity: entries added per iteration at most; with ``contrastive_buffer_size=0`` the buffer holds
-            ``batch_capacity * contrastive_every`` entries and is cleared after each update (on-policy mode).
-        device: where the buffer lives (the run's device).
-    """
-
-    def __init__(self, config: TrainConfig, encoder, batch_capacity: int, device: torch.device):
-        self.on_policy = config.contrastive_buffer_size == 0
-        self.every = config.contrastive_every
-        capacity = batch_capacity * self.every if self.on_policy else config.contrastive_buffer_size
-        self.buffer = ContrastiveBuffer(encoder.feature_shape, capacity, device=device, seed=config.seed)
-        self.learner = ContrastiveLearner(encoder.attention, config.contrastive_config())
-        self.save_buffer = config.checkpoint_buffer
-
-    def add(self, fmaps: Tensor, returns: Tensor) -> None:
-        """Store detached maps (B, C, h, w) with their returns (B,)."""
-        self.buffer.add(fmaps, returns)
-
-    def update(self, iteration: int) -> dict[str, float]:
-        """Run the contrastive update if this iteration is due; its ``contrastive/*`` scalars (else empty)."""
-        if iteration % self.every:
-            return {}
-        stats = self.learner.update(self.buffer)
-        size = len(self.buffer)
-        if self.on_policy:
-            self.buffer.clear()
-        return {"contrastive/triplets": stats.triplets, "contrastive/triplet_loss": stats.triplet_loss,
-                "contrastive/spread_loss": stats.spread_loss, "contrastive/buffer_size": size}
-
-    def state_dict(self) -> dict:
-        """Learner state and (if ``checkpoint_buffer``) the buffer's filled rows."""
-        return {"learner": self.learner.state_dict(),
-                "buffer": self.buffer.state_dict() if self.save_buffer else None}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore :meth:`state_dict`."""
-        self.learner.load_state_dict(state["learner"])
-        if state["buffer"] is not None:
-            self.buffer.load_state_dict(state["buffer"])
+def make_plugin(config: TrainConfig, image_encoder, envs, device: torch.device,
+                rollout_steps: Optional[int] = None) -> Optional[ContrastivePlugin]:
+    """The contrastive plug-in a config asks for (None without ``contrastive``), for an agent's
+    :class:`~gazelab.agent.ImageEncoder` and the training envs. ``rollout_steps``: PPO's num_steps (label "gae")."""
+    if not config.contrastive:
+        return None
+    return ContrastivePlugin(
+        image_encoder.attention, image_encoder.feature_shape, config=config.contrastive_config(),
+        num_envs=config.num_envs, max_episode_steps=envs.max_episode_steps, label=config.contrastive_labels,
+        gamma=config.gamma, buffer_size=config.contrastive_buffer_size, every=config.contrastive_every,
+        steps_per_iteration=config.steps_per_iteration, rollout_steps=rollout_steps, device=device, seed=config.seed,
+        save_buffer=config.checkpoint_buffer)

@@ -58,6 +58,20 @@ def test_gaze_rl_grad_switch(gaze_rl_grad):
     assert agent.image.cnn.net[0].weight.grad.abs().sum() > 0
 
 
+def test_gaze_rl_grad_scales_the_heads_gradient():
+    """gaze_rl_grad=0.25: the same forward pass, a quarter of the RL gradient into the gaze head; the CNN learns."""
+    torch.manual_seed(0)
+    full = PPOAgent(64, 4, 2, attention="gaze", head="keypoint")
+    scaled = PPOAgent(64, 4, 2, attention="gaze", head="keypoint", gaze_rl_grad=0.25)
+    scaled.load_state_dict(full.state_dict())
+    for agent in (full, scaled):
+        _, logprob, _, value, _ = agent.get_action_and_value(_obs(), torch.zeros(5, 2))
+        (logprob.sum() + value.sum()).backward()
+    for a, b in zip(full.image.attention.parameters(), scaled.image.attention.parameters()):
+        torch.testing.assert_close(b.grad, 0.25 * a.grad)
+    assert scaled.image.cnn.net[0].weight.grad.abs().sum() > 0
+
+
 def test_gaze_rl_grad_false_keeps_the_forward_pass():
     torch.manual_seed(0)
     a = PPOAgent(64, 4, 2, attention="gaze", gaze_rl_grad=True)
@@ -81,7 +95,7 @@ def test_sac_networks_shapes_and_bounds():
 def test_oracle_fovea_is_centred_on_the_prize_in_map_coordinates():
     """attention='oracle': mu = the env's prize converted image -> map, fixed sigma, and the heaviest cell of the
     map is the cell whose receptive field is centred nearest the prize."""
-    enc = ImageEncoder(64, encoder="fine", attention="oracle", oracle_sigma=0.25)
+    enc = ImageEncoder(64, encoder="fine", attention="oracle", sigma=0.25)
     cells = enc.cnn.cell_centres()  # (100, 2) image coordinates
     prize = torch.stack([cells[23], cells[77], torch.tensor([0.11, -0.3])])
     out = enc(_obs(3)["rgb"], prize)

@@ -6,7 +6,7 @@ import torch
 
 from gazelab.envs import make_env
 from gazelab.evaluate import evaluate_policy
-from gazelab.sac import EpisodeMaps, SACConfig, build_agent, train_sac
+from gazelab.sac import SACConfig, build_agent, train_sac
 from gazelab.training import load_checkpoint, saved_config
 
 ENV = "gazelab/Reach-v0"
@@ -36,28 +36,6 @@ def test_sac_beats_random_on_reach(tmp_path):
     random = evaluate_policy(lambda obs: (torch.rand(obs["rgb"].shape[0], 2, generator=g) * 2 - 1, None),
                              make_env(ENV, 32, seed=123, device="cpu"), 64)
     assert trained["success_once"] > random["success_once"] + 0.1, (trained, random)
-
-
-class _Sink:
-    def __init__(self):
-        self.added = []
-
-    def add(self, maps, returns):
-        self.added.append((maps.clone(), returns.clone()))
-
-
-def test_episode_maps_hand_over_discounted_returns_to_go():
-    maps = EpisodeMaps(num_envs=2, max_steps=5, feature_shape=(1, 1, 1), gamma=0.5, device="cpu")
-    sink = _Sink()
-    rewards = [(1.0, 0.0), (2.0, 0.0), (4.0, 1.0)]
-    for t, (r0, r1) in enumerate(rewards):
-        fmap = torch.tensor([[[[float(t)]]], [[[10.0 + t]]]])
-        maps.add(fmap, torch.tensor([r0, r1]), torch.tensor([t == 2, t == 1]), sink)
-    (maps1, ret1), (maps0, ret0) = sink.added  # env 1 ends after 2 steps, env 0 after 3
-    assert torch.allclose(ret1, torch.tensor([0.0, 0.0]))
-    assert torch.allclose(ret0, torch.tensor([1 + 0.5 * 2 + 0.25 * 4, 2 + 0.5 * 4, 4.0]))
-    assert maps0.flatten().tolist() == [0.0, 1.0, 2.0] and maps1.flatten().tolist() == [10.0, 11.0]
-    assert maps.t.tolist() == [0, 1]  # env 1 already started its next episode
 
 
 def test_contrastive_step_changes_only_the_gaze(tmp_path):

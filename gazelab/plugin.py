@@ -1,0 +1,140 @@
+"""The return-guided contrastive step as a plug-in of an RL trainer (PPO or SAC, unchanged otherwise).
+
+A trainer hands the plug-in what it sees anyway, one environment step at a time, and calls ``update`` once per
+iteration::
+
+    plugin.observe(enc.fmap, reward, done, success)   # after every env step: maps of the observations acted on
+    plugin.end_rollout(returns)                       # PPO with label "gae": label the rollout's maps
+    scalars = plugin.update(iteration)                # the contrastive step(s) on the buffer, when due
+
+Inside: the maps are labelled (:mod:`gazelab.labels`), stored detached with their episode ids in a
+:class:`~gazelab.buffer.ContrastiveBuffer`, and a :class:`~gazelab.contrastive.ContrastiveLearner` trains the
+attention head on triplets mined from the buffer. Nothing else of the agent changes.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from gazelab.buffer import ContrastiveBuffer
+from gazelab.contrastive import ContrastiveConfig, ContrastiveLearner
+from gazelab.labels import LABELS, EpisodeLabeller
+
+__all__ = ["ContrastivePlugin", "episode_success"]
+
+
+def episode_success(infos: dict, num_envs: int) -> Tensor:
+    """(N,) bool: for the envs whose episode ended in this step (ManiSkill's ``final_info`` convention), whether it
+    reached success at least once; False elsewhere."""
+    if "final_info" not in infos:
+        return torch.zeros(num_envs, dtype=torch.bool)
+    return (infos["_final_info"] & infos["final_info"]["episode"]["success_once"].bool()).cpu()
+
+
+class ContrastivePlugin:
+    """Labels, buffer, learner and cadence of the contrastive gaze update.
+
+    Args:
+        attention: the attention module to train (the agent's gaze).
+        feature_shape: (C, h, w) of the maps it weights.
+        config: the learner's :class:`~gazelab.contrastive.ContrastiveConfig`.
+        num_envs: N, the trainer's parallel envs.
+        max_episode_steps: the episode time limit (sizes the per-episode storage).
+        label: one of :data:`gazelab.labels.LABELS`; ``"gae"`` needs ``rollout_steps`` and :meth:`end_rollout`.
+        gamma: discount of the ``return_to_go`` label.
+        buffer_size: buffer capacity; 0 = on-policy: only what arrived since the last update (then cleared).
+        every: update every this many iterations.
+        steps_per_iteration: env steps (all envs) per trainer iteration (sizes the on-policy buffer).
+        rollout_steps: PPO's num_steps (label ``"gae"`` only).
+        device: where buffer and storage live.
+        seed: seed of the buffer's key projection.
+        save_buffer: include the buffer's rows in :meth:`state_dict` (exact resume, large).
+    """
+
+    def __init__(self, attention: nn.Module, feature_shape: tuple[int, int, int], *, config: ContrastiveConfig,
+                 num_envs: int, max_episode_steps: int, label: str, gamma: float, buffer_size: int, every: int,
+                 steps_per_iteration: int, rollout_steps: Optional[int] = None, device="cpu", seed: int = 0,
+                 save_buffer: bool = False):
+        if label not in LABELS:
+            raise ValueError(f"label must be one of {LABELS}, got {label!r}")
+        if label == "gae" and rollout_steps is None:
+            raise ValueError("label 'gae' uses PPO's rollout returns; this trainer has none (use an episode label: "
+                             "'return_to_go', 'episode_return' or 'success')")
+        self.label, self.every = label, every
+        self.on_policy = buffer_size == 0
+        if self.on_policy:  # everything that can arrive between two updates: the iterations' steps + open episodes
+            buffer_size = (steps_per_iteration + (0 if label == "gae" else num_envs * max_episode_steps)) * every
+        self.buffer = ContrastiveBuffer(feature_shape, buffer_size, device=device, seed=seed)
+        self.learner = ContrastiveLearner(attention, config)
+        self.save_buffer = save_buffer
+        if label == "gae":
+            self.rollout_maps = torch.zeros((rollout_steps, num_envs) + tuple(feature_shape), dtype=torch.float16,
+                                            device=device)
+            self.rollout_episodes = torch.zeros((rollout_steps, num_envs), dtype=torch.int64)
+            self.episode = torch.arange(num_envs)  # id of each env's running episode
+            self.next_episode = num_envs
+            self.step = 0
+        else:
+            self.labeller = EpisodeLabeller(num_envs, max_episode_steps, feature_shape, label, gamma, device)
+
+    def observe(self, fmap: Tensor, reward: Tensor, done: Tensor, success: Tensor) -> None:
+        """One env step: fmap (N, C, h, w) of the observations acted on, reward (N,), done (N,) bool (the episode
+        ended with this step), success (N,) bool (did the ended episode succeed; read where done)."""
+        if self.label == "gae":
+            self.rollout_maps[self.step] = fmap
+            self.rollout_episodes[self.step] = self.episode
+            self.step += 1
+            ended = torch.nonzero(done.cpu()).flatten()
+            self.episode[ended] = self.next_episode + torch.arange(len(ended))
+            self.next_episode += len(ended)
+            return
+        for maps, labels, episode in self.labeller.add(fmap, reward, done, success):
+            self.buffer.add(maps, labels, torch.full((len(labels),), episode))
+
+    def end_rollout(self, returns: Tensor) -> None:
+        """Label ``gae``: store the rollout's maps with PPO's returns (T, N) (advantages + values)."""
+        if self.label != "gae":
+            return
+        self.buffer.add(self.rollout_maps[: self.step].flatten(0, 1), returns[: self.step].flatten(),
+                        self.rollout_episodes[: self.step].flatten())
+        self.step = 0
+
+    def update(self, iteration: int) -> dict[str, float]:
+        """Run the contrastive update if this iteration is due; its ``contrastive/*`` scalars (else empty)."""
+        if iteration % self.every:
+            return {}
+        stats = self.learner.update(self.buffer)
+        size = len(self.buffer)
+        if self.on_policy:
+            self.buffer.clear()
+        return {"contrastive/triplets": stats.triplets, "contrastive/triplet_loss": stats.triplet_loss,
+                "contrastive/spread_loss": stats.spread_loss, "contrastive/buffer_size": size,
+                "contrastive/pos_distance": stats.pos_distance, "contrastive/neg_distance": stats.neg_distance}
+
+    def restart_episodes(self) -> None:
+        """Forget the running episodes' maps (a resumed ManiSkill run restarts its episodes)."""
+        if self.label != "gae":
+            self.labeller.restart()
+
+    def state_dict(self) -> dict:
+        """Learner state, the running episodes and (if ``save_buffer``) the buffer's filled rows."""
+        state = {"learner": self.learner.state_dict(), "buffer": self.buffer.state_dict() if self.save_buffer else None}
+        if self.label == "gae":
+            state["episodes"] = {"episode": self.episode.clone(), "next_episode": self.next_episode}
+        else:
+            state["episodes"] = self.labeller.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`."""
+        self.learner.load_state_dict(state["learner"])
+        if state["buffer"] is not None:
+            self.buffer.load_state_dict(state["buffer"])
+        if self.label == "gae":
+            self.episode.copy_(state["episodes"]["episode"])
+            self.next_episode = int(state["episodes"]["next_episode"])
+        else:
+            self.labeller.load_state_dict(state["episodes"])

@@ -1,0 +1,86 @@
+"""Return labels (hand-computed cases) and the plug-in that stores labelled maps with their episode ids."""
+
+import pytest
+import torch
+
+from gazelab.attention import GaussianGaze
+from gazelab.contrastive import ContrastiveConfig
+from gazelab.labels import EpisodeLabeller, discount_cumsum
+from gazelab.plugin import ContrastivePlugin
+
+
+def test_discount_cumsum_by_hand():
+    torch.testing.assert_close(discount_cumsum(torch.tensor([1.0, 2.0, 4.0]), 0.5), torch.tensor([3.0, 4.0, 4.0]))
+    both = discount_cumsum(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), 0.9)  # two columns at once
+    torch.testing.assert_close(both, torch.tensor([[1.0, 0.9], [0.0, 1.0]]))
+
+
+def _run(label):
+    """Env 0: rewards 1, 2, 4 then done (succeeded); env 1: rewards 0, 1 then done (failed)."""
+    labeller = EpisodeLabeller(num_envs=2, max_steps=5, feature_shape=(1, 1, 1), label=label, gamma=0.5, device="cpu")
+    finished = []
+    rewards = [(1.0, 0.0), (2.0, 1.0), (4.0, 7.0)]
+    dones = [(False, False), (False, True), (True, False)]
+    for t, (r, d) in enumerate(zip(rewards, dones)):
+        fmap = torch.tensor([[[[float(t)]]], [[[10.0 + t]]]])
+        finished += [(maps.flatten().tolist(), labels.clone(), ep) for maps, labels, ep in
+                     labeller.add(fmap, torch.tensor(r), torch.tensor(d), torch.tensor([True, False]))]
+    return finished, labeller
+
+
+@pytest.mark.parametrize("label, env1, env0", [
+    ("return_to_go", [0.0 + 0.5 * 1.0, 1.0], [1 + 0.5 * 2 + 0.25 * 4, 2 + 0.5 * 4, 4.0]),
+    ("episode_return", [1.0, 1.0], [7.0, 7.0, 7.0]),
+    ("success", [0.0, 0.0], [1.0, 1.0, 1.0]),
+])
+def test_episode_labels_by_hand(label, env1, env0):
+    (maps1, labels1, ep1), (maps0, labels0, ep0) = _run(label)[0]  # env 1 ends after 2 steps, env 0 after 3
+    torch.testing.assert_close(labels1, torch.tensor(env1))
+    torch.testing.assert_close(labels0, torch.tensor(env0))
+    assert maps0 == [0.0, 1.0, 2.0] and maps1 == [10.0, 11.0]
+    assert (ep0, ep1) == (0, 1)  # the first episodes of envs 0 and 1
+
+
+def test_episode_ids_grow_and_running_episodes_survive_a_checkpoint():
+    _, labeller = _run("return_to_go")
+    assert labeller.episode.tolist() == [3, 2] and labeller.t.tolist() == [0, 1]  # env 1 is 1 step into episode 2
+    copy = EpisodeLabeller(2, 5, (1, 1, 1), "return_to_go", 0.5, "cpu")
+    copy.load_state_dict(labeller.state_dict())
+    done = copy.add(torch.zeros(2, 1, 1, 1), torch.tensor([0.0, 3.0]), torch.tensor([False, True]),
+                    torch.tensor([False, False]))
+    (maps, labels, episode), = done
+    assert episode == 2 and maps.flatten().tolist() == [12.0, 0.0]
+    torch.testing.assert_close(labels, torch.tensor([7.0 + 0.5 * 3.0, 3.0]))
+    with pytest.raises(ValueError, match="label"):
+        EpisodeLabeller(2, 5, (1, 1, 1), "gae", 0.5, "cpu")
+
+
+def test_plugin_gae_labels_take_the_rollout_returns_and_episode_ids():
+    plugin = ContrastivePlugin(GaussianGaze(1), (1, 2, 2), config=ContrastiveConfig(), num_envs=2,
+                               max_episode_steps=5, label="gae", gamma=0.9, buffer_size=64, every=1,
+                               steps_per_iteration=6, rollout_steps=3)
+    for t in range(3):  # env 0's episode ends after step 1
+        plugin.observe(torch.full((2, 1, 2, 2), float(t)), torch.zeros(2), torch.tensor([t == 1, False]),
+                       torch.zeros(2, dtype=torch.bool))
+    returns = torch.arange(6.0).view(3, 2)
+    plugin.end_rollout(returns)
+    assert len(plugin.buffer) == 6
+    torch.testing.assert_close(plugin.buffer.returns[:6], returns.flatten())
+    assert plugin.buffer.episodes[:6].tolist() == [0, 1, 0, 1, 2, 1]  # (step, env) row-major
+    with pytest.raises(ValueError, match="gae"):
+        ContrastivePlugin(GaussianGaze(1), (1, 2, 2), config=ContrastiveConfig(), num_envs=2, max_episode_steps=5,
+                          label="gae", gamma=0.9, buffer_size=64, every=1, steps_per_iteration=6)
+
+
+def test_plugin_episode_labels_reach_the_buffer_with_their_episode():
+    plugin = ContrastivePlugin(GaussianGaze(1), (1, 1, 1), config=ContrastiveConfig(), num_envs=2,
+                               max_episode_steps=5, label="success", gamma=0.9, buffer_size=0, every=1,
+                               steps_per_iteration=4)
+    for t in range(3):
+        plugin.observe(torch.zeros(2, 1, 1, 1), torch.zeros(2), torch.tensor([t == 2, t == 1]),
+                       torch.tensor([t == 2, False]))
+    assert len(plugin.buffer) == 5
+    assert plugin.buffer.returns[:5].tolist() == [0.0, 0.0, 1.0, 1.0, 1.0]
+    assert plugin.buffer.episodes[:5].tolist() == [1, 1, 0, 0, 0]
+    plugin.update(1)
+    assert len(plugin.buffer) == 0  # on-policy (buffer_size 0): cleared after each update
