@@ -1,7 +1,6 @@
 """Sweeps (gazelab.sweep + benchmarks/sample_efficiency.py): typed --set, the grid, resume, failures, Ray, and the
 committed results still aggregating to their committed summaries."""
 
-import importlib.util
 import json
 import os
 import shutil
@@ -19,14 +18,6 @@ COMMITTED = ROOT / "benchmarks" / "results" / "sample_efficiency"
 TASK = "gazelab/Reach-v0"
 TINY = {"num_envs": 8, "num_steps": 16, "num_minibatches": 2, "update_epochs": 1}  # 128 env steps per iteration
 TINY_SET = [f"{k}={v}" for k, v in TINY.items()]
-
-
-def load_command():
-    """benchmarks/sample_efficiency.py as a module (benchmarks/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("sample_efficiency", ROOT / "benchmarks" / "sample_efficiency.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def tiny_grid(root, methods=("none",), seeds=1, budget=128, algo="ppo", overrides=None):
@@ -175,14 +166,13 @@ def test_committed_runs_aggregate_to_their_committed_summary(root):
     assert sweep.aggregate(finished, threshold) == saved["results"]
 
 
-def test_rerunning_a_finished_sweep_only_rewrites_its_summary(tmp_path):
+def test_rerunning_a_finished_sweep_only_rewrites_its_summary(tmp_path, sample_efficiency):
     root = tmp_path / "variant-rlfree"
     shutil.copytree(COMMITTED / "variant-rlfree", root)
     (root / "summary.json").unlink()
-    module = load_command()
     argv = ["--backend", "local", "--tasks", "gazelab/ReachClutter-v0", "--methods", "gaze+contrastive", "--seeds",
             "2", "--set", "gaze_rl_grad=false", "--results-dir", str(tmp_path), "--tag", "variant-rlfree"]
-    assert module.main(argv) == 0
+    assert sample_efficiency.main(argv) == 0
     regenerated = json.loads((root / "summary.json").read_text())
     assert regenerated == json.loads((COMMITTED / "variant-rlfree" / "summary.json").read_text())
     assert not list(root.rglob("checkpoint.pt"))  # nothing trained
@@ -194,7 +184,7 @@ def test_rerunning_a_finished_sweep_only_rewrites_its_summary(tmp_path):
     (["--seeds", "0"], "--seeds must be >= 1"),
     (["--algo", "sac", "--set", "num_steps=4"], "SACConfig has no field 'num_steps'"),
 ])
-def test_command_line_errors(argv, message, capsys):
+def test_command_line_errors(argv, message, capsys, sample_efficiency):
     with pytest.raises(SystemExit) as exit_:
-        load_command().parse_args(argv)
+        sample_efficiency.parse_args(argv)
     assert exit_.value.code == 2 and message in capsys.readouterr().err
