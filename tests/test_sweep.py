@@ -1,6 +1,7 @@
 """Sweeps (gazelab.sweep + benchmarks/sample_efficiency.py): typed --set, the grid, resume, failures, Ray, and the
 committed results still aggregating to their committed summaries."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -91,6 +92,34 @@ def test_a_failing_trial_is_reported_and_the_others_finish(tmp_path, monkeypatch
     assert "Traceback" in failures[0][1] and "RuntimeError: boom in seed 2" in failures[0][1]
     assert "FAILED gazelab/Reach-v0 none seed 2" in capsys.readouterr().err
     assert [(Path(t.run_dir) / "result.json").exists() for t in trials] == [True, False, True]
+
+
+def test_ctrl_c_stops_the_sweep_and_leaves_only_finished_trials_finished(tmp_path, monkeypatch):
+    import gazelab.ppo
+
+    train = gazelab.ppo.train_ppo
+
+    def ctrl_c_in_seed_2(config):  # what train_ppo returns when Ctrl-C stopped it after a checkpoint
+        result = train(config)
+        return dataclasses.replace(result, interrupted=config.seed == 2)
+
+    monkeypatch.setattr(gazelab.ppo, "train_ppo", ctrl_c_in_seed_2)
+    trials = tiny_grid(tmp_path, seeds=3)
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run_trials(trials, "local")
+    first, second, third = (Path(t.run_dir) for t in trials)
+    assert (first / "result.json").exists()
+    assert (second / "checkpoint.pt").exists() and not (second / "result.json").exists()  # resumed next time
+    assert not third.exists()
+
+
+def test_sac_trials_run_through_the_same_trial_function(tmp_path):
+    trials = sweep.grid(tmp_path, "sac", [TASK], ["gaze+contrastive"], 1,
+                        {"num_envs": 8, "learning_starts": 64, "batch_size": 32, "buffer_size": 1000,
+                         "contrastive_buffer_size": 0}, budgets={TASK: 128}, eval_every=2, eval_episodes=16)
+    (result,), failures = sweep.run_trials(trials, "local")
+    assert not failures and result["algo"] == "sac" and result["config"]["batch_size"] == 32
+    assert [step for step, _ in result["eval_curve"]] == [128]  # 2 iterations of training_freq = 64 steps
 
 
 def test_resume_skips_finished_trials_and_continues_checkpointed_ones(tmp_path, monkeypatch):
