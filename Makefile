@@ -19,7 +19,8 @@ GPU ?= 0
 ifeq ($(GPU),1)
 TORCH_INDEX ?= https://pypi.org/simple
 SYSTEM_DEPS_FLAGS := --gpu
-CUDA_CHECK := import sys, torch; sys.exit(None if torch.version.cuda else f"torch {torch.__version__} is a CPU build: run make clean-venv first, then again with GPU=1")
+CUDA_CHECK := import sys, torch; sys.exit(None if torch.version.cuda else \
+	f"torch {torch.__version__} is a CPU build: run make clean-venv first, then again with GPU=1")
 STAMP  := $(VENV)/.gazelab-installed-gpu
 else
 STAMP  := $(VENV)/.gazelab-installed

@@ -322,7 +322,8 @@ def import_ray():
     try:
         import ray
     except ImportError:
-        raise ImportError('the ray backend needs Ray: pip install "gazelab[sweep]" (or use the local backend)') from None
+        raise ImportError('the ray backend needs Ray: pip install "gazelab[sweep]" (or use the local backend)') \
+            from None
     return ray
 
 

@@ -26,7 +26,11 @@ if [ "$(id -u)" != 0 ]; then
   exit 0
 fi
 if ! command -v apt-get >/dev/null; then
-  echo "install_system_deps: no apt-get; install the Vulkan loader$([ "$gpu" = 1 ] || echo " and Mesa lavapipe >= 24.3") yourself." >&2
+  if [ "$gpu" = 1 ]; then
+    echo "install_system_deps: no apt-get; install the Vulkan loader yourself." >&2
+  else
+    echo "install_system_deps: no apt-get; install Mesa lavapipe >= 24.3 and the Vulkan loader yourself." >&2
+  fi
   exit 0
 fi
 

@@ -71,7 +71,8 @@ def test_the_sweep_command_runs_the_tables_grid(algo, sample_efficiency):
 def test_documents_show_the_table_and_the_sweep_commands_verbatim(document):
     path = ROOT / document
     if path.suffix == ".ipynb":
-        text = "\n".join(cell.source for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "markdown")
+        cells = nbformat.read(path, as_version=4).cells
+        text = "\n".join(cell.source for cell in cells if cell.cell_type == "markdown")
     else:
         text = path.read_text()
     for part in (recipe_table(), sweep_command("ppo"), sweep_command("sac")):
