@@ -65,27 +65,38 @@ class ImageEncoder(nn.Module):
     Args:
         image_size: side of the square input image.
         encoder: 'nature' or 'fine' (see :func:`gazelab.encoders.make_encoder`).
-        attention: 'none', 'patch' or 'gaze' (see :func:`gazelab.attention.make_attention`).
+        attention: 'none', 'patch', 'gaze' or 'oracle' (see :func:`gazelab.attention.make_attention`).
         gaze_rl_grad: if False, gradients of the features do not reach the attention head.
         feature_dim: output width (256 as in ManiSkill's NatureCNN).
+        oracle_sigma: with ``attention="oracle"``, the fovea's spread in *image* units (converted to the map here).
     """
 
     def __init__(self, image_size: int, *, encoder: str = "fine", attention: str = "none",
-                 gaze_rl_grad: bool = True, feature_dim: int = 256):
+                 gaze_rl_grad: bool = True, feature_dim: int = 256, oracle_sigma: float = 0.25):
         super().__init__()
         self.cnn = make_encoder(encoder, image_size)
         channels, (h, w) = self.cnn.out_channels, self.cnn.map_size
-        self.attention = make_attention(attention, channels)
+        if attention == "oracle":
+            map_units_per_image_unit = 1.0 / self.cnn.map_geometry()[0].mean().item()
+            self.attention = make_attention(attention, channels, sigma=oracle_sigma * map_units_per_image_unit)
+        else:
+            self.attention = make_attention(attention, channels)
         self.attention_kind = attention
         self.gaze_rl_grad = gaze_rl_grad
         self.projection = nn.Sequential(nn.Linear(channels * h * w, feature_dim), nn.ReLU())
         self.feature_shape = (channels, h, w)
         self.out_features = feature_dim
 
-    def forward(self, rgb: Tensor) -> Encoding:
-        """rgb (B, H, W, 3) uint8 -> :class:`Encoding` with features (B, feature_dim)."""
+    def forward(self, rgb: Tensor, prize: Tensor | None = None) -> Encoding:
+        """rgb (B, H, W, 3) uint8 -> :class:`Encoding` with features (B, feature_dim).
+
+        ``prize`` (B, 2): the env's privileged target in image coordinates, read only by the oracle fovea.
+        """
         fmap = self.cnn(rgb)
-        att = self.attention(fmap)
+        if self.attention_kind == "oracle":
+            att = self.attention(fmap, None if prize is None else self.cnn.image_to_map(prize.float()))
+        else:
+            att = self.attention(fmap)
         attended = att.features if self.gaze_rl_grad else fmap * att.weights.detach()[:, None]
         return Encoding(self.projection(attended.flatten(1)), fmap, att)
 
@@ -104,9 +115,11 @@ class PPOAgent(nn.Module):
     """
 
     def __init__(self, image_size: int, state_dim: int, action_dim: int, *, encoder: str = "fine",
-                 attention: str = "none", gaze_rl_grad: bool = True, include_state: bool = True):
+                 attention: str = "none", gaze_rl_grad: bool = True, include_state: bool = True,
+                 oracle_sigma: float = 0.25):
         super().__init__()
-        self.image = ImageEncoder(image_size, encoder=encoder, attention=attention, gaze_rl_grad=gaze_rl_grad)
+        self.image = ImageEncoder(image_size, encoder=encoder, attention=attention, gaze_rl_grad=gaze_rl_grad,
+                                  oracle_sigma=oracle_sigma)
         self.state = nn.Linear(state_dim, 256) if include_state else None
         latent = self.image.out_features + (256 if include_state else 0)
         self.critic = nn.Sequential(layer_init(nn.Linear(latent, 512)), nn.ReLU(inplace=True),
@@ -117,7 +130,7 @@ class PPOAgent(nn.Module):
 
     def get_features(self, obs: dict[str, Tensor]) -> tuple[Tensor, Encoding]:
         """obs {'rgb': (B,H,W,3) uint8, 'state': (B,S)} -> latent (B, 256 or 512), Encoding."""
-        enc = self.image(obs["rgb"])
+        enc = self.image(obs["rgb"], obs.get("prize"))
         if self.state is None:
             return enc.features, enc
         return torch.cat([enc.features, self.state(obs["state"])], dim=1), enc
@@ -168,9 +181,10 @@ class SACActor(nn.Module):
 
     def __init__(self, image_size: int, state_dim: int, action_dim: int, action_low, action_high, *,
                  encoder: str = "fine", attention: str = "none", gaze_rl_grad: bool = True,
-                 include_state: bool = True):
+                 include_state: bool = True, oracle_sigma: float = 0.25):
         super().__init__()
-        self.encoder = ImageEncoder(image_size, encoder=encoder, attention=attention, gaze_rl_grad=gaze_rl_grad)
+        self.encoder = ImageEncoder(image_size, encoder=encoder, attention=attention, gaze_rl_grad=gaze_rl_grad,
+                                    oracle_sigma=oracle_sigma)
         self.include_state = include_state
         self.state_dim = state_dim if include_state else 0
         self.mlp = make_mlp(self.encoder.out_features + self.state_dim, [512, 256], last_act=True)
@@ -188,7 +202,7 @@ class SACActor(nn.Module):
         """-> mean (B, A), log_std (B, A), visual_feature (B, 256), Encoding or None (if features were given)."""
         enc = None
         if visual_feature is None:
-            enc = self.encoder(obs["rgb"])
+            enc = self.encoder(obs["rgb"], obs.get("prize"))
             visual_feature = enc.features
         x = self.mlp(torch.cat([visual_feature, self.state_input(obs)], dim=1))
         mean = self.fc_mean(x)

@@ -30,6 +30,7 @@ __all__ = [
     "GaussianGaze",
     "PatchAttention",
     "NoAttention",
+    "OracleGaze",
     "ATTENTION_KINDS",
     "make_attention",
 ]
@@ -262,12 +263,45 @@ class NoAttention(nn.Module):
         return AttentionOutput(fmap, weights)
 
 
-ATTENTION_KINDS = ("none", "patch", "gaze")
-_ATTENTION_CLASSES = {"none": NoAttention, "patch": PatchAttention, "gaze": GaussianGaze}
+class OracleGaze(nn.Module):
+    """A diagnostic, not a method: a fixed-size Gaussian fovea centred on a target given from outside.
+
+    The trainers give it the environment's privileged ``prize`` position (converted to feature-map coordinates),
+    so it shows what a *perfect* fovea would buy: the upper bound that a learned gaze can approach. It has no
+    parameters and nothing trains it.
+
+    Args:
+        in_channels: C of the feature map.
+        sigma: spread of the fovea in feature-map units (both axes; rho = 0).
+    """
+
+    def __init__(self, in_channels: int, *, sigma: float = 0.44):
+        super().__init__()
+        self.in_channels = _check_size("in_channels", in_channels)
+        if not sigma > 0:
+            raise ValueError(f"sigma must be > 0, got {sigma!r}")
+        self.sigma = float(sigma)
+
+    def forward(self, fmap: Tensor, target: Tensor | None = None) -> AttentionOutput:
+        """fmap (B, C, h, w), target (B, 2) gaze centres in map coordinates -> AttentionOutput (like the gaze)."""
+        _check_fmap(fmap, self.in_channels)
+        if not isinstance(target, Tensor) or tuple(target.shape) != (fmap.shape[0], 2):
+            raise ValueError(f"the oracle fovea needs target of shape ({fmap.shape[0]}, 2) (the env's privileged "
+                             f"'prize' observation, which only built-in tasks have), got {_shape(target)}")
+        mu = target.to(fmap.dtype)
+        sigma = torch.full_like(mu, self.sigma)
+        rho = mu.new_zeros(mu.shape[0])
+        weights = _gaussian_map(mu, sigma, rho, fmap.shape[2], fmap.shape[3])
+        return AttentionOutput(fmap * weights[:, None], weights, mu, sigma, rho)
+
+
+ATTENTION_KINDS = ("none", "patch", "gaze", "oracle")
+_ATTENTION_CLASSES = {"none": NoAttention, "patch": PatchAttention, "gaze": GaussianGaze, "oracle": OracleGaze}
 
 
 def make_attention(kind: str, in_channels: int, **kwargs) -> nn.Module:
-    """Build an attention module by name: ``"none"`` | ``"patch"`` | ``"gaze"``; kwargs go to its constructor."""
+    """Build an attention module by name: ``"none"`` | ``"patch"`` | ``"gaze"`` | ``"oracle"``; kwargs go to its
+    constructor."""
     if kind not in _ATTENTION_CLASSES:
         raise ValueError(f"kind must be one of {ATTENTION_KINDS}, got {kind!r}")
     return _ATTENTION_CLASSES[kind](in_channels, **kwargs)

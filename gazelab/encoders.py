@@ -54,6 +54,42 @@ class _ConvEncoder(nn.Module):
             size = (size - 1) * stride + kernel
         return size
 
+    # ------------------------------------------------------------------ where the map's cells look in the image
+    def map_geometry(self) -> tuple[Tensor, Tensor]:
+        """(scale (2,), offset (2,)) float64 tensors with ``image_xy = map_xy * scale + offset`` (x = column, y = row).
+
+        The map's cell centres span [-1, 1] (the convention of :mod:`gazelab.attention`), but with unpadded
+        convolutions the centre of the first cell's receptive field lies ``start = sum_l (k_l - 1) / 2 * jump_l``
+        pixels from the image border (``jump_l`` = product of the strides before layer l) and cells are ``jump`` =
+        product of all strides apart. So the map covers only the middle of the image: FineNatureCNN at 64 px
+        centres its 10 cells on pixels 13.5 ... 49.5, i.e. image coordinates -0.57 ... 0.57 (scale 0.571, offset
+        0); NatureCNN at 128 px drops the last 4 pixel rows and columns (offset -0.03).
+        """
+        start, jump = 0.0, 1
+        for _, kernel, stride in self.LAYERS:
+            start += (kernel - 1) / 2 * jump
+            jump *= stride
+        h, w = self.map_size
+        scale = torch.tensor([jump * (w - 1), jump * (h - 1)], dtype=torch.float64) / (self.image_size - 1)
+        offset = -1 + 2 * start / (self.image_size - 1) + scale  # image coordinate of map coordinate 0
+        return scale, offset
+
+    def map_to_image(self, xy: Tensor) -> Tensor:
+        """Points (..., 2) in feature-map coordinates -> image coordinates (both span [-1, 1] on their own grid)."""
+        scale, offset = (t.to(xy) for t in self.map_geometry())
+        return xy * scale + offset
+
+    def image_to_map(self, xy: Tensor) -> Tensor:
+        """Points (..., 2) in image coordinates -> feature-map coordinates (the inverse of :meth:`map_to_image`)."""
+        scale, offset = (t.to(xy) for t in self.map_geometry())
+        return (xy - offset) / scale
+
+    def cell_centres(self) -> Tensor:
+        """(h * w, 2) image coordinates (x, y) of the feature-map cells, row-major like ``fmap.flatten(2)``."""
+        h, w = self.map_size
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
+        return self.map_to_image(torch.stack([xs.flatten(), ys.flatten()], 1))
+
     def forward(self, rgb: Tensor) -> Tensor:
         """rgb (B, H, W, C) uint8 in [0, 255] (or float already in [0, 1]) -> feature map (B, out_channels, h, w).
 

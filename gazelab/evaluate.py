@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from gazelab.attention import AttentionOutput
+from gazelab.prize import GazeTracker
 from gazelab.training import load_checkpoint, resolve_device
 from gazelab.viz import draw_gaze, gaze_to_image
 
@@ -31,22 +32,29 @@ EPISODE_KEYS = ("return", "success_once", "episode_len")
 
 
 @torch.no_grad()
-def evaluate_policy(policy: Policy, env, num_episodes: int) -> dict[str, float]:
+def evaluate_policy(policy: Policy, env, num_episodes: int, cnn=None) -> dict[str, float]:
     """Mean ``return``, ``success_once`` and ``episode_len`` over ``num_episodes`` whole episodes.
 
     Rounds of: reset every env, step until each has finished one episode, keep each env's first episode
     (later ones would start mid-round and be cut short). So the built-in tasks' early termination on success,
     and ManiSkill's partial resets, never bias the count towards short episodes.
+
+    With ``cnn`` (the policy's encoder) the gaze and gaze-on-prize means over every frame the policy saw are added
+    (``mu_std``, ``prize_distance``, ... of :class:`gazelab.prize.GazeTracker`).
     """
     if isinstance(num_episodes, bool) or not isinstance(num_episodes, int) or num_episodes < 1:
         raise ValueError(f"num_episodes must be an int >= 1, got {num_episodes!r}")
     collected: dict[str, list[Tensor]] = {k: [] for k in EPISODE_KEYS}
+    tracker = GazeTracker(cnn) if cnn is not None else None
     count = 0
     while count < num_episodes:
         obs, _ = env.reset()
         finished = torch.zeros(env.num_envs, dtype=torch.bool)
         for _ in range(env.max_episode_steps):
-            obs, _, _, _, info = env.step(policy(obs)[0])
+            action, att = policy(obs)
+            if tracker is not None:
+                tracker.add(att, obs.get("prize"))
+            obs, _, _, _, info = env.step(action)
             if "final_info" in info:
                 done = info["_final_info"].cpu()
                 first = done & ~finished
@@ -56,7 +64,8 @@ def evaluate_policy(policy: Policy, env, num_episodes: int) -> dict[str, float]:
                 if finished.all():
                     break
         count = sum(len(v) for v in collected["return"])
-    return {key: torch.cat(values)[:num_episodes].mean().item() for key, values in collected.items()}
+    metrics = {key: torch.cat(values)[:num_episodes].mean().item() for key, values in collected.items()}
+    return {**metrics, **(tracker.scalars() if tracker is not None else {})}
 
 
 def _overlay(frame: Tensor, att: AttentionOutput, i: int, scale: int, encoder=None) -> np.ndarray:
@@ -161,7 +170,7 @@ def evaluate_run(run_or_checkpoint, *, num_episodes: int = 50, num_envs: int = 1
     env = make_env(config.env_id, min(num_envs, num_episodes), seed=seed, device=device_, **config.env_kwargs())
     print(describe_env(env))
     try:
-        metrics = evaluate_policy(agent.act, env, num_episodes)
+        metrics = evaluate_policy(agent.act, env, num_episodes, cnn=image_cnn(agent))
     finally:
         env.close()
     summary = {"run": str(run_or_checkpoint), "env_id": config.env_id, "method": config.method_name(),

@@ -35,9 +35,9 @@ import torch.optim as optim
 
 from gazelab.agent import PPOAgent
 from gazelab.evaluate import evaluate_policy
+from gazelab.prize import GazeTracker
 from gazelab.training import (
     ContrastivePlugin,
-    GazeStats,
     Run,
     TrainConfig,
     TrainResult,
@@ -176,6 +176,7 @@ def build_agent(config: PPOConfig, env) -> PPOAgent:
         state_dim=obs_space["state"].shape[0] if "state" in obs_space.spaces else 0,
         action_dim=int(np.prod(env.single_action_space.shape)),
         encoder=config.encoder, attention=config.attention, gaze_rl_grad=config.gaze_rl_grad,
+        oracle_sigma=config.oracle_sigma,
         include_state=config.include_state and "state" in obs_space.spaces,
     )
 
@@ -196,7 +197,7 @@ def _train(config: PPOConfig, run: Run, envs, eval_envs) -> TrainResult:
     # fused=True: the same Adam update in one kernel; the default per-tensor loop was ~90x slower on 2 CPU cores.
     optimizer = optim.Adam(agent.parameters(), lr=config.learning_rate, eps=1e-5, fused=True)
     contrastive = ContrastivePlugin(config, agent.image, config.batch_size, device) if config.contrastive else None
-    gaze_stats = GazeStats()
+    gaze = GazeTracker(agent.image.cnn)
 
     # ALGO Logic: Storage setup
     n, t_max = config.num_envs, config.num_steps
@@ -261,7 +262,7 @@ def _train(config: PPOConfig, run: Run, envs, eval_envs) -> TrainResult:
                     values[step] = value.flatten()
                 actions[step] = action
                 logprobs[step] = logprob
-                gaze_stats.add(enc.attention)
+                gaze.add(enc.attention, next_obs.get("prize"))
                 if fmaps is not None:
                     fmaps[step] = enc.fmap
 
@@ -370,12 +371,12 @@ def _train(config: PPOConfig, run: Run, envs, eval_envs) -> TrainResult:
                 "losses/value": v_loss.item(), "losses/policy": pg_loss.item(),
                 "losses/entropy": entropy_loss.item(), "losses/approx_kl": approx_kl.item(),
                 "losses/clipfrac": np.mean(clipfracs), "losses/explained_variance": explained_var,
-                **gaze_stats.scalars(),
+                **{f"gaze/{k}": v for k, v in gaze.scalars().items()},
             })
             last = iteration == config.num_iterations
             if eval_envs is not None and (run.due(iteration, config.eval_freq) or last):
                 agent.eval()
-                metrics = evaluate_policy(agent.act, eval_envs, config.num_eval_episodes)
+                metrics = evaluate_policy(agent.act, eval_envs, config.num_eval_episodes, cnn=agent.image.cnn)
                 scalars.update({f"eval/{k}": v for k, v in metrics.items()})
             run.log_iteration(global_step, iteration, scalars)
             if run.due(iteration, config.checkpoint_every) or last or run.stop.requested:

@@ -46,9 +46,9 @@ from torch import Tensor
 
 from gazelab.agent import SACActor, SoftQNetwork
 from gazelab.evaluate import evaluate_policy
+from gazelab.prize import GazeTracker
 from gazelab.training import (
     ContrastivePlugin,
-    GazeStats,
     Run,
     TrainConfig,
     TrainResult,
@@ -176,6 +176,7 @@ def build_agent(config: SACConfig, env) -> SACActor:
         image_size=obs_space["rgb"].shape[0], state_dim=obs_space["state"].shape[0] if has_state else 0,
         action_dim=int(np.prod(action_space.shape)), action_low=action_space.low, action_high=action_space.high,
         encoder=config.encoder, attention=config.attention, gaze_rl_grad=config.gaze_rl_grad,
+        oracle_sigma=config.oracle_sigma,
         include_state=config.include_state and has_state,
     )
 
@@ -323,7 +324,7 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
                    if config.contrastive else None)
     episode_maps = (EpisodeMaps(n, envs.max_episode_steps, actor.encoder.feature_shape, config.gamma, device)
                     if contrastive else None)
-    gaze_stats = GazeStats()
+    gaze = GazeTracker(actor.encoder.cnn)
 
     # TRY NOT TO MODIFY: start the game
     global_step, global_update, iteration, learning_has_started = 0, 0, 0, False
@@ -383,11 +384,11 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
                 with torch.no_grad():
                     if not learning_has_started:
                         actions = 2 * torch.rand((n,) + envs.single_action_space.shape, device=device) - 1
-                        enc = actor.encoder(obs["rgb"]) if contrastive else None  # maps for the buffer
+                        enc = actor.encoder(obs["rgb"], obs.get("prize")) if contrastive else None  # maps for the buffer
                     else:
                         actions, _, _, _, enc = actor.get_action(obs)
                 if enc is not None:
-                    gaze_stats.add(enc.attention)
+                    gaze.add(enc.attention, obs.get("prize"))
 
                 # TRY NOT TO MODIFY: execute the game and log data.
                 next_obs, rewards, terminations, truncations, infos = envs.step(actions)
@@ -428,7 +429,7 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
                     min_qf_next_target = torch.min(qf1_next_target, qf2_next_target) - alpha * next_state_log_pi
                     # data["dones"] is "stop_bootstrap", computed above according to bootstrap_at_done
                     next_q_value = data["rewards"].flatten() + (1 - data["dones"].flatten()) * config.gamma * min_qf_next_target.view(-1)
-                visual_feature = actor.encoder(data["obs"]["rgb"]).features
+                visual_feature = actor.encoder(data["obs"]["rgb"], data["obs"].get("prize")).features
                 state = actor.state_input(data["obs"])
                 qf1_a_values = qf1(visual_feature, state, data["actions"]).view(-1)
                 qf2_a_values = qf2(visual_feature, state, data["actions"]).view(-1)
@@ -482,10 +483,10 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
             last = global_step >= config.total_timesteps
             evaluate = eval_envs is not None and (run.due(iteration, config.eval_freq) or last)
             if evaluate:
-                metrics = evaluate_policy(actor.act, eval_envs, config.num_eval_episodes)
+                metrics = evaluate_policy(actor.act, eval_envs, config.num_eval_episodes, cnn=actor.encoder.cnn)
                 scalars.update({f"eval/{k}": v for k, v in metrics.items()})
             if evaluate or last or (global_step - config.training_freq) // config.log_freq < global_step // config.log_freq:
-                run.log_iteration(global_step, iteration, {**scalars, **gaze_stats.scalars()})
+                run.log_iteration(global_step, iteration, {**scalars, **{f"gaze/{k}": v for k, v in gaze.scalars().items()}})
                 scalars = {}
             if run.due(iteration, config.checkpoint_every) or last or run.stop.requested:
                 checkpoint()

@@ -33,15 +33,25 @@ losses/qf_values            SAC mean Q(s, a) of the batch
 losses/actor                SAC actor loss
 losses/alpha                SAC temperature loss (autotune only)
 alpha                       SAC entropy temperature
-gaze/mu_x, gaze/mu_y        mean gaze centre over this iteration's observations (x = column, y = row, in [-1, 1])
-gaze/sigma_x, gaze/sigma_y  mean gaze spread (normalized units; the image spans [-1, 1])
+gaze/mu_x, gaze/mu_y        mean gaze centre over this iteration's observations, feature-map coordinates (x =
+                            column, y = row; the map's cells span [-1, 1], which covers only the middle of the
+                            image: -0.57..0.57 for FineNatureCNN at 64 px)
+gaze/sigma_x, gaze/sigma_y  mean gaze spread, feature-map units
+gaze/mu_std                 spread of the gaze centre across the iteration's frames, image units (0 = one fixed
+                            gaze for every image; a gaze that follows a moving object must move)
+gaze/prize_distance         gaze-on-prize (built-in tasks): fovea centre to the decisive object, image units
+gaze/centre_distance        ... the same for a fovea fixed at the map centre (a gaze that ignores the image)
+gaze/prize_mass             share of the attention weight on the cells near the decisive object (every kind)
+gaze/prize_mass_chance      ... that share under uniform weights (what attention 'none' scores)
 contrastive/triplets        triplets mined by the last contrastive update (0 = no-op: warm-up or one outcome class)
 contrastive/triplet_loss    its triplet loss (cosine distance, before the step)
 contrastive/spread_loss     its spread loss (log sigma vs target)
 contrastive/buffer_size     entries in the contrastive buffer
 =========================== ====================================================================================
 
-``gaze/*`` appear only with ``attention="gaze"``, ``contrastive/*`` only with ``contrastive=True``, ``charts/*``
+``gaze/mu*``/``gaze/sigma*``/``gaze/prize_distance`` appear only with a fovea (``gaze``, ``oracle``), the other
+``gaze/*`` with every attention kind on the built-in tasks (:mod:`gazelab.prize`; ``eval/*`` repeats them over
+the evaluation episodes), ``contrastive/*`` only with ``contrastive=True``, ``charts/*``
 episode metrics only in iterations where an episode ended.
 
 Checkpoints (``run_dir/checkpoint.pt``) are plain dicts of tensors and Python values, written to a temporary
@@ -96,7 +106,6 @@ __all__ = [
     "is_builtin",
     "check_int",
     "saved_config",
-    "GazeStats",
     "ContrastivePlugin",
 ]
 
@@ -112,9 +121,11 @@ METHODS: dict[str, dict[str, Any]] = {
     "patch": dict(attention="patch"),
     "gaze": dict(attention="gaze"),
     "gaze+contrastive": dict(attention="gaze", contrastive=True),
+    "oracle": dict(attention="oracle"),
 }
 """The paper's comparison: config overrides of the CNN baseline, the unconstrained-attention ablation, the Gaussian
-gaze trained by RL gradients only, and the gaze with the return-guided contrastive step."""
+gaze trained by RL gradients only, and the gaze with the return-guided contrastive step; plus the diagnostic upper
+bound, a fovea fixed on the true decisive object (built-in tasks only)."""
 
 
 def resolve_device(device: str) -> torch.device:
@@ -173,8 +184,11 @@ class TrainConfig:
 
     encoder: Literal["auto", "nature", "fine"] = "auto"
     """CNN: 'nature' (ManiSkill's; 4x4 map at 64 px), 'fine' (10x10 map at 64 px); auto: fine built-in, nature ManiSkill"""
-    attention: Literal["none", "patch", "gaze"] = "none"
-    """attention on the CNN map: 'none' (the baseline, unchanged), 'patch' (a weight per cell), 'gaze' (Gaussian fovea)"""
+    attention: Literal["none", "patch", "gaze", "oracle"] = "none"
+    """attention on the CNN map: 'none' (the baseline, unchanged), 'patch' (a weight per cell), 'gaze' (Gaussian
+    fovea), 'oracle' (diagnostic: a fovea fixed on the true decisive object; built-in tasks only)"""
+    oracle_sigma: float = 0.25
+    """spread of the oracle fovea in image units (the image spans 2; 0.25 covers the goal and its surroundings)"""
     gaze_rl_grad: bool = True
     """whether the RL losses also train the attention head (False: only the contrastive loss does)"""
     contrastive: bool = False
@@ -250,9 +264,14 @@ class TrainConfig:
                 torch.device(self.device)
             except RuntimeError as e:
                 raise ValueError(f"device={self.device!r} is not a torch device ({e})") from None
-        if self.contrastive and self.attention == "none":
-            raise ValueError("contrastive=True needs attention='gaze' or 'patch' (there is no head to train with "
-                             "attention='none')")
+        if self.contrastive and self.attention not in ("gaze", "patch"):
+            raise ValueError(f"contrastive=True needs attention='gaze' or 'patch' (there is no head to train with "
+                             f"attention={self.attention!r})")
+        if self.attention == "oracle" and not is_builtin(self.env_id):
+            raise ValueError(f"attention='oracle' needs the true object positions of a built-in task (gazelab/...-v0); "
+                             f"{self.env_id} has none")
+        if not self.oracle_sigma > 0:
+            raise ValueError(f"oracle_sigma must be > 0, got {self.oracle_sigma!r}")
         check_int("contrastive_buffer_size", self.contrastive_buffer_size, 0)
         for name in ("contrastive_every", "num_eval_envs", "num_eval_episodes"):
             check_int(name, getattr(self, name), 1)
@@ -616,30 +635,6 @@ def saved_config(config_cls, run_or_checkpoint, **overrides):
 
 
 # ---------------------------------------------------------------------------------------------- gaze plug-in
-class GazeStats:
-    """Mean gaze parameters over the observations of an iteration -> the ``gaze/*`` scalars."""
-
-    def __init__(self):
-        self.total: Optional[Tensor] = None  # (4,) sums of mu_x, mu_y, sigma_x, sigma_y (on the model's device)
-        self.count = 0
-
-    def add(self, att: AttentionOutput) -> None:
-        """Accumulate a batch's gaze (no-op for attention without a gaze)."""
-        if att.mu is None:
-            return
-        batch = torch.cat([att.mu.detach().sum(0), att.sigma.detach().sum(0)])
-        self.total = batch if self.total is None else self.total + batch
-        self.count += att.mu.shape[0]
-
-    def scalars(self) -> dict[str, float]:
-        """The means since the last call (empty without a gaze), and reset."""
-        if self.total is None:
-            return {}
-        mean = (self.total / self.count).tolist()
-        self.total, self.count = None, 0
-        return dict(zip(("gaze/mu_x", "gaze/mu_y", "gaze/sigma_x", "gaze/sigma_y"), mean))
-
-
 class ContrastivePlugin:
     """The contrastive side of a trainer: the buffer, the core library's ContrastiveLearner and the cadence.
 

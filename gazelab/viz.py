@@ -314,29 +314,17 @@ def plot_embeddings_2d(points, classes, *, title: str = "", ax=None) -> Figure:
 def gaze_to_image(mu, sigma, encoder) -> tuple[np.ndarray, np.ndarray]:
     """A gaze in feature-map coordinates -> the same gaze in image coordinates, for drawing it on the frame.
 
-    The gaze lives on the encoder's map, whose cell centres span [-1, 1]. With unpadded convolutions the centre of
-    the receptive field of the first cell is ``start = sum_l (k_l - 1) / 2 * jump_l`` pixels from the image
-    border (``jump_l`` = product of the strides before layer l) and cells are ``jump`` = product of all strides
-    apart, so the map covers only the middle of the image: FineNatureCNN at 64 px centres its 10 cells on pixels
-    13.5 ... 49.5, i.e. image coordinates -0.57 ... 0.57. The map is linear: x_img = x_map * jump (h - 1) / (W - 1)
-    + offset (0 when
-    the strides tile the image exactly, as FineNatureCNN at 64 px; NatureCNN at 128 px drops the last 4 pixel
-    rows and columns, offset -0.03); sigma scales by the same factor.
+    The map covers only the middle of the image (see :meth:`gazelab.encoders.FineNatureCNN.map_geometry`):
+    ``mu_img = mu * scale + offset`` and ``sigma_img = sigma * scale``.
 
     Args:
         mu: (..., 2) centres and sigma: (..., 2) spreads in map coordinates (numpy or tensors).
-        encoder: a :mod:`gazelab.encoders` encoder (reads ``LAYERS``, ``image_size`` and ``map_size``).
+        encoder: a :mod:`gazelab.encoders` encoder.
 
     Returns:
         (mu_img, sigma_img) numpy arrays of the input shapes, in image coordinates.
     """
-    start, jump = 0.0, 1
-    for _, kernel, stride in encoder.LAYERS:
-        start += (kernel - 1) / 2 * jump
-        jump *= stride
-    size = encoder.image_size
-    scale = np.array([jump * (encoder.map_size[1] - 1), jump * (encoder.map_size[0] - 1)], dtype=float) / (size - 1)
-    offset = -1 + 2 * start / (size - 1) + scale  # image coordinate of map coordinate 0
+    scale, offset = (t.numpy().astype(float) for t in encoder.map_geometry())
     return _np(mu) * scale + offset, _np(sigma) * scale
 
 

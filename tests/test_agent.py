@@ -76,3 +76,19 @@ def test_sac_networks_shapes_and_bounds():
     assert q(feature, _obs()["state"], action).shape == (5, 1)
     # given features, the actor does not run the encoder again
     assert actor.get_action(_obs(), visual_feature=feature.detach())[4] is None
+
+
+def test_oracle_fovea_is_centred_on_the_prize_in_map_coordinates():
+    """attention='oracle': mu = the env's prize converted image -> map, fixed sigma, and the heaviest cell of the
+    map is the cell whose receptive field is centred nearest the prize."""
+    enc = ImageEncoder(64, encoder="fine", attention="oracle", oracle_sigma=0.25)
+    cells = enc.cnn.cell_centres()  # (100, 2) image coordinates
+    prize = torch.stack([cells[23], cells[77], torch.tensor([0.11, -0.3])])
+    out = enc(_obs(3)["rgb"], prize)
+    torch.testing.assert_close(enc.cnn.map_to_image(out.attention.mu), prize)
+    torch.testing.assert_close(out.attention.sigma, torch.full((3, 2), 0.25) / enc.cnn.map_geometry()[0].float())
+    heaviest = out.attention.weights.flatten(1).argmax(1)
+    nearest = torch.cdist(prize, cells).argmin(1)
+    assert heaviest.tolist() == nearest.tolist() and heaviest[:2].tolist() == [23, 77]
+    with pytest.raises(ValueError, match="prize"):
+        enc(_obs(3)["rgb"])  # no privileged position: one clear error

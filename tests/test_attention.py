@@ -9,6 +9,7 @@ from gazelab.attention import (
     ATTENTION_KINDS,
     AttentionOutput,
     GaussianGaze,
+    OracleGaze,
     NoAttention,
     PatchAttention,
     gaussian_map,
@@ -161,11 +162,12 @@ def test_no_attention_is_identity():
 
 
 def test_make_attention_builds_every_kind_and_rejects_unknown():
-    classes = {"none": NoAttention, "patch": PatchAttention, "gaze": GaussianGaze}
+    classes = {"none": NoAttention, "patch": PatchAttention, "gaze": GaussianGaze, "oracle": OracleGaze}
     for kind in ATTENTION_KINDS:
         module = make_attention(kind, 8)
         assert isinstance(module, classes[kind])
-        assert module(torch.rand(2, 8, 6, 6)).features.shape == (2, 8, 6, 6)
+        target = torch.zeros(2, 2) if kind == "oracle" else None  # the oracle is told where to look
+        assert module(torch.rand(2, 8, 6, 6), *([target] if target is not None else [])).features.shape == (2, 8, 6, 6)
     assert make_attention("gaze", 8, hidden=16, init_sigma=0.7).head[1].out_features == 16
     with pytest.raises(ValueError, match="kind"):
         make_attention("fovea", 8)

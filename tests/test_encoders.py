@@ -68,3 +68,14 @@ def test_make_encoder_and_its_errors():
         make_encoder("fine", FineNatureCNN.min_image_size() - 1)
     make_encoder("nature", NatureCNN.min_image_size())  # the smallest allowed size works ...
     assert make_encoder("fine", FineNatureCNN.min_image_size()).map_size == (1, 1)  # ... and gives a 1x1 map
+
+
+@pytest.mark.parametrize("cls, image_size", [(FineNatureCNN, 64), (NatureCNN, 128)])
+def test_map_and_image_coordinates_are_inverse(cls, image_size):
+    cnn = cls(image_size)
+    xy = torch.rand(7, 2) * 2 - 1
+    torch.testing.assert_close(cnn.image_to_map(cnn.map_to_image(xy)), xy)
+    centres = cnn.cell_centres()
+    assert centres.shape == (cnn.map_size[0] * cnn.map_size[1], 2)
+    # row-major like fmap.flatten(2): the second cell is one column to the right of the first
+    assert centres[1, 0] > centres[0, 0] and centres[1, 1] == centres[0, 1]

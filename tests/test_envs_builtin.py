@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from gazelab.envs import CLUTTER_NAMES, list_envs, make_env
+from gazelab.envs import CLUTTER_LADDER, CLUTTER_NAMES, list_envs, make_env
+from gazelab.envs.clutter import MIN_COLOUR_DISTANCE
 from gazelab.envs.raster import DISC, SpriteRasterizer, pack, unpack
-from gazelab.envs.tabletop import GRIPPER_COLOUR
+from gazelab.envs.tabletop import (BLOCK_COLOUR, BLOCK_HALF, GOAL_COLOUR, GOAL_DRAWN_RADIUS, GRIPPER_COLOUR,
+                                   GRIPPER_RADIUS)
 
 BUILTIN = list_envs("builtin")
 CLEAN_AND_CLUTTERED = [("gazelab/Reach-v0", "gazelab/ReachClutter-v0"),
@@ -164,7 +166,7 @@ def test_clutter_level_zero_is_the_clean_image():
 
 def test_clutter_levels_are_graded_and_keep_task_objects_visible():
     shares = []
-    for level in CLUTTER_NAMES[1:]:
+    for level in CLUTTER_LADDER[1:]:
         clean = make_env("gazelab/Push-v0", num_envs=64, seed=0)
         noisy = make_env("gazelab/Push-v0", num_envs=64, seed=0, clutter=level)
         a, _ = clean.reset()
@@ -175,6 +177,57 @@ def test_clutter_levels_are_graded_and_keep_task_objects_visible():
         centre = b["rgb"][torch.arange(64), row, col]
         assert (centre == torch.tensor(GRIPPER_COLOUR, dtype=torch.uint8)).all()
     assert shares[0] < shares[1] < shares[2]
+
+
+def _lookalike_pixels(env, frames) -> float:
+    """Share of frames with a pixel close to a task colour (within 60 in RGB) outside that task object's own disc or
+    square (1 px slack): a task-coloured look-alike."""
+    size = frames.shape[1]
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")
+    pixels = torch.stack([xs, ys], -1)  # (S, S, 2) image coordinates of the pixel centres
+    slack = 2.0 / (size - 1)
+    bad = torch.zeros(frames.shape[0], dtype=torch.bool)
+    objects = [(GOAL_COLOUR, env.goal, GOAL_DRAWN_RADIUS, "disc"), (GRIPPER_COLOUR, env.gripper, GRIPPER_RADIUS, "disc"),
+               (BLOCK_COLOUR, env.block, BLOCK_HALF, "square")]
+    for colour, centre, radius, shape in objects:
+        near_colour = (frames.float() - torch.tensor(colour, dtype=torch.float32)).norm(dim=-1) < 60
+        offset = pixels[None] - centre[:, None, None]
+        dist = offset.norm(dim=-1) if shape == "disc" else offset.abs().amax(-1)
+        bad |= (near_colour & (dist > radius + slack)).flatten(1).any(1)
+    return bad.float().mean().item()
+
+
+@pytest.mark.parametrize("level", CLUTTER_LADDER[1:])
+def test_no_graded_level_shows_a_task_coloured_lookalike(level):
+    """Clutter distracts, never deceives: over 30 steps of 64 Push envs (goal, block and gripper all drawn), no
+    pixel outside a task object has that object's colour; random distractor colours keep their distance."""
+    env = make_env("gazelab/Push-v0", num_envs=64, seed=1, clutter=level)
+    obs, _ = env.reset()
+    for a in random_actions(30, 64, seed=2):
+        assert _lookalike_pixels(env, obs["rgb"]) == 0.0
+        obs, *_ = env.step(a)
+    gap = torch.cdist(env.clutter.colours.float().view(-1, 3), env.clutter.task_colours.float()).min()
+    assert gap >= MIN_COLOUR_DISTANCE
+
+
+def test_the_lookalike_level_does_show_task_coloured_twins():
+    """The named partial-observability level is the one place with look-alikes (the detector above does fire)."""
+    env = make_env("gazelab/Push-v0", num_envs=64, seed=1, clutter="lookalike")
+    obs, _ = env.reset()
+    assert _lookalike_pixels(env, obs["rgb"]) > 0.3
+    assert "lookalike" in CLUTTER_NAMES and "lookalike" not in CLUTTER_LADDER
+
+
+@pytest.mark.parametrize("env_id", ["gazelab/ReachClutter-v0", "gazelab/PushClutter-v0"])
+def test_prize_observation_is_the_decisive_object(env_id):
+    """The privileged 'prize' key: the goal (reach) or the block-goal midpoint (push), also after auto-reset."""
+    env = make_env(env_id, num_envs=8, seed=0)
+    obs, _ = env.reset()
+    assert env.single_observation_space["prize"].shape == (2,)
+    for a in random_actions(60, 8):
+        expected = env.goal if "Reach" in env_id else (env.block + env.goal) / 2
+        torch.testing.assert_close(obs["prize"], expected)
+        obs, *_ = env.step(a)
 
 
 @pytest.mark.parametrize("env_id", ["gazelab/Reach-v0", "gazelab/ReachFar-v0", "gazelab/Push-v0",

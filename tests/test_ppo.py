@@ -127,3 +127,10 @@ def test_one_iteration_on_maniskill_pushcube_cpu(tmp_path):
     assert 0 < result.final["gaze/sigma_x"]
     ckpt = load_checkpoint(result.run_dir)
     assert ckpt["config"]["encoder"] == "nature" and ckpt["env"] is None  # ManiSkill: state not captured
+
+
+def test_oracle_attention_needs_a_builtin_task(tmp_path):
+    with pytest.raises(ValueError, match="oracle"):
+        PPOConfig(env_id="PushCube-v1", attention="oracle", device="cpu")
+    with pytest.raises(ValueError, match="contrastive"):
+        tiny(tmp_path, "bad", attention="oracle", contrastive=True)

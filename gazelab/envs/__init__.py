@@ -23,10 +23,11 @@ from typing import Callable
 
 import torch
 
-from gazelab.envs.clutter import CLUTTER_NAMES
+from gazelab.envs.clutter import CLUTTER_LADDER, CLUTTER_NAMES
 from gazelab.envs.tabletop import TabletopEnv, TaskSpec
 
-__all__ = ["make_env", "list_envs", "describe_env", "registry", "EnvEntry", "CLUTTER_NAMES", "default_device"]
+__all__ = ["make_env", "list_envs", "describe_env", "registry", "EnvEntry", "CLUTTER_NAMES", "CLUTTER_LADDER",
+           "default_device"]
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,8 @@ def make_env(env_id: str, num_envs: int = 1, seed: int | None = None, *, device=
         seed: seed of the first reset / the env's generators (None = random).
         device: torch device of the returned tensors; default ``cuda`` if available else ``cpu``.
         image_size: camera side in pixels (built-in default 64; ManiSkill default 128).
-        **kwargs: per-id options: built-in ``clutter`` ('none'|'mild'|'medium'|'heavy' or 0..3); ManiSkill
+        **kwargs: per-id options: built-in ``clutter`` ('none'|'mild'|'medium'|'heavy' or 0..3, or 'lookalike');
+            ManiSkill
             ``include_state`` (True), ``partial_reset`` (True), ``control_mode`` ('pd_joint_delta_pos'),
             ``reward_mode`` ('normalized_dense'), and ``clutter`` for gazelab/PushCubeClutter-v1.
     Returns:

@@ -5,13 +5,22 @@ the reward, success or dynamics. The same seed and the same actions therefore gi
 clean and the cluttered variant of a task; only the pixels differ. That makes "does attention help when most
 pixels are irrelevant?" a controlled experiment.
 
-Levels (name or int):
+Clutter *distracts* but never *deceives*: in the graded levels every distractor has a colour far from every task
+colour (at least ``MIN_COLOUR_DISTANCE`` in RGB), so one frame always shows unambiguously where the gripper, the
+goal and the block are. Only most pixels stop mattering, which is the premise of foveal attention.
+
+The graded ladder (name or int):
     none (0)    plain table colour.
-    mild (1)    a faint moving plaid and 3 slow shapes in random colours.
-    medium (2)  a stronger plaid and 6 shapes up to twice the task objects' size; half copy a task colour.
-    heavy (3)   a strong plaid plus per-episode pixel noise that scrolls, and 12 fast shapes, all in task colours
-                and task sizes. Expected to defeat every learner (a measured prototype learned nothing here):
-                it marks where the method stops helping.
+    mild (1)    a faint moving plaid and 3 slow shapes.
+    medium (2)  a stronger plaid and 6 shapes up to twice the task objects' size.
+    heavy (3)   a strong plaid plus per-episode pixel noise that scrolls, and 12 fast shapes of task-object size.
+                (Plaid amplitude 45 and 5 noise bits: measured, the background then stays >= 85 in RGB from
+                every task colour; at 60 and 6 bits a sixth of the episodes showed goal-green stripes.)
+
+And one level outside the ladder, by name only:
+    lookalike   medium, but half the distractors copy a task colour (a moving green disc next to the static
+                goal). A memoryless policy cannot tell the goal from its twin in one frame: that is partial
+                observability, which no attention fixes. It teaches the limit; it is no default anywhere.
 """
 
 from __future__ import annotations
@@ -32,7 +41,8 @@ class ClutterSpec:
     num_shapes: int
     """Number of distractor shapes per image."""
     task_colour_share: float
-    """Probability that a distractor copies the colour of a task object (gripper, block or goal)."""
+    """Probability that a distractor copies the colour of a task object (gripper, block or goal): 0 in the graded
+    levels; the others get random colours at least ``MIN_COLOUR_DISTANCE`` away from every task colour."""
     radii: tuple[float, ...]
     """Distractor sizes to choose from (disc radius / square half-side, in [-1, 1] image units)."""
     speed: float
@@ -47,21 +57,26 @@ class ClutterSpec:
 CLUTTER_LEVELS: dict[str, ClutterSpec] = {
     "none": ClutterSpec(0, 0.0, (), 0.0, 0.0, 0),
     "mild": ClutterSpec(3, 0.0, (0.12, 0.16, 0.2), 0.02, 15.0, 0),
-    "medium": ClutterSpec(6, 0.5, (0.1, 0.14, 0.18, 0.22), 0.04, 35.0, 0),
-    "heavy": ClutterSpec(12, 1.0, (0.08, 0.1, 0.12, 0.14), 0.06, 60.0, 6),
+    "medium": ClutterSpec(6, 0.0, (0.1, 0.14, 0.18, 0.22), 0.04, 35.0, 0),
+    "heavy": ClutterSpec(12, 0.0, (0.08, 0.1, 0.12, 0.14), 0.06, 45.0, 5),
+    "lookalike": ClutterSpec(6, 0.5, (0.1, 0.14, 0.18, 0.22), 0.04, 35.0, 0),
 }
 CLUTTER_NAMES = tuple(CLUTTER_LEVELS)
+CLUTTER_LADDER = ("none", "mild", "medium", "heavy")
+"""The graded levels, quietest first (what ``clutter=0..3`` means); ``lookalike`` stands outside it."""
+MIN_COLOUR_DISTANCE = 100.0
+"""Smallest RGB distance (0..441) between a random distractor colour and any task colour. At 100 a distractor can
+be the goal's size and move near it, but a green one is never a plausible goal."""
+_COLOUR_TRIES = 32  # candidates per distractor colour; about half are rejected, so all 32 failing is ~1e-10
 
 
 def clutter_level(level: str | int) -> str:
-    """Normalise a clutter level given as name or int (0..3) to its name; ValueError otherwise."""
-    if isinstance(level, bool):  # bool is an int subclass; True/False are not levels
-        raise ValueError(f"clutter={level!r} is not a level; use one of {CLUTTER_NAMES} or 0..{len(CLUTTER_NAMES) - 1}")
-    if isinstance(level, int) and 0 <= level < len(CLUTTER_NAMES):
-        return CLUTTER_NAMES[level]
+    """Normalise a clutter level given as name or ladder index (0..3) to its name; ValueError otherwise."""
+    if isinstance(level, int) and not isinstance(level, bool) and 0 <= level < len(CLUTTER_LADDER):
+        return CLUTTER_LADDER[level]
     if isinstance(level, str) and level in CLUTTER_LEVELS:
         return level
-    raise ValueError(f"clutter={level!r} is not a level; use one of {CLUTTER_NAMES} or 0..{len(CLUTTER_NAMES) - 1}")
+    raise ValueError(f"clutter={level!r} is not a level; use one of {CLUTTER_NAMES} or 0..{len(CLUTTER_LADDER) - 1}")
 
 
 class Clutter:
@@ -117,7 +132,7 @@ class Clutter:
             self.vel[idx] = self.spec.speed * torch.stack([angle.cos(), angle.sin()], -1)
             num_sprites = len(self.sprites)
             self.sprite_ids[idx] = self.sprite_offset + (self._rand(b, k) * num_sprites).long().clamp_max(num_sprites - 1)
-            random_colour = 20 + self._rand(b, k, 3) * 215
+            random_colour = self._distinct_colours(b, k)
             which = (self._rand(b, k) * len(self.task_colours)).long().clamp_max(len(self.task_colours) - 1)
             jitter = (self._rand(b, k, 3) - 0.5) * 30  # look-alikes are close to, not exactly, the task colour
             lookalike = (self.task_colours[which].float() + jitter).clamp(0, 255)
@@ -133,6 +148,19 @@ class Clutter:
             bits = torch.randint(0, 2**self.spec.noise_bits, (b, self.size, self.size, 3), generator=self.gen,
                                  device=self.device, dtype=torch.uint8)
             self.noise[idx] = pack(bits)
+
+    def _distinct_colours(self, b: int, k: int) -> Tensor:
+        """(b, k, 3) float random colours in [20, 235]^3, each at least MIN_COLOUR_DISTANCE from every task colour.
+
+        Vectorised rejection sampling: ``_COLOUR_TRIES`` candidates per colour, the first far enough wins; a colour
+        with none (never seen) falls back to mid-grey, which is far from all task colours.
+        """
+        candidates = (20 + self._rand(b, k, _COLOUR_TRIES, 3) * 215).floor()  # whole numbers: what uint8 stores
+        gap = torch.cdist(candidates.view(-1, 3), self.task_colours.float()).min(1).values.view(b, k, _COLOUR_TRIES)
+        ok = gap >= MIN_COLOUR_DISTANCE
+        first = ok.float().argmax(-1, keepdim=True)  # (b, k, 1): the first acceptable candidate (0 if none)
+        chosen = torch.gather(candidates, 2, first[..., None].expand(b, k, 1, 3))[:, :, 0]
+        return torch.where(ok.any(-1, keepdim=True), chosen, torch.full_like(chosen, 128.0))
 
     def step(self) -> None:
         """Advance the distractors one step (bouncing off the border) and the texture clock."""

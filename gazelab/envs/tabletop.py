@@ -20,7 +20,11 @@ return is then no quality score (an agent hovering next to the goal collects mor
 judge policies by ``success_once``; ppo_rgb-style PPO bootstraps at done, which keeps success the best choice.
 
 Observations: ``rgb`` (N, S, S, 3) uint8 and ``state`` (N, 4) float32 = gripper position and velocity only;
-where the goal and the block are must be read from the image.
+where the goal and the block are must be read from the image. A third key, ``prize`` (N, 2) float32, is
+*privileged*: the image coordinates of what decides the return (reach: the goal; push: the midpoint of block and
+goal, which spawn 0.35-0.6 apart). The networks never read it; only the diagnostics do: the oracle fovea
+(``attention="oracle"``, the upper bound of what a perfect fovea buys) and the gaze-on-prize metric
+(:mod:`gazelab.prize`).
 
 Step semantics copy mani_skill.vector.wrappers.gymnasium.ManiSkillVectorEnv(record_metrics=True): same-step
 auto-reset, ``final_observation`` / ``final_info`` / ``_final_info`` when any env is done.
@@ -110,6 +114,7 @@ class TabletopEnv:
         self.single_observation_space = gym.spaces.Dict({
             "rgb": gym.spaces.Box(0, 255, (image_size, image_size, 3), np.uint8),
             "state": gym.spaces.Box(-np.inf, np.inf, (4,), np.float32),
+            "prize": gym.spaces.Box(-1.0, 1.0, (2,), np.float32),
         })
         self.single_action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
         # Two generators: clutter draws never shift the task's random stream, so clean and cluttered variants
@@ -242,9 +247,14 @@ class TabletopEnv:
         palette = torch.cat([self._table[sel], pack(self.clutter.colours[sel]), self._task_palette[sel]], 1)
         return self.raster.draw(centers, sprite_ids, palette, self.clutter.background(idx))
 
+    def prize(self) -> Tensor:
+        """(N, 2) image coordinates of what decides the return: the goal (reach), the block-goal midpoint (push)."""
+        return self.goal if self.task.kind == "reach" else (self.block + self.goal) / 2
+
     def _obs(self, idx: Tensor | None = None) -> dict[str, Tensor]:
         sel = slice(None) if idx is None else idx
-        return {"rgb": self.render(idx), "state": torch.cat([self.gripper[sel], self.velocity[sel]], 1)}
+        return {"rgb": self.render(idx), "state": torch.cat([self.gripper[sel], self.velocity[sel]], 1),
+                "prize": self.prize()[sel].clone()}
 
     def _info(self) -> dict:
         return {"success": self._evaluate()[0], "elapsed_steps": self.elapsed_steps.clone()}
