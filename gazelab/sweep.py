@@ -264,8 +264,6 @@ def run_trial(trial: Trial) -> dict:
         "end_time": end, "config": config.to_dict(),
     }
     write_json(run_dir / RESULT_NAME, summary)
-    print(f"  done {trial.name}: final success {summary['final_success']:.2f}, reached {trial.threshold} at "
-          f"{reached}, {summary['wall_time_s']:.0f} s", flush=True)
     return summary
 
 
@@ -302,6 +300,13 @@ def run_trials(trials: Sequence[Trial], backend: str = "local", *, address: Opti
     return _run_ray(trials, address, gpus_per_trial)
 
 
+# Reported by the driver, not the trial: a Ray worker's own output can be lost when the sweep shuts Ray down.
+def _done(trial: Trial, result: dict) -> dict:
+    print(f"  done {trial.name}: final success {result['final_success']:.2f}, reached {trial.threshold} at "
+          f"{result['steps_to_threshold']}, {result['wall_time_s']:.0f} s", flush=True)
+    return result
+
+
 def _failed(trial: Trial, text: str) -> Failure:
     print(f"FAILED {trial.name} ({trial.run_dir}):\n{text}", file=sys.stderr, flush=True)
     return trial, text
@@ -311,7 +316,7 @@ def _run_local(trials: Sequence[Trial]) -> tuple[list[dict], list[Failure]]:
     results, failures = [], []
     for trial in trials:
         try:
-            results.append(run_trial(trial))
+            results.append(_done(trial, run_trial(trial)))
         except Exception:  # noqa: BLE001 -- one failing trial must not stop the sweep (Ctrl-C still does)
             failures.append(_failed(trial, traceback.format_exc()))
     return results, failures
@@ -355,7 +360,7 @@ def _run_ray(trials: Sequence[Trial], address: Optional[str], gpus_per_trial: fl
                 (ref,), _ = ray.wait(list(pending), num_returns=1)
                 trial = pending.pop(ref)
                 try:
-                    results.append(ray.get(ref))
+                    results.append(_done(trial, ray.get(ref)))
                 except ray.exceptions.RayError as e:  # a RayTaskError's text holds the trial's own traceback
                     failures.append(_failed(trial, str(e)))
         except KeyboardInterrupt:

@@ -165,6 +165,7 @@ def test_two_trials_on_ray_write_the_summary_of_their_results(tmp_path):
     out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "0 runs already finished, 2 to go" in out.stdout and "Ray:" in out.stdout
+    assert out.stdout.count("  done gazelab/Reach-v0") == 2  # reported by the driver, none lost at shutdown
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert saved["extra"] == TINY
     stats = saved["results"][TASK]
