@@ -2,6 +2,7 @@
 #   make demo   train the CNN baseline and gaze+contrastive PPO on the built-in cluttered task (~4 min on 2 idle cores)
 #   make test   unit tests + every notebook (smoke budgets)
 # Each target creates .venv on first use and installs into it; later runs reuse it.
+# On a machine with an NVIDIA GPU add GPU=1 to every target (make demo GPU=1): CUDA torch, no lavapipe.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -9,7 +10,21 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 # torch first and pinned: 2.13.0 is a CPU wheel on the project machines; an open range pulls a multi-GB CUDA build.
 TORCH_SPEC ?= torch==2.13.0
+# GPU=1: torch's CUDA build, checked after the install, and only the Vulkan loader instead of lavapipe (the NVIDIA
+# driver renders ManiSkill3). PyPI's Linux x86_64 torch 2.13.0 wheel is the CUDA 13 build (NVIDIA driver >= 580);
+# PyPI is named so that a pip configuration pointing at CPU wheels does not win. For an older driver choose one of
+# PyTorch's CUDA indexes that has the pinned version, e.g. TORCH_INDEX=https://download.pytorch.org/whl/cu126.
+# The GPU install has its own stamp: GPU=1 on a venv that holds the CPU build stops with "make clean-venv first".
+GPU ?= 0
+ifeq ($(GPU),1)
+TORCH_INDEX ?= https://pypi.org/simple
+SYSTEM_DEPS_FLAGS := --gpu
+CUDA_CHECK := import sys, torch; sys.exit(None if torch.version.cuda else \
+	f"torch {torch.__version__} is a CPU build: run make clean-venv first, then again with GPU=1")
+STAMP  := $(VENV)/.gazelab-installed-gpu
+else
 STAMP  := $(VENV)/.gazelab-installed
+endif
 
 .PHONY: demo test test-fast tutorials lab benchmarks gallery clean-venv help
 
@@ -20,12 +35,14 @@ help:
 	@echo "make tutorials   regenerate tutorials/ from solutions/ (the single source)"
 	@echo "make lab         JupyterLab on tutorials/"
 	@echo "make benchmarks  speed + mining benchmarks (prints numbers)"
+	@echo "GPU=1            with any target on an NVIDIA GPU machine: CUDA torch, no lavapipe (make demo GPU=1)"
 
 $(STAMP): pyproject.toml scripts/install_system_deps.sh
-	bash scripts/install_system_deps.sh
+	bash scripts/install_system_deps.sh $(SYSTEM_DEPS_FLAGS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q "$(TORCH_SPEC)"
+	$(PIP) install -q "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(if $(CUDA_CHECK),$(PY) -c '$(CUDA_CHECK)')
 	$(PIP) install -q -e ".[all]"
 	touch $(STAMP)
 

@@ -172,13 +172,14 @@ def evaluate_run(run_or_checkpoint, *, num_episodes: int = 50, num_envs: int = 1
     Writes ``eval.json`` (and ``episode.gif`` / ``episode.mp4``) to ``out_dir`` (default ``<run dir>/eval``).
     Returns the summary dict (metrics, episode of the video, written paths).
     """
-    from gazelab.envs import make_env
+    from gazelab.envs import describe_env, make_env
 
     agent, config, _ = load_policy(run_or_checkpoint, device)
     device_ = next(agent.parameters()).device
     path = Path(run_or_checkpoint)
     out = Path(out_dir) if out_dir is not None else (path if path.is_dir() else path.parent) / "eval"
     env = make_env(config.env_id, min(num_envs, num_episodes), seed=seed, device=device_, **config.env_kwargs())
+    print(describe_env(env))
     try:
         metrics = evaluate_policy(agent.act, env, num_episodes, cnn=image_cnn(agent))
     finally:

@@ -633,15 +633,17 @@ def set_env_state(env, state: Optional[dict]) -> bool:
 
 
 def launch(config: TrainConfig, algo: str, train_loop) -> TrainResult:
-    """Open a :class:`Run`, make the training and evaluation envs, run ``train_loop(config, run, envs, eval_envs)``
-    and close the envs and the run however it ends (a stop signal or a divergence included). ``eval_envs`` is None
-    when ``config.eval_freq == 0``; it uses seed + 1 so evaluation episodes differ from training ones."""
-    from gazelab.envs import make_env  # here, not at import: envs may pull optional packages lazily
+    """Open a :class:`Run`, make the training and evaluation envs (printing where they run: device, simulator
+    backend, env count), run ``train_loop(config, run, envs, eval_envs)`` and close the envs and the run however it
+    ends (a stop signal or a divergence included). ``eval_envs`` is None when ``config.eval_freq == 0``; it uses
+    seed + 1 so evaluation episodes differ from training ones."""
+    from gazelab.envs import describe_env, make_env  # here, not at import: envs may pull optional packages lazily
 
     run = Run(config, algo)
     envs = eval_envs = None
     try:
         envs = make_env(config.env_id, config.num_envs, seed=config.seed, device=run.device, **config.env_kwargs())
+        tqdm.write(describe_env(envs))  # tqdm.write: keeps the progress bar intact
         run.env_spaces = EnvSpaces.of(envs)
         if config.eval_freq > 0:
             eval_envs = make_env(config.env_id, config.num_eval_envs, seed=config.seed + 1, device=run.device,

@@ -93,6 +93,8 @@ def test_train_resume_eval_end_to_end(tmp_path, capsys):
     argv = ["train", "ppo", *TINY, "--attention", "gaze", "--total-timesteps", "32", "--run-dir", str(run)]
     assert main(argv) == 0
     assert load_checkpoint(run)["global_step"] == 32
+    # train and eval say where they run (training envs, then evaluation envs of eval)
+    assert "device: cpu, built-in torch env, 4 envs" in capsys.readouterr().out
     assert main(["train", "ppo", "--resume", str(run), "--total-timesteps", "64"]) == 0
     assert load_checkpoint(run)["global_step"] == 64
     assert main(["eval", str(run), "--num-episodes", "2", "--num-envs", "2"]) == 0
@@ -100,7 +102,8 @@ def test_train_resume_eval_end_to_end(tmp_path, capsys):
     assert 0 <= summary["eval/success_once"] <= 1 and summary["num_episodes"] == 2
     frames = iio.imread(run / "eval" / "episode.gif", index=None)
     assert frames.shape[0] >= 2 and frames.shape[1:3] == (256, 256)
-    assert "episode.gif" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "episode.gif" in out and "device: cpu, built-in torch env, 2 envs" in out
 
 
 @pytest.fixture(scope="module")

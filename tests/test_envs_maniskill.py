@@ -13,7 +13,7 @@ import torch
 pytestmark = pytest.mark.maniskill
 pytest.importorskip("mani_skill")
 
-from gazelab.envs import make_env  # noqa: E402
+from gazelab.envs import describe_env, make_env  # noqa: E402
 from gazelab.envs.vulkan import VulkanUnavailableError, ensure_vulkan, find_lavapipe_icd  # noqa: E402
 
 TASKS = ["PushCube-v1", "PickCube-v1", "PushT-v1", "PokeCube-v1", "gazelab/PushCubeClutter-v1"]
@@ -40,6 +40,7 @@ def actions(env, steps, seed=0):
 def test_reset_and_step_render_images(envs, env_id):
     env = envs[env_id]
     assert env.env_id == env_id and env.num_envs == 1 and env.device == torch.device("cpu")
+    assert describe_env(env) == "device: cpu, ManiSkill sim backend: physx_cpu, 1 env"
     assert env.max_episode_steps > 0
     space = env.single_observation_space
     assert space["rgb"].shape == (64, 64, 3) and space["rgb"].dtype == np.uint8
@@ -104,6 +105,7 @@ def test_cpu_vector_env_with_two_processes():
     ensure_vulkan()
     env = make_env("PushCube-v1", num_envs=2, seed=0, image_size=64, device="cpu")
     try:
+        assert env.sim_backend == "physx_cpu"
         obs, info = env.reset()
         assert obs["rgb"].shape == (2, 64, 64, 3) and obs["rgb"].dtype == torch.uint8
         assert not torch.equal(obs["rgb"][0], obs["rgb"][1])  # env i is seeded with seed + i

@@ -1,7 +1,9 @@
-"""The two ways to install gazelab (pip via pyproject.toml, conda via environment.yml) must name the same packages,
-with lower bounds no older than what the code uses."""
+"""The ways to install gazelab (pip via pyproject.toml, conda via environment.yml / environment-gpu.yml, make with or
+without GPU=1) must name the same packages, with lower bounds no older than what the code uses, and the GPU paths
+must ask for torch's CUDA build."""
 
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -9,6 +11,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+ENVIRONMENT_FILES = ["environment.yml", "environment-gpu.yml"]
 
 
 def _name(requirement: str) -> str:
@@ -25,24 +28,64 @@ def _pyproject_packages() -> set[str]:
     return names
 
 
-def _environment_packages() -> set[str]:
-    env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
-    return {_name(r) for r in pip_section if not r.startswith("-e")}
+def _pip_section(filename: str) -> list[str]:
+    env = yaml.safe_load((ROOT / filename).read_text())
+    return next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
 
 
-def test_environment_yml_names_the_same_packages_as_pyproject():
-    pip_names, conda_names = _pyproject_packages(), _environment_packages()
+def _environment_packages(filename: str) -> set[str]:
+    return {_name(r) for r in _pip_section(filename) if not r.startswith("-")}  # not -e . / --index-url
+
+
+@pytest.mark.parametrize("filename", ENVIRONMENT_FILES)
+def test_environment_file_names_the_same_packages_as_pyproject(filename):
+    pip_names, conda_names = _pyproject_packages(), _environment_packages(filename)
     assert pip_names == conda_names, (
         f"only in pyproject.toml: {sorted(pip_names - conda_names)}; "
-        f"only in environment.yml: {sorted(conda_names - pip_names)}"
+        f"only in {filename}: {sorted(conda_names - pip_names)}"
     )
 
 
-def test_environment_yml_installs_gazelab_itself_editable():
-    env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
-    assert "-e ." in pip_section
+@pytest.mark.parametrize("filename", ENVIRONMENT_FILES)
+def test_environment_file_installs_gazelab_itself_editable(filename):
+    assert "-e ." in _pip_section(filename)
+
+
+def test_only_the_gpu_environment_names_the_index_of_the_cuda_torch():
+    assert "--index-url https://pypi.org/simple" in _pip_section("environment-gpu.yml")
+    assert not [r for r in _pip_section("environment.yml") if r.startswith("--")]
+
+
+def test_ray_is_an_extra_that_make_installs_but_gazelab_alone_does_not():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert not [r for r in project["dependencies"] if _name(r) == "ray"]
+    assert [_name(r) for r in project["optional-dependencies"]["sweep"]] == ["ray"]
+    assert "sweep" in project["optional-dependencies"]["all"][0]  # make installs -e ".[all]"
+
+
+def _make_dry_run(tmp_path, *variables: str) -> list[str]:
+    """The commands `make demo` would run on a fresh machine (-B: as if nothing were installed)."""
+    out = subprocess.run(["make", "-n", "-B", "demo", f"VENV={tmp_path / 'venv'}", *variables], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    return out.stdout.splitlines()
+
+
+def test_make_installs_the_cpu_default_without_gpu(tmp_path):
+    lines = _make_dry_run(tmp_path)
+    assert "bash scripts/install_system_deps.sh" in [line.strip() for line in lines]  # lavapipe
+    torch_line = next(line for line in lines if '"torch==2.13.0"' in line)
+    assert "--index-url" not in torch_line
+    assert not [line for line in lines if "torch.version.cuda" in line]
+
+
+def test_make_gpu_installs_the_cuda_torch_checks_it_and_skips_lavapipe(tmp_path):
+    lines = _make_dry_run(tmp_path, "GPU=1")
+    assert "bash scripts/install_system_deps.sh --gpu" in lines
+    torch_line = next(line for line in lines if '"torch==2.13.0"' in line)
+    assert torch_line.endswith("--index-url https://pypi.org/simple")
+    check = next(i for i, line in enumerate(lines) if "torch.version.cuda" in line)
+    assert lines.index(torch_line) < check < next(i for i, line in enumerate(lines) if ".[all]" in line)
+    assert f"touch {tmp_path / 'venv'}/.gazelab-installed-gpu" in lines  # own stamp: a CPU venv is no GPU one
 
 
 def test_ci_runs_the_readme_test_command():

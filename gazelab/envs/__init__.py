@@ -26,7 +26,8 @@ import torch
 from gazelab.envs.clutter import CLUTTER_LADDER, CLUTTER_NAMES
 from gazelab.envs.tabletop import TabletopEnv, TaskSpec
 
-__all__ = ["make_env", "list_envs", "registry", "EnvEntry", "CLUTTER_NAMES", "CLUTTER_LADDER", "default_device"]
+__all__ = ["make_env", "list_envs", "describe_env", "registry", "EnvEntry", "CLUTTER_NAMES", "CLUTTER_LADDER",
+           "default_device"]
 
 
 @dataclass(frozen=True)
@@ -122,9 +123,10 @@ def make_env(env_id: str, num_envs: int = 1, seed: int | None = None, *, device=
             ``reward_mode`` ('normalized_dense'), ``max_episode_steps`` (the task's), and ``clutter`` for
             gazelab/PushCubeClutter-v1.
     Returns:
-        A vector env with ``reset``/``step``/``close`` and ``num_envs``, ``device``, ``env_id``,
-        ``max_episode_steps``, ``single_observation_space``, ``single_action_space``. Observations are dicts
-        with ``rgb`` (N, H, W, 3) uint8 and ``state`` (N, S) float32 tensors.
+        A vector env with ``reset``/``step``/``close`` and ``num_envs``, ``device``, ``env_id``, ``sim_backend``
+        ('torch' built-in, 'physx_cuda' / 'physx_cpu' ManiSkill), ``max_episode_steps``,
+        ``single_observation_space``, ``single_action_space``. Observations are dicts with ``rgb`` (N, H, W, 3)
+        uint8 and ``state`` (N, S) float32 tensors.
     """
     if env_id not in registry:
         raise ValueError(f"env_id={env_id!r} is unknown; known ids: {', '.join(list_envs())}")
@@ -138,3 +140,12 @@ def make_env(env_id: str, num_envs: int = 1, seed: int | None = None, *, device=
         raise ValueError(f"{env_id} got unknown keyword arguments {unknown}; allowed: {list(entry.allowed_kwargs)}")
     device = default_device() if device is None else torch.device(device)
     return entry.factory(env_id, num_envs, seed, device, image_size, **{**entry.defaults, **kwargs})
+
+
+def describe_env(env) -> str:
+    """One line saying where an env runs, e.g. ``device: cuda (NVIDIA H100), ManiSkill sim backend: physx_cuda,
+    256 envs`` or ``device: cpu, built-in torch env, 32 envs``: a GPU owner sees at once whether the GPU is used."""
+    device = env.device
+    where = f"cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else str(device)
+    sim = "built-in torch env" if env.sim_backend == "torch" else f"ManiSkill sim backend: {env.sim_backend}"
+    return f"device: {where}, {sim}, {env.num_envs} env{'' if env.num_envs == 1 else 's'}"

@@ -63,11 +63,13 @@ def _make_cpu_worker_env(env_id: str, env_kwargs: dict, include_state: bool, ign
 class ManiSkillEnv:
     """gazelab interface around a ManiSkillVectorEnv (GPU, or CPU with one env).
 
-    Adds ``env_id``, ``max_episode_steps`` and the make-time seed (used by the first ``reset()`` without one).
+    Adds ``env_id``, ``sim_backend`` ('physx_cuda' or 'physx_cpu'), ``max_episode_steps`` and the make-time seed
+    (used by the first ``reset()`` without one).
     """
 
-    def __init__(self, env_id: str, vec_env, max_episode_steps: int, seed: int | None):
+    def __init__(self, env_id: str, vec_env, max_episode_steps: int, seed: int | None, sim_backend: str):
         self.env_id = env_id
+        self.sim_backend = sim_backend
         self.vec_env = vec_env
         self.num_envs = vec_env.num_envs
         self.device = torch.device(vec_env.device)
@@ -99,6 +101,8 @@ class CPUVectorEnv:
     ``final_observation`` / ``final_info`` / ``_final_info`` / ``_final_observation`` / ``_elapsed_steps`` when an
     episode ends, and then, as after ManiSkill's partial reset, no per-step ``episode`` metrics at the top level.
     """
+
+    sim_backend = "physx_cpu"
 
     def __init__(self, env_id: str, num_envs: int, seed: int | None, env_kwargs: dict, include_state: bool,
                  ignore_terminations: bool, max_episode_steps: int):
@@ -200,9 +204,10 @@ def make_maniskill_env(env_id: str, num_envs: int = 1, seed: int | None = None, 
         from mani_skill.utils import gym_utils
         from mani_skill.vector.wrappers.gymnasium import ManiSkillVectorEnv
 
-        env = _gym_make(env_id, num_envs, "physx_cuda" if use_gpu else "physx_cpu", env_kwargs, include_state)
+        backend = "physx_cuda" if use_gpu else "physx_cpu"
+        env = _gym_make(env_id, num_envs, backend, env_kwargs, include_state)
         vec = ManiSkillVectorEnv(env, num_envs, ignore_terminations=not partial_reset, record_metrics=True)
-        return ManiSkillEnv(env_id, vec, gym_utils.find_max_episode_steps_value(vec._env), seed)
+        return ManiSkillEnv(env_id, vec, gym_utils.find_max_episode_steps_value(vec._env), seed, backend)
     from mani_skill.utils.registration import REGISTERED_ENVS
 
     max_steps = max_episode_steps or REGISTERED_ENVS[_import_maniskill(env_id)].max_episode_steps

@@ -99,6 +99,9 @@ class TabletopEnv:
         clutter: clutter level name or int (see ``gazelab.envs.clutter``).
     """
 
+    sim_backend = "torch"
+    """What simulates the batch (ManiSkill envs say physx_cuda / physx_cpu here): plain torch on ``device``."""
+
     def __init__(self, env_id: str, task: TaskSpec, num_envs: int = 1, seed: int | None = None, *,
                  device: torch.device | str = "cpu", image_size: int = 64, clutter: str | int = "none"):
         self.env_id = env_id

@@ -1,0 +1,220 @@
+"""Sweeps (gazelab.sweep + benchmarks/sample_efficiency.py): typed --set, the grid, resume, failures, Ray, and the
+committed results still aggregating to their committed summaries."""
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gazelab import sweep
+from gazelab.ppo import PPOConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMITTED = ROOT / "benchmarks" / "results" / "sample_efficiency"
+TASK = "gazelab/Reach-v0"
+TINY = {"num_envs": 8, "num_steps": 16, "num_minibatches": 2, "update_epochs": 1}  # 128 env steps per iteration
+TINY_SET = [f"{k}={v}" for k, v in TINY.items()]
+
+
+def tiny_grid(root, methods=("none",), seeds=1, budget=128, algo="ppo", overrides=None):
+    return sweep.grid(root, algo, [TASK], list(methods), seeds, {**TINY, **(overrides or {})},
+                      budgets={TASK: budget}, eval_every=1, eval_episodes=16)
+
+
+# ---------------------------------------------------------------------------------------------- --set
+def test_overrides_are_parsed_with_the_field_types():
+    parsed = sweep.parse_overrides(["num_envs=16", "gamma=0.9", "gaze_rl_grad=0", "target_kl=None",
+                                    "encoder=fine", "clutter=none", "total_timesteps=100_000"], PPOConfig)
+    assert parsed == {"num_envs": 16, "gamma": 0.9, "gaze_rl_grad": 0.0, "target_kl": None, "encoder": "fine",
+                      "clutter": "none", "total_timesteps": 100_000}
+    assert type(parsed["num_envs"]) is int and type(parsed["gamma"]) is float
+
+
+@pytest.mark.parametrize("item, message", [
+    ("num_envs=1.5", "'num_envs=1.5': expected int"),
+    ("gamma=high", "expected float"),
+    ("contrastive=yes", "expected true or false"),
+    ("encoder=resnet", "expected one of auto, nature, fine"),
+    ("num_env=16", "PPOConfig has no field 'num_env'"),
+    ("num_envs", "expected FIELD=VALUE"),
+])
+def test_bad_overrides_name_the_item_and_what_it_accepts(item, message):
+    with pytest.raises(ValueError) as error:
+        sweep.parse_overrides([item], PPOConfig)
+    assert message in str(error.value)
+
+
+# ---------------------------------------------------------------------------------------------- the grid
+def test_grid_is_seed_major_with_each_methods_fields(tmp_path):
+    trials = tiny_grid(tmp_path, methods=("none", "gaze+contrastive"), seeds=2, overrides={"gamma": 0.9})
+    assert [(t.seed, t.method) for t in trials] == [(1, "none"), (1, "gaze+contrastive"), (2, "none"),
+                                                    (2, "gaze+contrastive")]
+    last = trials[-1]
+    assert last.run_dir == str(tmp_path.resolve() / "gazelab-Reach-v0" / "gaze+contrastive" / "seed2")
+    assert last.config == dict(env_id=TASK, seed=2, num_eval_episodes=16, attention="gaze", contrastive=True,
+                               **TINY, gamma=0.9, eval_freq=1, total_timesteps=128)
+
+
+@pytest.mark.parametrize("overrides, methods, message", [
+    ({"seed": 3}, ["none"], "the sweep sets seed itself (use --seeds)"),
+    ({"attention": "patch"}, ["none", "gaze"], "methods ['none', 'gaze'] set attention themselves"),
+    ({}, ["none", "telepathy"], "unknown methods ['telepathy']"),
+    ({"num_envs": 0}, ["none"], "gazelab/Reach-v0 none: num_envs must be an int >= 1, got 0"),
+])
+def test_grid_refuses_what_it_cannot_run_before_running_anything(tmp_path, overrides, methods, message):
+    with pytest.raises(ValueError) as error:
+        sweep.grid(tmp_path, "ppo", [TASK], methods, 1, overrides)
+    assert message in str(error.value)
+    assert not any(tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------------------------------------- running
+def test_a_failing_trial_is_reported_and_the_others_finish(tmp_path, monkeypatch, capsys):
+    import gazelab.ppo
+
+    train = gazelab.ppo.train_ppo
+
+    def train_failing_seed_2(config):
+        if config.seed == 2:
+            raise RuntimeError("boom in seed 2")
+        return train(config)
+
+    monkeypatch.setattr(gazelab.ppo, "train_ppo", train_failing_seed_2)
+    trials = tiny_grid(tmp_path, seeds=3)
+    results, failures = sweep.run_trials(trials, "local")
+    assert [r["seed"] for r in results] == [1, 3]
+    assert [t.seed for t, _ in failures] == [2]
+    assert "Traceback" in failures[0][1] and "RuntimeError: boom in seed 2" in failures[0][1]
+    assert "FAILED gazelab/Reach-v0 none seed 2" in capsys.readouterr().err
+    assert [(Path(t.run_dir) / "result.json").exists() for t in trials] == [True, False, True]
+
+
+def test_ctrl_c_stops_the_sweep_and_leaves_only_finished_trials_finished(tmp_path, monkeypatch):
+    import gazelab.ppo
+
+    train = gazelab.ppo.train_ppo
+
+    def ctrl_c_in_seed_2(config):  # what train_ppo returns when Ctrl-C stopped it after a checkpoint
+        result = train(config)
+        return dataclasses.replace(result, interrupted=config.seed == 2)
+
+    monkeypatch.setattr(gazelab.ppo, "train_ppo", ctrl_c_in_seed_2)
+    trials = tiny_grid(tmp_path, seeds=3)
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run_trials(trials, "local")
+    first, second, third = (Path(t.run_dir) for t in trials)
+    assert (first / "result.json").exists()
+    assert (second / "checkpoint.pt").exists() and not (second / "result.json").exists()  # resumed next time
+    assert not third.exists()
+
+
+def test_sac_trials_run_through_the_same_trial_function(tmp_path):
+    trials = sweep.grid(tmp_path, "sac", [TASK], ["gaze+contrastive"], 1,
+                        {"num_envs": 8, "learning_starts": 64, "batch_size": 32, "buffer_size": 1000,
+                         "contrastive_buffer_size": 0}, budgets={TASK: 128}, eval_every=2, eval_episodes=16)
+    (result,), failures = sweep.run_trials(trials, "local")
+    assert not failures and result["algo"] == "sac" and result["config"]["batch_size"] == 32
+    assert [step for step, _ in result["eval_curve"]] == [128]  # 2 iterations of training_freq = 64 steps
+
+
+def test_resume_skips_finished_trials_and_continues_checkpointed_ones(tmp_path, monkeypatch):
+    first = tiny_grid(tmp_path, methods=("none", "gaze"), budget=128)
+    sweep.run_trials(first, "local")
+    done, cut = (Path(t.run_dir) for t in first)
+    done_mtime = (done / "result.json").stat().st_mtime_ns
+    first_row = json.loads((cut / "history.jsonl").read_text().splitlines()[0])
+    (cut / "result.json").unlink()  # as if stopped after its checkpoint
+
+    ran = []
+    run_trial = sweep.run_trial
+
+    def counting_run_trial(trial):
+        ran.append(trial.method)
+        return run_trial(trial)
+
+    monkeypatch.setattr(sweep, "run_trial", counting_run_trial)
+    finished, pending = sweep.split_finished(tiny_grid(tmp_path, methods=("none", "gaze"), budget=256))
+    assert [r["method"] for r in finished] == ["none"] and [t.method for t in pending] == ["gaze"]
+    results, failures = sweep.run_trials(pending, "local")
+    assert ran == ["gaze"] and not failures
+    assert (done / "result.json").stat().st_mtime_ns == done_mtime
+    rows = [json.loads(line) for line in (cut / "history.jsonl").read_text().splitlines()]
+    assert rows[0] == first_row  # the first iteration was kept from the checkpoint, not trained again
+    assert [row["global_step"] for row in rows] == [128, 256] and results[0]["total_timesteps"] == 256
+
+
+def test_a_finished_run_with_other_settings_is_refused(tmp_path):
+    sweep.run_trials(tiny_grid(tmp_path), "local")
+    with pytest.raises(ValueError, match=r"gamma: 0\.8 there, 0\.9 now.*own --tag"):
+        sweep.split_finished(tiny_grid(tmp_path, overrides={"gamma": 0.9}))
+    with pytest.raises(ValueError, match="algo: 'ppo' there, 'sac' now"):
+        sweep.split_finished(sweep.grid(tmp_path, "sac", [TASK], ["none"], 1))
+
+
+def test_two_trials_on_ray_write_the_summary_of_their_results(tmp_path):
+    """The command end to end on a local Ray instance (2 CPUs here: both trials at once)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, str(ROOT / "benchmarks" / "sample_efficiency.py"), "--backend", "ray",
+               "--tasks", TASK, "--methods", "none", "gaze+contrastive", "--seeds", "1", "--total-timesteps", "128",
+               "--eval-every", "1", "--eval-episodes", "16", "--results-dir", str(tmp_path), "--set", *TINY_SET]
+    out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "0 runs already finished, 2 to go" in out.stdout and "Ray:" in out.stdout
+    assert out.stdout.count("  done gazelab/Reach-v0") == 2  # reported by the driver, none lost at shutdown
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert saved["extra"] == TINY
+    stats = saved["results"][TASK]
+    assert set(stats) == {"none", "gaze+contrastive"}
+    for method, s in stats.items():
+        result = json.loads((tmp_path / "gazelab-Reach-v0" / method / "seed1" / "result.json").read_text())
+        assert result["algo"] == "ppo" and result["config"]["num_envs"] == 8
+        assert s["seeds"] == 1 and s["final_success_mean"] == result["final_success"]
+        assert s["steps_to_threshold_mean"] == (result["steps_to_threshold"] or 128)
+    assert stats["none"]["speedup_vs_none"] == 1.0
+    assert (tmp_path / "curves.png").stat().st_size > 0
+
+
+# ---------------------------------------------------------------------------------------------- committed results
+def committed_sweeps():
+    return sorted(path.parent for path in COMMITTED.glob("*/summary.json"))
+
+
+@pytest.mark.parametrize("root", committed_sweeps(), ids=lambda p: p.name)
+def test_committed_runs_aggregate_to_their_committed_summary(root):
+    saved = json.loads((root / "summary.json").read_text())
+    methods = {m: s for t in saved["results"].values() for m, s in t.items()}
+    (seeds,) = {s["seeds"] for s in methods.values()}
+    (threshold,) = {s["threshold"] for s in methods.values()}
+    trials = sweep.grid(root, "ppo", list(saved["results"]), list(methods), seeds, saved["extra"])
+    finished, pending = sweep.split_finished(trials)
+    assert not pending
+    assert sweep.aggregate(finished, threshold) == saved["results"]
+
+
+def test_rerunning_a_finished_sweep_only_rewrites_its_summary(tmp_path, sample_efficiency):
+    root = tmp_path / "variant-rlfree"
+    shutil.copytree(COMMITTED / "variant-rlfree", root)
+    (root / "summary.json").unlink()
+    argv = ["--backend", "local", "--tasks", "gazelab/ReachClutter-v0", "--methods", "gaze+contrastive", "--seeds",
+            "2", "--set", "gaze_rl_grad=0", "--results-dir", str(tmp_path), "--tag", "variant-rlfree"]
+    assert sample_efficiency.main(argv) == 0
+    regenerated = json.loads((root / "summary.json").read_text())
+    assert regenerated == json.loads((COMMITTED / "variant-rlfree" / "summary.json").read_text())
+    assert not list(root.rglob("checkpoint.pt"))  # nothing trained
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--set", "num_envs=many"], "--set 'num_envs=many': expected int"),
+    (["--backend", "local", "--address", "auto"], "--address and --gpus-per-trial need --backend ray"),
+    (["--seeds", "0"], "--seeds must be >= 1"),
+    (["--algo", "sac", "--set", "num_steps=4"], "SACConfig has no field 'num_steps'"),
+])
+def test_command_line_errors(argv, message, capsys, sample_efficiency):
+    with pytest.raises(SystemExit) as exit_:
+        sample_efficiency.parse_args(argv)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
