@@ -112,6 +112,12 @@ def _check_fmap(fmap, in_channels: int) -> None:
         raise ValueError(f"fmap must be a tensor of shape (B, {in_channels}, h, w), got {_shape(fmap)}")
 
 
+KEYPOINT_SCALE = 10.0
+"""Inverse temperature of the keypoint head's soft-argmax. From zero-initialised scores, Adam moves each weight by
+about its learning rate per step; unscaled, the scores would sharpen 10x slower than the MLP head moves (measured on
+synthetic maps: after 300 steps at lr 3e-4 the centre had not left the middle)."""
+
+
 class GaussianGaze(nn.Module):
     """Foveal attention: a small head predicts one 2-D Gaussian per image and weights the feature map with it.
 
@@ -220,7 +226,7 @@ class GaussianGaze(nn.Module):
             mu, shape = torch.tanh(raw[:, 0:2]), raw[:, 2:5]
         else:
             b, _, h, w = fmap.shape
-            p = torch.softmax(self.keypoint(fmap).flatten(1), dim=1).view(b, h, w)
+            p = torch.softmax(KEYPOINT_SCALE * self.keypoint(fmap).flatten(1), dim=1).view(b, h, w)
             xs = torch.linspace(-1.0, 1.0, w, dtype=fmap.dtype, device=fmap.device)
             ys = torch.linspace(-1.0, 1.0, h, dtype=fmap.dtype, device=fmap.device)
             mu = torch.stack([(p.sum(1) * xs).sum(1), (p.sum(2) * ys).sum(1)], dim=1)  # expected cell position

@@ -147,6 +147,8 @@ def knn_excluding_self(keys: np.ndarray, anchors: np.ndarray, k: int, num_thread
 
 
 POSITIVE_RULES = ("same_class", "higher_return")
+NEIGHBOURS = ("other_groups", "same_group")
+EPISODE_NEIGHBOURS = ("any", "same_episode", "other_episodes")
 FOVEA_MODES = ("anchor", "own")
 
 
@@ -159,6 +161,7 @@ def mine_triplets(
     threshold: float | None = None,
     rule: str = "same_class",
     groups: Tensor | None = None,
+    neighbours: str = "other_groups",
     generator: torch.Generator | None = None,
     num_threads: int | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -166,7 +169,8 @@ def mine_triplets(
 
     1. Anchors: ``num_anchors`` indices drawn without replacement (all N if None).
     2. Neighbours: each anchor's k exact nearest neighbours in L2 over *all* keys (FAISS ``IndexFlatL2``),
-       excluding the anchor itself and, with ``groups``, every state of the anchor's group (its episode).
+       excluding the anchor itself and, with ``groups``, every state of the anchor's group (its episode;
+       ``neighbours="other_groups"``) or every state outside it (``neighbours="same_group"``).
     3. Outcome classes: ``return > threshold`` vs the rest; default threshold the median of ``returns`` with
        ties sent to the side that balances the classes (see :func:`_outcome_classes`; all returns equal -> one
        class -> no triplets).
@@ -175,9 +179,12 @@ def mine_triplets(
        nearest *high-return* neighbour, negative = the nearest low-return one, whatever the anchor's class.
        Anchors with no neighbour of either kind are skipped.
 
-    Why ``groups``: consecutive frames of one episode share their clutter and look alike, so under whole-map
-    keys an anchor's nearest neighbours are mostly its own episode's frames, which differ mainly in the
-    gripper. Excluding them makes the neighbours other episodes' frames that look alike.
+    Why ``groups``: the frames of one episode share their clutter and goal, so under whole-map keys an anchor's
+    nearest neighbours are mostly its own episode's frames, while a neighbour of the other outcome class often
+    comes from another episode. Such a triplet is solved by telling the episodes apart, which any part of the
+    frame does (its clutter, its plaid): no pressure to look anywhere in particular. ``"same_group"`` keeps the
+    triplet inside one episode, where what changed the outcome is what moved relative to the goal;
+    ``"other_groups"`` compares look-alike states of different episodes.
 
     Args:
         keys: (N, D) float keys (e.g. ``ContrastiveBuffer.keys``), finite.
@@ -186,7 +193,8 @@ def mine_triplets(
         num_anchors: how many anchors to sample (>= 1), or None for all N.
         threshold: class boundary, or None for the median rule above.
         rule: "same_class" or "higher_return" (see 4.).
-        groups: (N,) integer group (episode) ids, or None to allow neighbours from the anchor's own episode.
+        groups: (N,) integer group (episode) ids, or None: neighbours from anywhere.
+        neighbours: with ``groups``, "other_groups" or "same_group" (see 2.).
         generator: torch generator for the anchor sampling (reproducibility).
         num_threads: FAISS threads for the search; None (default) = ``torch.get_num_threads()``, so one
             setting governs both (on a machine shared with other busy processes, 1 thread is much faster for
@@ -206,6 +214,8 @@ def mine_triplets(
         raise ValueError(f"num_anchors must be None or an int >= 1, got {num_anchors!r}")
     if rule not in POSITIVE_RULES:
         raise ValueError(f"rule must be one of {POSITIVE_RULES}, got {rule!r}")
+    if neighbours not in NEIGHBOURS:
+        raise ValueError(f"neighbours must be one of {NEIGHBOURS}, got {neighbours!r}")
     if groups is not None and (not isinstance(groups, Tensor) or tuple(groups.shape) != (n,)):
         raise ValueError(f"groups must be None or a tensor of shape ({n},), got {getattr(groups, 'shape', groups)}")
     if not torch.isfinite(keys).all():
@@ -227,26 +237,26 @@ def mine_triplets(
         anchors = torch.randperm(n, generator=generator)[:num_anchors].numpy()
     keys_np = np.ascontiguousarray(keys.detach().float().cpu().numpy())
     if groups is None:
-        neighbours = knn_excluding_self(keys_np, anchors, k, num_threads)  # (A, k), nearest first
-        usable = np.ones(neighbours.shape, dtype=bool)
+        found = knn_excluding_self(keys_np, anchors, k, num_threads)  # (A, k), nearest first
+        usable = np.ones(found.shape, dtype=bool)
     else:
-        # Search deeper, then keep each row's first k neighbours from other groups (fewer if the depth runs out).
+        # Search deeper, then keep each row's first k neighbours of the wanted groups (fewer if the depth runs out).
         depth = min(n - 1, 4 * k + 64)
-        neighbours = knn_excluding_self(keys_np, anchors, depth, num_threads)
+        found = knn_excluding_self(keys_np, anchors, depth, num_threads)
         group = groups.detach().cpu().numpy()
-        other_group = group[neighbours] != group[anchors][:, None]
-        usable = other_group & (np.cumsum(other_group, axis=1) <= k)
+        wanted = (group[found] == group[anchors][:, None]) == (neighbours == "same_group")
+        usable = wanted & (np.cumsum(wanted, axis=1) <= k)
 
     if rule == "same_class":
-        wanted_pos = high[neighbours] == high[anchors][:, None]  # (A, K)
+        wanted_pos = high[found] == high[anchors][:, None]  # (A, K)
     else:
-        wanted_pos = high[neighbours]
+        wanted_pos = high[found]
     pos_ok, neg_ok = wanted_pos & usable, ~wanted_pos & usable
     valid = pos_ok.any(axis=1) & neg_ok.any(axis=1)
     rows = np.arange(len(anchors))
     # argmax of a boolean row = the first True = the nearest neighbour with that property.
-    positive = neighbours[rows, pos_ok.argmax(axis=1)]
-    negative = neighbours[rows, neg_ok.argmax(axis=1)]
+    positive = found[rows, pos_ok.argmax(axis=1)]
+    negative = found[rows, neg_ok.argmax(axis=1)]
     as_long = lambda a: torch.from_numpy(np.ascontiguousarray(a[valid], dtype=np.int64)).to(device)  # noqa: E731
     return as_long(anchors), as_long(positive), as_long(negative)
 
@@ -281,8 +291,9 @@ class ContrastiveConfig:
     rule: str = "same_class"
     """Which neighbour is the positive: "same_class" (the anchor's outcome class) or "higher_return" (the paper's:
     always the high-return neighbour); see ``mine_triplets``."""
-    exclude_own_episode: bool = False
-    """Mine neighbours only among other episodes' states (needs episode ids in the buffer)."""
+    neighbours: str = "any"
+    """Where an anchor's neighbours may come from: "any" state, only its "same_episode" or only "other_episodes"
+    (episode ids from the buffer; see ``mine_triplets``)."""
     steps: int = 1
     """Contrastive Adam steps per ``update`` call, each on freshly mined triplets."""
     seed: int = 0
@@ -299,6 +310,8 @@ class ContrastiveConfig:
             raise ValueError(f"fovea must be one of {FOVEA_MODES}, got {self.fovea!r}")
         if self.rule not in POSITIVE_RULES:
             raise ValueError(f"rule must be one of {POSITIVE_RULES}, got {self.rule!r}")
+        if self.neighbours not in EPISODE_NEIGHBOURS:
+            raise ValueError(f"neighbours must be one of {EPISODE_NEIGHBOURS}, got {self.neighbours!r}")
         for name in ("num_anchors", "k", "steps"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -406,7 +419,8 @@ class ContrastiveLearner:
             num_anchors=cfg.num_anchors,
             threshold=cfg.threshold,
             rule=cfg.rule,
-            groups=buffer.episodes[:n] if cfg.exclude_own_episode else None,
+            groups=None if cfg.neighbours == "any" else buffer.episodes[:n],
+            neighbours="same_group" if cfg.neighbours == "same_episode" else "other_groups",
             generator=self.generator,
             num_threads=cfg.faiss_threads,
         )

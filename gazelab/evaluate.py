@@ -28,12 +28,13 @@ from gazelab.viz import draw_gaze, gaze_to_image
 __all__ = ["evaluate_policy", "record_episode", "write_video", "load_policy", "evaluate_run"]
 
 Policy = Callable[[dict], tuple[Tensor, AttentionOutput]]
-EPISODE_KEYS = ("return", "success_once", "episode_len")
+EPISODE_KEYS = ("return", "success_once", "episode_len", "reward")
+"""Per-episode metrics of ManiSkill's ``record_metrics`` (``reward`` = return / length, the mean reward per step)."""
 
 
 @torch.no_grad()
 def evaluate_policy(policy: Policy, env, num_episodes: int, cnn=None) -> dict[str, float]:
-    """Mean ``return``, ``success_once`` and ``episode_len`` over ``num_episodes`` whole episodes.
+    """Mean ``return``, ``success_once``, ``episode_len`` and ``reward`` (per step) over ``num_episodes`` whole episodes.
 
     Rounds of: reset every env, step until each has finished one episode, keep each env's first episode
     (later ones would start mid-round and be cut short). So the built-in tasks' early termination on success,

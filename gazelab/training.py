@@ -22,6 +22,8 @@ charts/learning_rate        PPO learning rate (after annealing, if on)
 eval/return                 deterministic policy, mean return over ``num_eval_episodes`` fresh episodes
 eval/success_once           ... fraction successful
 eval/episode_len            ... mean length
+eval/reward                 ... mean reward per step (return / length; with dense rewards in [0, 1] a steadier
+                            measure of "gets close" than success, which an agent hovering just off the goal misses)
 losses/policy               PPO clipped surrogate loss (last minibatch)
 losses/value                PPO value loss (last minibatch)
 losses/entropy              PPO mean policy entropy (last minibatch)
@@ -275,8 +277,8 @@ class TrainConfig:
     """whose fovea weights a triplet's maps: 'anchor' (one eye on all three) or 'own' (each its own gaze)"""
     contrastive_rule: Literal["same_class", "higher_return"] = "same_class"
     """positive = the neighbour of the anchor's outcome class, or always the higher-return one (the paper's)"""
-    contrastive_exclude_own_episode: bool = False
-    """mine neighbours only among other episodes' states"""
+    contrastive_neighbours: Literal["any", "same_episode", "other_episodes"] = "any"
+    """where an anchor's neighbours may come from: any state, its own episode only, or other episodes only"""
     contrastive_steps: int = 1
     """contrastive Adam steps per update (each on freshly mined triplets)"""
     contrastive_labels: Literal["gae", "return_to_go", "episode_return", "success"] = "return_to_go"
@@ -377,7 +379,7 @@ class TrainConfig:
             num_anchors=self.contrastive_anchors, k=self.contrastive_k, margin=self.contrastive_margin,
             spread_weight=self.spread_weight, spread_target=self.spread_target, lr=self.contrastive_lr,
             threshold=self.contrastive_threshold, fovea=self.contrastive_fovea, rule=self.contrastive_rule,
-            exclude_own_episode=self.contrastive_exclude_own_episode, steps=self.contrastive_steps, seed=self.seed,
+            neighbours=self.contrastive_neighbours, steps=self.contrastive_steps, seed=self.seed,
         )
 
     def attention_options(self) -> dict[str, Any]:
