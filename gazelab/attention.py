@@ -154,8 +154,8 @@ class GaussianGaze(nn.Module):
             cell of an 8x8 map). It keeps S^-1 finite; the spread loss is what keeps the fovea from collapsing.
         sigma_max: largest possible sigma (default 0.8: a pixel two sigma from the centre of the fovea, 1.6 units
             away, still gets weight exp(-2) ~ 0.14, so a centred fovea sees the whole image, faded at the rim).
-        init_sigma: sigma of the initial gaze (default 0.6: a pixel one unit from the centre, e.g. the middle of
-            an edge, starts at weight exp(-1/2 / 0.36) ~ 0.25).
+        init_sigma: sigma of the initial gaze (default: 0.6 or, under a lower cap, 0.75 * sigma_max; at 0.6 a
+            pixel one unit from the centre, e.g. the middle of an edge, starts at weight exp(-1/2 / 0.36) ~ 0.25).
         rho_max: bound on |rho| (default 0.9).
         init_scale: std of the last layer's initial weights (default 0.01), so gazes start almost identical.
         head: "mlp" (pooled grid -> MLP -> all five numbers) or "keypoint" (soft-argmax centre, see above).
@@ -172,7 +172,7 @@ class GaussianGaze(nn.Module):
         pool: int = 4,
         sigma_floor: float = 0.05,
         sigma_max: float = 0.8,
-        init_sigma: float = 0.6,
+        init_sigma: float | None = None,
         rho_max: float = 0.9,
         init_scale: float = 0.01,
     ):
@@ -184,6 +184,8 @@ class GaussianGaze(nn.Module):
             raise ValueError(f"sigma_floor must be > 0, got {sigma_floor!r}")
         if not sigma_max > sigma_floor:
             raise ValueError(f"sigma_max must be > sigma_floor = {sigma_floor}, got {sigma_max!r}")
+        if init_sigma is None:
+            init_sigma = min(0.6, sigma_floor + 0.75 * (sigma_max - sigma_floor))
         if not sigma_floor < init_sigma < sigma_max:
             raise ValueError(f"init_sigma must lie in (sigma_floor, sigma_max) = ({sigma_floor}, {sigma_max}), "
                              f"got {init_sigma!r}")
