@@ -147,8 +147,9 @@ def knn_excluding_self(keys: np.ndarray, anchors: np.ndarray, k: int, num_thread
 
 
 POSITIVE_RULES = ("same_class", "higher_return")
-NEIGHBOURS = ("other_groups", "same_group")
+NEIGHBOURS = ("any", "other_groups", "same_group")
 EPISODE_NEIGHBOURS = ("any", "same_episode", "other_episodes")
+KEY_KINDS = ("map", "gazed")
 FOVEA_MODES = ("anchor", "own")
 
 
@@ -161,7 +162,9 @@ def mine_triplets(
     threshold: float | None = None,
     rule: str = "same_class",
     groups: Tensor | None = None,
-    neighbours: str = "other_groups",
+    neighbours: str = "any",
+    times: Tensor | None = None,
+    min_time_gap: int = 0,
     generator: torch.Generator | None = None,
     num_threads: int | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -170,7 +173,8 @@ def mine_triplets(
     1. Anchors: ``num_anchors`` indices drawn without replacement (all N if None).
     2. Neighbours: each anchor's k exact nearest neighbours in L2 over *all* keys (FAISS ``IndexFlatL2``),
        excluding the anchor itself and, with ``groups``, every state of the anchor's group (its episode;
-       ``neighbours="other_groups"``) or every state outside it (``neighbours="same_group"``).
+       ``neighbours="other_groups"``) or every state outside it (``neighbours="same_group"``); with ``times`` and
+       ``min_time_gap``, also the states of its own group fewer than ``min_time_gap`` steps away.
     3. Outcome classes: ``return > threshold`` vs the rest; default threshold the median of ``returns`` with
        ties sent to the side that balances the classes (see :func:`_outcome_classes`; all returns equal -> one
        class -> no triplets).
@@ -184,7 +188,9 @@ def mine_triplets(
     comes from another episode. Such a triplet is solved by telling the episodes apart, which any part of the
     frame does (its clutter, its plaid): no pressure to look anywhere in particular. ``"same_group"`` keeps the
     triplet inside one episode, where what changed the outcome is what moved relative to the goal;
-    ``"other_groups"`` compares look-alike states of different episodes.
+    ``"other_groups"`` compares look-alike states of different episodes. Why ``min_time_gap``: inside an episode
+    the nearest same-class neighbour is usually the next frame, the other-class one further away in time, so moving
+    clutter alone tells them apart; a gap keeps near-duplicate frames out.
 
     Args:
         keys: (N, D) float keys (e.g. ``ContrastiveBuffer.keys``), finite.
@@ -194,7 +200,9 @@ def mine_triplets(
         threshold: class boundary, or None for the median rule above.
         rule: "same_class" or "higher_return" (see 4.).
         groups: (N,) integer group (episode) ids, or None: neighbours from anywhere.
-        neighbours: with ``groups``, "other_groups" or "same_group" (see 2.).
+        neighbours: with ``groups``: "any", "other_groups" or "same_group" (see 2.).
+        times: (N,) integer step of each state within its group (with ``min_time_gap``).
+        min_time_gap: skip same-group neighbours fewer than this many steps from the anchor (0 = off).
         generator: torch generator for the anchor sampling (reproducibility).
         num_threads: FAISS threads for the search; None (default) = ``torch.get_num_threads()``, so one
             setting governs both (on a machine shared with other busy processes, 1 thread is much faster for
@@ -216,6 +224,12 @@ def mine_triplets(
         raise ValueError(f"rule must be one of {POSITIVE_RULES}, got {rule!r}")
     if neighbours not in NEIGHBOURS:
         raise ValueError(f"neighbours must be one of {NEIGHBOURS}, got {neighbours!r}")
+    if isinstance(min_time_gap, bool) or not isinstance(min_time_gap, int) or min_time_gap < 0:
+        raise ValueError(f"min_time_gap must be an int >= 0, got {min_time_gap!r}")
+    if (neighbours != "any" or min_time_gap) and groups is None:
+        raise ValueError(f"neighbours={neighbours!r} and min_time_gap={min_time_gap} need groups (episode ids)")
+    if min_time_gap and (not isinstance(times, Tensor) or tuple(times.shape) != (n,)):
+        raise ValueError(f"min_time_gap={min_time_gap} needs times of shape ({n},), got {getattr(times, 'shape', times)}")
     if groups is not None and (not isinstance(groups, Tensor) or tuple(groups.shape) != (n,)):
         raise ValueError(f"groups must be None or a tensor of shape ({n},), got {getattr(groups, 'shape', groups)}")
     if not torch.isfinite(keys).all():
@@ -236,15 +250,19 @@ def mine_triplets(
     else:
         anchors = torch.randperm(n, generator=generator)[:num_anchors].numpy()
     keys_np = np.ascontiguousarray(keys.detach().float().cpu().numpy())
-    if groups is None:
+    if neighbours == "any" and not min_time_gap:
         found = knn_excluding_self(keys_np, anchors, k, num_threads)  # (A, k), nearest first
         usable = np.ones(found.shape, dtype=bool)
     else:
-        # Search deeper, then keep each row's first k neighbours of the wanted groups (fewer if the depth runs out).
+        # Search deeper, then keep each row's first k neighbours of the wanted kind (fewer if the depth runs out).
         depth = min(n - 1, 4 * k + 64)
         found = knn_excluding_self(keys_np, anchors, depth, num_threads)
         group = groups.detach().cpu().numpy()
-        wanted = (group[found] == group[anchors][:, None]) == (neighbours == "same_group")
+        same_group = group[found] == group[anchors][:, None]
+        wanted = np.ones(found.shape, dtype=bool) if neighbours == "any" else same_group == (neighbours == "same_group")
+        if min_time_gap:
+            time = times.detach().cpu().numpy()
+            wanted &= ~(same_group & (np.abs(time[found] - time[anchors][:, None]) < min_time_gap))
         usable = wanted & (np.cumsum(wanted, axis=1) <= k)
 
     if rule == "same_class":
@@ -294,6 +312,15 @@ class ContrastiveConfig:
     neighbours: str = "any"
     """Where an anchor's neighbours may come from: "any" state, only its "same_episode" or only "other_episodes"
     (episode ids from the buffer; see ``mine_triplets``)."""
+    min_time_gap: int = 0
+    """Skip neighbours of the anchor's own episode fewer than this many steps away (0 = off)."""
+    keys: str = "map"
+    """What "look alike" means for mining: "map" (the buffer's keys: a random projection of the whole detached
+    map, fixed when stored) or "gazed" (the same projection of the map under the *current* gaze, recomputed each
+    step for a random pool of ``key_pool`` rows: neighbours that look alike where the gaze looks, whatever the
+    clutter elsewhere)."""
+    key_pool: int = 8192
+    """Rows mined per step with ``keys="gazed"`` (their keys are recomputed each step)."""
     steps: int = 1
     """Contrastive Adam steps per ``update`` call, each on freshly mined triplets."""
     seed: int = 0
@@ -312,6 +339,12 @@ class ContrastiveConfig:
             raise ValueError(f"rule must be one of {POSITIVE_RULES}, got {self.rule!r}")
         if self.neighbours not in EPISODE_NEIGHBOURS:
             raise ValueError(f"neighbours must be one of {EPISODE_NEIGHBOURS}, got {self.neighbours!r}")
+        if self.keys not in KEY_KINDS:
+            raise ValueError(f"keys must be one of {KEY_KINDS}, got {self.keys!r}")
+        if isinstance(self.key_pool, bool) or not isinstance(self.key_pool, int) or self.key_pool < 2:
+            raise ValueError(f"key_pool must be an int >= 2, got {self.key_pool!r}")
+        if isinstance(self.min_time_gap, bool) or not isinstance(self.min_time_gap, int) or self.min_time_gap < 0:
+            raise ValueError(f"min_time_gap must be an int >= 0, got {self.min_time_gap!r}")
         for name in ("num_anchors", "k", "steps"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -412,18 +445,26 @@ class ContrastiveLearner:
         if n < max(cfg.min_buffer, cfg.k + 1):
             return ContrastiveStats(buffer_size=n)
         features, returns, keys = buffer.filled()
-        anchor, positive, negative = mine_triplets(
-            keys,
-            returns,
-            cfg.k,
+        rows = torch.arange(n, device=keys.device)
+        if cfg.keys == "gazed":  # look-alike under the current gaze: keys of the gazed maps of a pool of rows
+            rows = torch.randperm(n, generator=self.generator)[: cfg.key_pool].to(keys.device)
+            with torch.no_grad():
+                maps = features[rows].to(device=self.params[0].device, dtype=torch.float32)
+                keys = torch.cat([buffer.make_keys(self.gaze(chunk).features) for chunk in maps.split(2048)])
+        anchor, positive, negative = (rows[i] for i in mine_triplets(
+            keys if cfg.keys == "gazed" else keys[rows],
+            returns[rows],
+            min(cfg.k, len(rows) - 1),
             num_anchors=cfg.num_anchors,
             threshold=cfg.threshold,
             rule=cfg.rule,
-            groups=None if cfg.neighbours == "any" else buffer.episodes[:n],
-            neighbours="same_group" if cfg.neighbours == "same_episode" else "other_groups",
+            groups=buffer.episodes[rows],
+            neighbours={"any": "any", "same_episode": "same_group", "other_episodes": "other_groups"}[cfg.neighbours],
+            times=buffer.times[rows],
+            min_time_gap=cfg.min_time_gap,
             generator=self.generator,
             num_threads=cfg.faiss_threads,
-        )
+        ))
         t = anchor.numel()
         if t == 0:
             return ContrastiveStats(buffer_size=n)

@@ -279,6 +279,10 @@ class TrainConfig:
     """positive = the neighbour of the anchor's outcome class, or always the higher-return one (the paper's)"""
     contrastive_neighbours: Literal["any", "same_episode", "other_episodes"] = "any"
     """where an anchor's neighbours may come from: any state, its own episode only, or other episodes only"""
+    contrastive_min_time_gap: int = 0
+    """skip neighbours of the anchor's own episode fewer than this many steps away (0 = off)"""
+    contrastive_keys: Literal["map", "gazed"] = "map"
+    """what 'look alike' means for mining: keys of the whole stored map, or of the map under the current gaze"""
     contrastive_steps: int = 1
     """contrastive Adam steps per update (each on freshly mined triplets)"""
     contrastive_labels: Literal["gae", "return_to_go", "episode_return", "success"] = "return_to_go"
@@ -379,7 +383,8 @@ class TrainConfig:
             num_anchors=self.contrastive_anchors, k=self.contrastive_k, margin=self.contrastive_margin,
             spread_weight=self.spread_weight, spread_target=self.spread_target, lr=self.contrastive_lr,
             threshold=self.contrastive_threshold, fovea=self.contrastive_fovea, rule=self.contrastive_rule,
-            neighbours=self.contrastive_neighbours, steps=self.contrastive_steps, seed=self.seed,
+            neighbours=self.contrastive_neighbours, min_time_gap=self.contrastive_min_time_gap,
+            keys=self.contrastive_keys, steps=self.contrastive_steps, seed=self.seed,
         )
 
     def attention_options(self) -> dict[str, Any]:
