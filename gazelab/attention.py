@@ -24,6 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gazelab.checks import check_choice, check_int, check_number, check_tensor
+from gazelab.errors import GazelabError
+
 __all__ = [
     "AttentionOutput",
     "gaussian_map",
@@ -50,16 +53,6 @@ class AttentionOutput:
     """(B, 2) gaze spread (sigma_x, sigma_y) > 0 in normalized units (the image spans [-1, 1]); or None."""
     rho: Tensor | None = None
     """(B,) correlation of the gaze in (-1, 1) (tilt of the ellipse); or None."""
-
-
-def _shape(value) -> str:
-    return f"shape {tuple(value.shape)}" if isinstance(value, Tensor) else f"{type(value).__name__} {value!r}"
-
-
-def _check_size(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return value
 
 
 def _gaussian_map(mu: Tensor, sigma: Tensor, rho: Tensor, height: int, width: int) -> Tensor:
@@ -89,27 +82,23 @@ def gaussian_map(mu: Tensor, sigma: Tensor, rho: Tensor, height: int, width: int
     Returns:
         (B, height, width) weights in (0, 1], equal to 1 where a pixel centre coincides with ``mu``.
     """
-    height = _check_size("height", height)
-    width = _check_size("width", width)
-    if not isinstance(mu, Tensor) or mu.ndim != 2 or mu.shape[1] != 2:
-        raise ValueError(f"mu must be a tensor of shape (B, 2), got {_shape(mu)}")
+    check_int("height", height, 1)
+    check_int("width", width, 1)
+    check_tensor("mu", mu, (None, 2), "(B, 2)")
     batch = mu.shape[0]
-    if not isinstance(sigma, Tensor) or tuple(sigma.shape) != (batch, 2):
-        raise ValueError(f"sigma must be a tensor of shape ({batch}, 2) like mu, got {_shape(sigma)}")
-    if not isinstance(rho, Tensor) or tuple(rho.shape) != (batch,):
-        raise ValueError(f"rho must be a tensor of shape ({batch},) matching mu, got {_shape(rho)}")
+    check_tensor("sigma", sigma, (batch, 2), f"({batch}, 2) like mu")
+    check_tensor("rho", rho, (batch,), f"({batch},) like mu")
     if not torch.isfinite(mu).all():
-        raise ValueError(f"mu must be finite, got {mu.tolist() if mu.numel() <= 8 else 'non-finite values'}")
+        raise GazelabError(f"mu must be finite, got {mu.tolist() if mu.numel() <= 8 else 'non-finite values'}")
     if not (sigma > 0).all() or not torch.isfinite(sigma).all():
-        raise ValueError(f"sigma must be finite and > 0, got min {sigma.min().item() if sigma.numel() else None}")
+        raise GazelabError(f"sigma must be finite and > 0, got min {sigma.min().item() if sigma.numel() else None}")
     if not (rho.abs() < 1).all():
-        raise ValueError(f"rho must lie in (-1, 1), got max |rho| = {rho.abs().max().item()}")
+        raise GazelabError(f"rho must lie in (-1, 1), got max |rho| = {rho.abs().max().item()}")
     return _gaussian_map(mu, sigma.to(mu.dtype), rho.to(mu.dtype), height, width)
 
 
 def _check_fmap(fmap, in_channels: int) -> None:
-    if not isinstance(fmap, Tensor) or fmap.ndim != 4 or fmap.shape[1] != in_channels:
-        raise ValueError(f"fmap must be a tensor of shape (B, {in_channels}, h, w), got {_shape(fmap)}")
+    check_tensor("fmap", fmap, (None, in_channels, None, None), f"(B, {in_channels}, h, w)")
 
 
 KEYPOINT_SCALE = 10.0
@@ -177,22 +166,15 @@ class GaussianGaze(nn.Module):
         init_scale: float = 0.01,
     ):
         super().__init__()
-        self.in_channels = _check_size("in_channels", in_channels)
-        _check_size("hidden", hidden)
-        self.pool = _check_size("pool", pool)
-        if not sigma_floor > 0:
-            raise ValueError(f"sigma_floor must be > 0, got {sigma_floor!r}")
-        if not sigma_max > sigma_floor:
-            raise ValueError(f"sigma_max must be > sigma_floor = {sigma_floor}, got {sigma_max!r}")
-        if not sigma_floor < init_sigma < sigma_max:
-            raise ValueError(f"init_sigma must lie in (sigma_floor, sigma_max) = ({sigma_floor}, {sigma_max}), "
-                             f"got {init_sigma!r}")
-        if not 0 < rho_max < 1:
-            raise ValueError(f"rho_max must lie in (0, 1), got {rho_max!r}")
-        if not init_scale >= 0:
-            raise ValueError(f"init_scale must be >= 0, got {init_scale!r}")
-        if head not in self.HEADS:
-            raise ValueError(f"head must be one of {self.HEADS}, got {head!r}")
+        self.in_channels = check_int("in_channels", in_channels, 1)
+        check_int("hidden", hidden, 1)
+        self.pool = check_int("pool", pool, 1)
+        check_number("sigma_floor", sigma_floor, 0, low_open=True)
+        check_number("sigma_max", sigma_max, sigma_floor, low_open=True)
+        check_number("init_sigma", init_sigma, sigma_floor, sigma_max, low_open=True, high_open=True)
+        check_number("rho_max", rho_max, 0, 1, low_open=True, high_open=True)
+        check_number("init_scale", init_scale, 0)
+        check_choice("head", head, self.HEADS)
         self.head_kind = head
         self.sigma_floor = float(sigma_floor)
         self.sigma_max = float(sigma_max)
@@ -263,9 +245,8 @@ class PatchAttention(nn.Module):
 
     def __init__(self, in_channels: int, *, normalization: str = "sigmoid"):
         super().__init__()
-        self.in_channels = _check_size("in_channels", in_channels)
-        if normalization not in self.NORMALIZATIONS:
-            raise ValueError(f"normalization must be one of {self.NORMALIZATIONS}, got {normalization!r}")
+        self.in_channels = check_int("in_channels", in_channels, 1)
+        check_choice("normalization", normalization, self.NORMALIZATIONS)
         self.normalization = normalization
         self.logits = nn.Conv2d(in_channels, 1, kernel_size=1)
         nn.init.zeros_(self.logits.weight)
@@ -289,7 +270,7 @@ class NoAttention(nn.Module):
 
     def __init__(self, in_channels: int):
         super().__init__()
-        self.in_channels = _check_size("in_channels", in_channels)
+        self.in_channels = check_int("in_channels", in_channels, 1)
 
     def forward(self, fmap: Tensor) -> AttentionOutput:
         """fmap (B, C, h, w) -> AttentionOutput(features=fmap, weights=ones (B, h, w))."""
@@ -312,17 +293,16 @@ class OracleGaze(nn.Module):
 
     def __init__(self, in_channels: int, *, sigma: float = 0.44):
         super().__init__()
-        self.in_channels = _check_size("in_channels", in_channels)
-        if not sigma > 0:
-            raise ValueError(f"sigma must be > 0, got {sigma!r}")
+        self.in_channels = check_int("in_channels", in_channels, 1)
+        check_number("sigma", sigma, 0, low_open=True)
         self.sigma = float(sigma)
 
     def forward(self, fmap: Tensor, target: Tensor | None = None) -> AttentionOutput:
         """fmap (B, C, h, w), target (B, 2) gaze centres in map coordinates -> AttentionOutput (like the gaze)."""
         _check_fmap(fmap, self.in_channels)
-        if not isinstance(target, Tensor) or tuple(target.shape) != (fmap.shape[0], 2):
-            raise ValueError(f"the oracle fovea needs target of shape ({fmap.shape[0]}, 2) (the env's privileged "
-                             f"'prize' observation, which only built-in tasks have), got {_shape(target)}")
+        check_tensor("target", target, (fmap.shape[0], 2),
+                     f"({fmap.shape[0]}, 2) (the oracle fovea needs the env's privileged 'prize' observation, which "
+                     "only built-in tasks have)")
         mu = target.to(fmap.dtype)
         sigma = torch.full_like(mu, self.sigma)
         rho = mu.new_zeros(mu.shape[0])
@@ -337,6 +317,4 @@ _ATTENTION_CLASSES = {"none": NoAttention, "patch": PatchAttention, "gaze": Gaus
 def make_attention(kind: str, in_channels: int, **kwargs) -> nn.Module:
     """Build an attention module by name: ``"none"`` | ``"patch"`` | ``"gaze"`` | ``"oracle"``; kwargs go to its
     constructor."""
-    if kind not in _ATTENTION_CLASSES:
-        raise ValueError(f"kind must be one of {ATTENTION_KINDS}, got {kind!r}")
-    return _ATTENTION_CLASSES[kind](in_channels, **kwargs)
+    return _ATTENTION_CLASSES[check_choice("kind", kind, ATTENTION_KINDS)](in_channels, **kwargs)

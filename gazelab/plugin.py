@@ -20,7 +20,9 @@ import torch
 from torch import Tensor, nn
 
 from gazelab.buffer import ContrastiveBuffer
+from gazelab.checks import check_choice
 from gazelab.contrastive import ContrastiveConfig, ContrastiveLearner
+from gazelab.errors import GazelabError
 from gazelab.labels import LABELS, EpisodeLabeller
 
 __all__ = ["ContrastivePlugin", "episode_success"]
@@ -58,10 +60,9 @@ class ContrastivePlugin:
                  num_envs: int, max_episode_steps: int, label: str, gamma: float, buffer_size: int, every: int,
                  steps_per_iteration: int, rollout_steps: Optional[int] = None, device="cpu", seed: int = 0,
                  save_buffer: bool = False):
-        if label not in LABELS:
-            raise ValueError(f"label must be one of {LABELS}, got {label!r}")
+        check_choice("label", label, LABELS)
         if label == "gae" and rollout_steps is None:
-            raise ValueError("label 'gae' uses PPO's rollout returns; this trainer has none (use an episode label: "
+            raise GazelabError("label 'gae' uses PPO's rollout returns; this trainer has none (use an episode label: "
                              "'return_to_go', 'episode_return' or 'success')")
         self.label, self.every = label, every
         self.on_policy = buffer_size == 0
