@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from gazelab.envs.raster import DISC, SQUARE, pack
+from gazelab.errors import GazelabError
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ CLUTTER_LADDER = ("none", "mild", "medium", "heavy")
 MIN_COLOUR_DISTANCE = 100.0
 """Smallest RGB distance (0..441) between a random distractor colour and any task colour. At 100 a distractor can
 be the goal's size and move near it, but a green one is never a plausible goal."""
+_STATE = ("pos", "vel", "sprite_ids", "colours", "freq", "phase", "omega", "tint", "noise")
+"""The tensors that hold the clutter's state (``noise`` is None without pixel noise)."""
 _COLOUR_TRIES = 32  # candidates per distractor colour; about half are rejected, so all 32 failing is ~1e-10
 
 
@@ -76,7 +79,7 @@ def clutter_level(level: str | int) -> str:
         return CLUTTER_LADDER[level]
     if isinstance(level, str) and level in CLUTTER_LEVELS:
         return level
-    raise ValueError(f"clutter={level!r} is not a level; use one of {CLUTTER_NAMES} or 0..{len(CLUTTER_LADDER) - 1}")
+    raise GazelabError(f"clutter={level!r} is not a level; use one of {CLUTTER_NAMES} or 0..{len(CLUTTER_LADDER) - 1}")
 
 
 class Clutter:
@@ -161,6 +164,18 @@ class Clutter:
         first = ok.float().argmax(-1, keepdim=True)  # (b, k, 1): the first acceptable candidate (0 if none)
         chosen = torch.gather(candidates, 2, first[..., None].expand(b, k, 1, 3))[:, :, 0]
         return torch.where(ok.any(-1, keepdim=True), chosen, torch.full_like(chosen, 128.0))
+
+    def state_dict(self) -> dict:
+        """The distractors' and the texture's state (the generator is the env's, saved by the env)."""
+        state = {name: getattr(self, name).clone() for name in _STATE if getattr(self, name) is not None}
+        return {**state, "clock": self.clock}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`."""
+        for name in _STATE:
+            if name in state:
+                setattr(self, name, state[name].to(self.device))
+        self.clock = int(state["clock"])
 
     def step(self) -> None:
         """Advance the distractors one step (bouncing off the border) and the texture clock."""
