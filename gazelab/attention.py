@@ -4,21 +4,26 @@ Every attention module maps a feature map ``fmap`` of shape (B, C, h, w) to an :
 ``features = fmap * weights[:, None]`` keep the input's shape, so the actor/critic heads behind it do not
 change when the attention kind changes.
 
-Coordinates (shared by the whole package):
+Coordinates: a gaze lives on the **feature map** (docs/design.md, "Coordinates"):
 
 * ``x`` is the column (left -> right), ``y`` is the row (top -> bottom);
-* the image spans [-1, 1] on both axes; the centres of the ``w`` columns are ``linspace(-1, 1, w)`` and the
-  centres of the ``h`` rows are ``linspace(-1, 1, h)``, so a gaze is independent of the map resolution;
+* the map spans [-1, 1] on both axes: the centres of its ``w`` columns are ``linspace(-1, 1, w)`` and the
+  centres of its ``h`` rows are ``linspace(-1, 1, h)``, so a gaze is independent of the map resolution;
+* the map covers only the middle of the image (unpadded convolutions): the CNN's ``map_to_image`` /
+  ``image_to_map`` convert (:mod:`gazelab.encoders`; FineNatureCNN at 64 px: map -1..1 = image -0.57..0.57, so a
+  sigma of 0.3 on the map is 0.17 on the image);
 * a gaze is ``mu = (mu_x, mu_y)``, ``sigma = (sigma_x, sigma_y)`` and a correlation ``rho``; its covariance is
   ``S = [[sigma_x^2, rho sigma_x sigma_y], [rho sigma_x sigma_y, sigma_y^2]]`` (the paper's sigma_xy is
   ``rho * sigma_x * sigma_y``; |rho| < 1 keeps S positive definite) and its map is
-  ``exp(-1/2 d^T S^-1 d)`` with ``d = pixel - mu``: 1 at ``mu``, falling off with the Mahalanobis distance.
+  ``exp(-1/2 d^T S^-1 d)`` with ``d = cell - mu``: 1 at ``mu``, falling off with the Mahalanobis distance.
 """
 
 from __future__ import annotations
 
 import math
+import typing
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +39,9 @@ __all__ = [
     "PatchAttention",
     "NoAttention",
     "OracleGaze",
+    "AttentionKind",
     "ATTENTION_KINDS",
+    "GazeHead",
     "make_attention",
 ]
 
@@ -48,9 +55,9 @@ class AttentionOutput:
     weights: Tensor
     """(B, h, w) in [0, 1]: the attention weight of each feature-map cell."""
     mu: Tensor | None = None
-    """(B, 2) gaze centre (x = column, y = row) in [-1, 1]; None for non-Gaussian attention."""
+    """(B, 2) gaze centre (x = column, y = row) in feature-map coordinates ([-1, 1]); None without a fovea."""
     sigma: Tensor | None = None
-    """(B, 2) gaze spread (sigma_x, sigma_y) > 0 in normalized units (the image spans [-1, 1]); or None."""
+    """(B, 2) gaze spread (sigma_x, sigma_y) > 0 in feature-map units (the map spans [-1, 1]); or None."""
     rho: Tensor | None = None
     """(B,) correlation of the gaze in (-1, 1) (tilt of the ellipse); or None."""
 
@@ -69,7 +76,8 @@ def _gaussian_map(mu: Tensor, sigma: Tensor, rho: Tensor, height: int, width: in
 
 
 def gaussian_map(mu: Tensor, sigma: Tensor, rho: Tensor, height: int, width: int) -> Tensor:
-    """Gaussian attention map ``exp(-1/2 d^T S^-1 d)`` on an ``height x width`` grid of pixel centres.
+    """Gaussian attention map ``exp(-1/2 d^T S^-1 d)`` on an ``height x width`` grid of cell centres (the cells of a
+    feature map, or the pixels of an image: the grid spans [-1, 1] either way).
 
     Args:
         mu: (B, 2) centre (x = column, y = row); the grid spans [-1, 1] (values outside are allowed).
@@ -80,7 +88,7 @@ def gaussian_map(mu: Tensor, sigma: Tensor, rho: Tensor, height: int, width: int
         width: number of columns w >= 1 (column centres ``linspace(-1, 1, w)``).
 
     Returns:
-        (B, height, width) weights in (0, 1], equal to 1 where a pixel centre coincides with ``mu``.
+        (B, height, width) weights in (0, 1], equal to 1 where a cell centre coincides with ``mu``.
     """
     check_int("height", height, 1)
     check_int("width", width, 1)
@@ -101,6 +109,9 @@ def _check_fmap(fmap, in_channels: int) -> None:
     check_tensor("fmap", fmap, (None, in_channels, None, None), f"(B, {in_channels}, h, w)")
 
 
+GazeHead = Literal["mlp", "keypoint"]
+"""The gaze heads of :class:`GaussianGaze` (see its docstring)."""
+
 KEYPOINT_SCALE = 10.0
 """Inverse temperature of the keypoint head's soft-argmax. From zero-initialised scores, Adam moves each weight by
 about its learning rate per step; unscaled, the scores would sharpen 10x slower than the MLP head moves (measured on
@@ -113,7 +124,7 @@ class GaussianGaze(nn.Module):
     Head: ``adaptive_avg_pool(fmap) -> (C, pool, pool)`` -> flatten -> Linear -> ReLU -> Linear -> 5 numbers
     ``(a_x, a_y, b_x, b_y, c)`` mapped to
 
-    * ``mu = tanh(a)`` in (-1, 1) (the image),
+    * ``mu = tanh(a)`` in (-1, 1) (the feature map),
     * ``sigma = sigma_floor + (sigma_max - sigma_floor) * sigmoid(b)`` in (sigma_floor, sigma_max),
     * ``rho = rho_max * tanh(c)`` in (-rho_max, rho_max) (|rho| < 1 keeps the covariance positive definite).
 
@@ -127,9 +138,9 @@ class GaussianGaze(nn.Module):
     pooled MLP can: it may read the outcome from its input and move by class), and it follows a moving object by
     construction. It starts uniform (zero scores): mu = (0, 0), like the MLP head.
 
-    Why a ceiling (DESIGN.md's softplus has none): in PPO on the cluttered reach task the RL gradients grew sigma to
-    ~3, a flat map over the whole image, i.e. no attention at all, and the spread loss (weight 0.1) did not hold
-    it back. ``sigma_max`` bounds how much of the image one fovea can cover; it also makes the single-Gaussian
+    Why a ceiling (a softplus, the first design, has none): in PPO on the cluttered reach task the RL gradients grew
+    sigma to ~3, a flat map over the whole feature map, i.e. no attention at all, and the spread loss (weight 0.1)
+    did not hold it back. ``sigma_max`` bounds how much of the map one fovea can cover; it also makes the single-Gaussian
     limit (two far-apart regions, ``ReachFar``) a visible one.
 
     The last layer starts with small weights and a bias that gives ``mu = (0, 0)``, ``sigma = init_sigma`` and
@@ -139,18 +150,19 @@ class GaussianGaze(nn.Module):
         in_channels: C of the feature map.
         hidden: width of the hidden layer (default 64).
         pool: side of the pooled grid the head sees (default 4, i.e. 4x4 cells).
-        sigma_floor: smallest possible sigma (default 0.05, in units where the image spans 2; about a fifth of a
-            cell of an 8x8 map). It keeps S^-1 finite; the spread loss is what keeps the fovea from collapsing.
-        sigma_max: largest possible sigma (default 0.8: a pixel two sigma from the centre of the fovea, 1.6 units
-            away, still gets weight exp(-2) ~ 0.14, so a centred fovea sees the whole image, faded at the rim).
-        init_sigma: sigma of the initial gaze (default 0.6: a pixel one unit from the centre, e.g. the middle of
+        sigma_floor: smallest possible sigma (default 0.05, in feature-map units, where the map spans 2; about a
+            fifth of a cell of an 8x8 map). It keeps S^-1 finite; the spread loss is what keeps the fovea from
+            collapsing.
+        sigma_max: largest possible sigma (default 0.8: a cell two sigma from the centre of the fovea, 1.6 units
+            away, still gets weight exp(-2) ~ 0.14, so a centred fovea sees the whole map, faded at the rim).
+        init_sigma: sigma of the initial gaze (default 0.6: a cell one unit from the centre, e.g. the middle of
             an edge, starts at weight exp(-1/2 / 0.36) ~ 0.25).
         rho_max: bound on |rho| (default 0.9).
         init_scale: std of the last layer's initial weights (default 0.01), so gazes start almost identical.
         head: "mlp" (pooled grid -> MLP -> all five numbers) or "keypoint" (soft-argmax centre, see above).
     """
 
-    HEADS = ("mlp", "keypoint")
+    HEADS = typing.get_args(GazeHead)
 
     def __init__(
         self,
@@ -310,7 +322,8 @@ class OracleGaze(nn.Module):
         return AttentionOutput(fmap * weights[:, None], weights, mu, sigma, rho)
 
 
-ATTENTION_KINDS = ("none", "patch", "gaze", "oracle")
+AttentionKind = Literal["none", "patch", "gaze", "oracle"]
+ATTENTION_KINDS = typing.get_args(AttentionKind)
 _ATTENTION_CLASSES = {"none": NoAttention, "patch": PatchAttention, "gaze": GaussianGaze, "oracle": OracleGaze}
 
 

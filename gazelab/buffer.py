@@ -99,8 +99,10 @@ class ContrastiveBuffer:
 
         Writes at the current position and wraps around; if B > capacity only the last ``capacity`` are kept.
         """
-        check_tensor("features", features, (None, *self.feature_shape), f"(B, {', '.join(map(str, self.feature_shape))})")
-        returns = check_tensor("returns", torch.as_tensor(returns), (features.shape[0],), f"({features.shape[0]},) like features")
+        check_tensor("features", features, (None, *self.feature_shape),
+                     f"(B, {', '.join(map(str, self.feature_shape))})")
+        returns = check_tensor("returns", torch.as_tensor(returns), (features.shape[0],),
+                               f"({features.shape[0]},) like features")
         if episodes is None:
             episodes = -1 - self._unlabelled - torch.arange(features.shape[0])
             self._unlabelled += features.shape[0]

@@ -11,7 +11,7 @@ is what matters for the task. So we
    anchor be closer to the positive than to the negative by a margin. The only way the gaze can do that on
    near-identical maps is to look where they differ in a return-relevant way.
 
-A spread loss on log sigma keeps the fovea from collapsing onto a point or growing over the whole image.
+A spread loss on log sigma keeps the fovea from collapsing onto a point or growing over the whole feature map.
 Only the gaze head's parameters are updated; the stored maps are detached.
 """
 
@@ -28,7 +28,15 @@ import torch
 from torch import Tensor, nn
 
 from gazelab.buffer import ContrastiveBuffer
-from gazelab.checks import AtLeast, Interval, check_choice, check_fields, check_int, check_number, check_tensor
+from gazelab.checks import (
+    AtLeast,
+    Interval,
+    check_choice,
+    check_fields,
+    check_int,
+    check_number,
+    check_tensor,
+)
 from gazelab.errors import GazelabError
 
 __all__ = [
@@ -89,7 +97,7 @@ def spread_loss(sigma: Tensor, target: float = 0.3) -> Tensor:
     Why log-space: the penalty depends only on the *ratio* sigma / target, so it is scale-free (the same for a
     fovea of 0.1 as of 1.0 relative to its target) and symmetric in halving vs doubling (log 1/2 = -log 2),
     while a plain (sigma - target)^2 would barely resist a collapse towards 0 and punish growth harder than
-    shrinkage. Default target 0.3 (normalized units, image spans 2): about one feature-map cell on each side
+    shrinkage. Default target 0.3 (feature-map units, the map spans 2): about one feature-map cell on each side
     of the centre of a 10x10 map fall within one sigma.
     """
     check_tensor("sigma", sigma, (None, 2), "(B, 2)")

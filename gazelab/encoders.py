@@ -13,12 +13,15 @@ flattens it and applies ManiSkill's ``Linear(C*h*w, 256) + ReLU`` projection.
 
 from __future__ import annotations
 
+import typing
+from typing import Literal
+
 import torch
 from torch import Tensor, nn
 
 from gazelab.checks import check_choice, check_int, check_tensor
 
-__all__ = ["NatureCNN", "FineNatureCNN", "ENCODER_KINDS", "make_encoder"]
+__all__ = ["NatureCNN", "FineNatureCNN", "EncoderKind", "ENCODER_KINDS", "make_encoder"]
 
 
 def _conv_out(size: int, kernel: int, stride: int) -> int:
@@ -124,7 +127,8 @@ class FineNatureCNN(_ConvEncoder):
     LAYERS = ((16, 8, 4), (32, 4, 1), (32, 3, 1))
 
 
-ENCODER_KINDS = ("nature", "fine")
+EncoderKind = Literal["nature", "fine"]
+ENCODER_KINDS = typing.get_args(EncoderKind)
 _ENCODER_CLASSES = {"nature": NatureCNN, "fine": FineNatureCNN}
 
 

@@ -19,15 +19,19 @@ labelled; the return-to-go is :func:`gazelab.returns.discount_cumsum`.
 
 from __future__ import annotations
 
+import typing
+from typing import Literal
+
 import torch
 from torch import Tensor
 
 from gazelab.checks import check_choice
 from gazelab.returns import discount_cumsum
 
-__all__ = ["LABELS", "EPISODE_LABELS", "EpisodeLabeller"]
+__all__ = ["Label", "LABELS", "EPISODE_LABELS", "EpisodeLabeller"]
 
-LABELS = ("gae", "return_to_go", "episode_return", "success")
+Label = Literal["gae", "return_to_go", "episode_return", "success"]
+LABELS = typing.get_args(Label)
 EPISODE_LABELS = LABELS[1:]
 """The labels an :class:`EpisodeLabeller` computes from finished episodes (``gae`` comes from PPO's rollout)."""
 

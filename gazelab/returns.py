@@ -18,14 +18,18 @@ from torch import Tensor
 __all__ = ["discount_cumsum", "gae"]
 
 
-def discount_cumsum(rewards: Tensor, gamma: float) -> Tensor:
-    """Discounted cumulative sums along the first axis: ``out[t] = sum_k gamma^k rewards[t + k]``.
+def discount_cumsum(rewards: Tensor, gamma: float, dones: Tensor | None = None) -> Tensor:
+    """Discounted cumulative sums along the first axis: ``out[t] = rewards[t] + gamma * out[t + 1]``.
 
     rewards (T, ...) -> (T, ...); e.g. ``[1, 2, 4]`` with gamma 0.5 -> ``[1 + 0.5*2 + 0.25*4, 2 + 0.5*4, 4]``.
+    ``dones`` (T, ...), optional: 1 (or True) where an episode ended with step t; nothing after it is added
+    (``out[t] = rewards[t]``), so one call covers a stretch holding several episodes of each env.
     """
     out = torch.empty_like(rewards)
     running = torch.zeros_like(rewards[0]) if len(rewards) else None
     for t in reversed(range(len(rewards))):
+        if dones is not None:
+            running = running * (1 - dones[t].to(rewards.dtype))
         running = rewards[t] + gamma * running
         out[t] = running
     return out

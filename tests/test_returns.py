@@ -12,6 +12,13 @@ def test_discount_cumsum_by_hand():
     assert discount_cumsum(torch.zeros(0), 0.9).shape == (0,)
 
 
+def test_discount_cumsum_stops_at_episode_ends():
+    """Rewards 1, 2, 4, 8 with an episode ending after step 1: [1 + 0.5*2, 2] then [4 + 0.5*8, 8]."""
+    rewards = torch.tensor([1.0, 2.0, 4.0, 8.0])
+    dones = torch.tensor([False, True, False, False])
+    torch.testing.assert_close(discount_cumsum(rewards, 0.5, dones), torch.tensor([2.0, 2.0, 8.0, 8.0]))
+
+
 def test_gae_by_hand():
     """gamma = lambda = 0.5; T = 3 steps of 2 envs.
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -63,6 +64,8 @@ CLUTTER_LEVELS: dict[str, ClutterSpec] = {
     "lookalike": ClutterSpec(6, 0.5, (0.1, 0.14, 0.18, 0.22), 0.04, 35.0, 0),
 }
 CLUTTER_NAMES = tuple(CLUTTER_LEVELS)
+ClutterName = Literal[CLUTTER_NAMES]
+"""The names as a type (config fields and the command line offer exactly these)."""
 CLUTTER_LADDER = ("none", "mild", "medium", "heavy")
 """The graded levels, quietest first (what ``clutter=0..3`` means); ``lookalike`` stands outside it."""
 MIN_COLOUR_DISTANCE = 100.0

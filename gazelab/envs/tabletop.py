@@ -46,8 +46,8 @@ import torch
 from torch import Tensor
 
 from gazelab.envs.clutter import CLUTTER_LEVELS, Clutter, clutter_level
-from gazelab.errors import GazelabError
 from gazelab.envs.raster import DISC, SQUARE, SpriteRasterizer, pack
+from gazelab.errors import GazelabError
 
 MAX_SPEED = 0.1  # gripper displacement per step at |action| = 1, in image units (the image spans 2 units)
 GRIPPER_RADIUS = 0.11
