@@ -3,7 +3,7 @@
 A trainer hands the plug-in what it sees anyway, one environment step at a time, and calls ``update`` once per
 iteration::
 
-    plugin.observe(enc.fmap, reward, done, success)   # after every env step: maps of the observations acted on
+    plugin.observe(fmap, reward, done, success)       # after every env step: maps of the observations acted on
     plugin.end_rollout(returns)                       # PPO with label "gae": label the rollout's maps
     scalars = plugin.update(iteration)                # the contrastive step(s) on the buffer, when due
 
@@ -25,15 +25,7 @@ from gazelab.contrastive import ContrastiveConfig, ContrastiveLearner
 from gazelab.errors import GazelabError
 from gazelab.labels import LABELS, EpisodeLabeller
 
-__all__ = ["ContrastivePlugin", "episode_success"]
-
-
-def episode_success(infos: dict, num_envs: int) -> Tensor:
-    """(N,) bool: for the envs whose episode ended in this step (ManiSkill's ``final_info`` convention), whether it
-    reached success at least once; False elsewhere."""
-    if "final_info" not in infos:
-        return torch.zeros(num_envs, dtype=torch.bool)
-    return (infos["_final_info"] & infos["final_info"]["episode"]["success_once"].bool()).cpu()
+__all__ = ["ContrastivePlugin"]
 
 
 class ContrastivePlugin:

@@ -1,6 +1,6 @@
 """Sweeps of (task, method, seed) trials: one trial function, run here one after another or as Ray tasks.
 
-A *trial* is one training run (PPO or SAC) of one task, one method of :data:`gazelab.training.METHODS` and one
+A *trial* is one training run (PPO or SAC) of one task, one method of :data:`gazelab.config.METHODS` and one
 seed, with the sweep's config overrides. :func:`run_trial` trains it, or continues it from its checkpoint, and
 writes its ``result.json``; it is the only code that runs a trial, whatever the backend of :func:`run_trials`:
 
@@ -41,13 +41,13 @@ from typing import Any, Literal, Optional, Sequence, Union
 
 import numpy as np
 
-from gazelab.training import CHECKPOINT_NAME, METHODS, RUN_CONTROL_FIELDS
+from gazelab.algorithms import algorithm
+from gazelab.checkpoint import CHECKPOINT_NAME, write_atomic
+from gazelab.config import METHODS, RUN_CONTROL_FIELDS
 
-__all__ = ["ALGOS", "BACKENDS", "Trial", "Failure", "algorithm", "parse_overrides", "trial_dir", "grid",
-           "split_finished", "run_trial", "run_trials", "import_ray", "aggregate", "plot", "write_summary",
-           "write_json"]
+__all__ = ["BACKENDS", "Trial", "Failure", "parse_overrides", "trial_dir", "grid", "split_finished", "run_trial",
+           "run_trials", "import_ray", "aggregate", "plot", "write_summary", "write_json"]
 
-ALGOS = ("ppo", "sac")
 BACKENDS = ("ray", "local")
 RESULT_NAME = "result.json"
 
@@ -55,19 +55,6 @@ RESULT_NAME = "result.json"
 SWEEP_FIELDS = {"env_id": "--tasks", "seed": "--seeds", "total_timesteps": "--total-timesteps",
                 "eval_freq": "--eval-every", "num_eval_episodes": "--eval-episodes", "torch_threads": "--threads",
                 "run_dir": "--results-dir / --tag", "resume": "the resume rule", "progress": "the sweep (off)"}
-
-
-def algorithm(algo: str):
-    """(config class, train function) of ``"ppo"`` or ``"sac"``."""
-    if algo == "ppo":
-        from gazelab.ppo import PPOConfig, train_ppo
-
-        return PPOConfig, train_ppo
-    if algo == "sac":
-        from gazelab.sac import SACConfig, train_sac
-
-        return SACConfig, train_sac
-    raise ValueError(f"algo={algo!r} is unknown; use one of {ALGOS}")
 
 
 # ---------------------------------------------------------------------------------------------- overrides
@@ -127,7 +114,7 @@ class Trial:
     task: str
     """env id"""
     method: str
-    """a key of gazelab.training.METHODS"""
+    """a key of gazelab.config.METHODS"""
     seed: int
     run_dir: str
     """absolute path of the trial's directory"""
@@ -157,7 +144,7 @@ def grid(root: Path, algo: str, tasks: Sequence[str], methods: Sequence[str], se
     Args:
         root: results directory of the sweep (trials go to :func:`trial_dir`).
         algo: 'ppo' or 'sac'.
-        tasks, methods: env ids and keys of ``gazelab.training.METHODS``.
+        tasks, methods: env ids and keys of ``gazelab.config.METHODS``.
         seeds: seeds 1 .. ``seeds``.
         overrides: extra config fields for every trial (:func:`parse_overrides`).
         budgets: task -> total_timesteps; tasks not in it train for the config's per-task default.
@@ -169,7 +156,7 @@ def grid(root: Path, algo: str, tasks: Sequence[str], methods: Sequence[str], se
         ValueError before any training when a method is unknown, an override clashes with what the sweep or a
         method sets, or a trial's config is invalid (every config is built here once).
     """
-    config_cls, _ = algorithm(algo)
+    config_cls = algorithm(algo).config_cls
     overrides, budgets = overrides or {}, budgets or {}
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -226,10 +213,8 @@ def split_finished(trials: Sequence[Trial]) -> tuple[list[dict], list[Trial]]:
 
 # ---------------------------------------------------------------------------------------------- one trial
 def write_json(path: Path, obj: Any, indent: Optional[int] = None) -> None:
-    """Write ``obj`` as JSON to a temporary file next to ``path``, then ``os.replace``: never a half-written file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=indent))
-    os.replace(tmp, path)
+    """Write ``obj`` as JSON atomically (:func:`gazelab.checkpoint.write_atomic`): never a half-written file."""
+    write_atomic(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=indent)))
 
 
 def run_trial(trial: Trial) -> dict:
@@ -243,14 +228,14 @@ def run_trial(trial: Trial) -> dict:
     Raises:
         KeyboardInterrupt: Ctrl-C stopped the run; its checkpoint is kept and no result.json is written.
     """
-    config_cls, train = algorithm(trial.algo)
+    algo = algorithm(trial.algo)
     run_dir = Path(trial.run_dir)
     # A checkpoint without result.json is an interrupted trial: continue it (Run refuses a different config).
     resume = str(run_dir) if (run_dir / CHECKPOINT_NAME).exists() else None
-    config = config_cls(**trial.config, run_dir=str(run_dir), resume=resume, progress=False,
-                        torch_threads=trial.threads)
+    config = algo.config_cls(**trial.config, run_dir=str(run_dir), resume=resume, progress=False,
+                             torch_threads=trial.threads)
     start = time.time()
-    result = train(config)
+    result = algo.train(config)
     if result.interrupted:
         raise KeyboardInterrupt(f"{trial.name} was interrupted; its checkpoint is kept")
     evals = [(row["global_step"], row["eval/success_once"]) for row in result.history if "eval/success_once" in row]
@@ -425,9 +410,7 @@ def plot(results: Sequence[dict], path: Path, threshold: float) -> None:
         plot_learning_curves({m: runs[m] for m in METHODS if m in runs}, "eval/success_once", ax=ax, title=task)
         ax.axhline(threshold, color="grey", lw=0.8, ls="--")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fig.savefig(tmp, dpi=120, format="png")
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
 
 
 def write_summary(root: Path, results: Sequence[dict], extra: dict[str, Any], threshold: float) -> dict:

@@ -3,8 +3,9 @@
 Plain functions: figures come back as ``matplotlib.figure.Figure`` (nothing is shown or saved here), frames as
 ``numpy`` uint8 arrays (H, W, 3). Notebooks call them directly or inside an ``ipywidgets.interact``.
 
-Coordinates follow :mod:`gazelab.attention`: the image spans [-1, 1] on both axes, x = column, y = row
-(downwards); the centre of pixel column i of a W-wide image is at x = -1 + 2 i / (W - 1).
+Drawing happens in image coordinates: the image spans [-1, 1] on both axes, x = column, y = row (downwards); the
+centre of pixel column i of a W-wide image is at x = -1 + 2 i / (W - 1). An agent's gaze is in feature-map
+coordinates (:mod:`gazelab.attention`): convert it with :func:`gaze_to_image` before drawing it on a frame.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import warnings
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
-from matplotlib.figure import Figure  # figures without pyplot: no global state, no double display in notebooks
+from matplotlib.figure import (
+    Figure,  # figures without pyplot: no global state, no double display in notebooks
+)
 from PIL import Image, ImageDraw
 
 __all__ = [
@@ -43,7 +46,7 @@ def gaze_ellipse(mu, sigma, rho, width: int, height: int, n_std: float = 1.0, nu
     """Pixel coordinates (num, 2) as (column, row) of the ``n_std`` contour of the gaze Gaussian.
 
     Args:
-        mu: (2,) centre (x, y) in [-1, 1]; sigma: (2,) spreads; rho: correlation in (-1, 1).
+        mu: (2,) centre (x, y) in image coordinates ([-1, 1]); sigma: (2,) spreads; rho: correlation in (-1, 1).
         width, height: image size in pixels (the drawn image, any scale).
     """
     mu, sigma, rho = _np(mu).astype(float), _np(sigma).astype(float), float(_np(rho))
