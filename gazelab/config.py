@@ -23,12 +23,7 @@ import tyro
 from gazelab.attention import AttentionKind, GazeHead
 from gazelab.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
 from gazelab.checks import AtLeast, Interval, check_fields
-from gazelab.contrastive import (
-    ContrastiveConfig,
-    EpisodeNeighbours,
-    FoveaMode,
-    PositiveRule,
-)
+from gazelab.contrastive import ContrastiveConfig, EpisodeNeighbours, FoveaMode, PositiveRule
 from gazelab.envs import is_builtin, registry
 from gazelab.envs.clutter import ClutterName
 from gazelab.errors import GazelabError

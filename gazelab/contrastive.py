@@ -28,15 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from gazelab.buffer import ContrastiveBuffer
-from gazelab.checks import (
-    AtLeast,
-    Interval,
-    check_choice,
-    check_fields,
-    check_int,
-    check_number,
-    check_tensor,
-)
+from gazelab.checks import AtLeast, Interval, check_choice, check_fields, check_int, check_number, check_tensor
 from gazelab.errors import GazelabError
 
 __all__ = [

@@ -44,6 +44,7 @@ import numpy as np
 from gazelab.algorithms import algorithm
 from gazelab.checkpoint import CHECKPOINT_NAME, write_atomic
 from gazelab.config import METHODS, RUN_CONTROL_FIELDS
+from gazelab.errors import GazelabError
 
 __all__ = ["BACKENDS", "Trial", "Failure", "parse_overrides", "trial_dir", "grid", "split_finished", "run_trial",
            "run_trials", "import_ray", "aggregate", "plot", "write_summary", "write_json"]
@@ -71,13 +72,13 @@ def parse_overrides(items: Sequence[str], config_cls) -> dict[str, Any]:
     for item in items:
         name, sep, text = item.partition("=")
         if not sep:
-            raise ValueError(f"--set {item!r}: expected FIELD=VALUE, e.g. num_envs=16")
+            raise GazelabError(f"--set {item!r}: expected FIELD=VALUE, e.g. num_envs=16")
         if name not in names:
-            raise ValueError(f"--set {item!r}: {config_cls.__name__} has no field {name!r}; fields: {', '.join(names)}")
+            raise GazelabError(f"--set {item!r}: {config_cls.__name__} has no field {name!r}; fields: {', '.join(names)}")
         try:
             out[name] = _parse_typed(text, hints[name])
         except ValueError as e:
-            raise ValueError(f"--set {item!r}: {e}") from None
+            raise GazelabError(f"--set {item!r}: {e}") from None
     return out
 
 
@@ -90,18 +91,18 @@ def _parse_typed(text: str, annotation) -> Any:
     if typing.get_origin(annotation) is Literal:
         allowed = typing.get_args(annotation)
         if text not in allowed:
-            raise ValueError(f"expected one of {', '.join(map(str, allowed))}")
+            raise GazelabError(f"expected one of {', '.join(map(str, allowed))}")
         return text
     if annotation is bool:
         if text.lower() not in ("true", "false"):
-            raise ValueError("expected true or false")
+            raise GazelabError("expected true or false")
         return text.lower() == "true"
     if annotation in (int, float, str):
         try:
             return annotation(text)
         except ValueError:
-            raise ValueError(f"expected {annotation.__name__}") from None
-    raise ValueError(f"a field of type {annotation} cannot be set from text")
+            raise GazelabError(f"expected {annotation.__name__}") from None
+    raise GazelabError(f"a field of type {annotation} cannot be set from text")
 
 
 # ---------------------------------------------------------------------------------------------- the grid
@@ -160,13 +161,13 @@ def grid(root: Path, algo: str, tasks: Sequence[str], methods: Sequence[str], se
     overrides, budgets = overrides or {}, budgets or {}
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
-        raise ValueError(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
+        raise GazelabError(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
     for name in overrides:
         if name in SWEEP_FIELDS:
-            raise ValueError(f"--set {name}: the sweep sets {name} itself (use {SWEEP_FIELDS[name]})")
+            raise GazelabError(f"--set {name}: the sweep sets {name} itself (use {SWEEP_FIELDS[name]})")
         setters = [m for m in methods if name in METHODS[m]]
         if setters:
-            raise ValueError(f"--set {name}: methods {setters} set {name} themselves; choose --methods instead")
+            raise GazelabError(f"--set {name}: methods {setters} set {name} themselves; choose --methods instead")
     trials = []
     for seed in range(1, seeds + 1):
         for task in tasks:
@@ -179,7 +180,7 @@ def grid(root: Path, algo: str, tasks: Sequence[str], methods: Sequence[str], se
                 try:
                     config_cls(**config)
                 except ValueError as e:
-                    raise ValueError(f"{task} {method}: {e}") from None
+                    raise GazelabError(f"{task} {method}: {e}") from None
                 trials.append(Trial(algo, task, method, seed, str(trial_dir(root, task, method, seed)), config,
                                     threshold, threads))
     return trials
@@ -205,7 +206,7 @@ def split_finished(trials: Sequence[Trial]) -> tuple[list[dict], list[Trial]]:
         differ += [f"{k}: {saved[k]!r} there, {v!r} now" for k, v in trial.config.items()
                    if k in saved and k not in RUN_CONTROL_FIELDS and saved[k] != v]
         if differ:
-            raise ValueError(f"{path} is a finished run with other settings ({'; '.join(differ)}); give this "
+            raise GazelabError(f"{path} is a finished run with other settings ({'; '.join(differ)}); give this "
                              "sweep its own --tag or --results-dir")
         finished.append(result)
     return finished, pending
@@ -272,11 +273,11 @@ def run_trials(trials: Sequence[Trial], backend: str = "local", *, address: Opti
         gpus_per_trial: Ray only: GPUs each trial reserves (a fraction shares a GPU; 0 = trials see no GPU).
     """
     if backend not in BACKENDS:
-        raise ValueError(f"backend={backend!r} is unknown; use one of {BACKENDS}")
+        raise GazelabError(f"backend={backend!r} is unknown; use one of {BACKENDS}")
     if gpus_per_trial < 0:
-        raise ValueError(f"gpus_per_trial must be >= 0, got {gpus_per_trial!r}")
+        raise GazelabError(f"gpus_per_trial must be >= 0, got {gpus_per_trial!r}")
     if backend == "local" and (address or gpus_per_trial):
-        raise ValueError("address and gpus_per_trial need the ray backend; the local backend runs trials in this "
+        raise GazelabError("address and gpus_per_trial need the ray backend; the local backend runs trials in this "
                          "process on whatever device their config names")
     if not trials:
         return [], []
@@ -330,9 +331,9 @@ def _run_ray(trials: Sequence[Trial], address: Optional[str], gpus_per_trial: fl
         resources = ray.cluster_resources()
         cpus, gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
         if threads > cpus:
-            raise ValueError(f"each trial reserves {threads} CPUs (its torch threads) but the Ray cluster has {cpus:g}")
+            raise GazelabError(f"each trial reserves {threads} CPUs (its torch threads) but the Ray cluster has {cpus:g}")
         if gpus_per_trial > gpus:
-            raise ValueError(f"each trial reserves {gpus_per_trial:g} GPUs but the Ray cluster has {gpus:g}")
+            raise GazelabError(f"each trial reserves {gpus_per_trial:g} GPUs but the Ray cluster has {gpus:g}")
         at_once = int(min(cpus // threads, gpus // gpus_per_trial if gpus_per_trial else float("inf")))
         print(f"Ray: {cpus:g} CPUs, {gpus:g} GPUs; up to {at_once} trials at a time, each reserving {threads} CPU"
               f"{f' and {gpus_per_trial:g} GPU' if gpus_per_trial else ''}", flush=True)

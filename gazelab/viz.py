@@ -14,10 +14,11 @@ import warnings
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
-from matplotlib.figure import (
-    Figure,  # figures without pyplot: no global state, no double display in notebooks
-)
+from matplotlib.figure import Figure  # figures without pyplot: no global state, no double display in notebooks
 from PIL import Image, ImageDraw
+
+from gazelab.checks import check_int
+from gazelab.errors import GazelabError
 
 __all__ = [
     "gaze_ellipse",
@@ -209,7 +210,7 @@ def plot_triplet(frames, returns, titles: Sequence[str] = ("anchor", "positive",
     """
     frames, returns = list(frames), [float(r) for r in _np(returns).reshape(-1)]
     if len(frames) != len(titles) or len(returns) != len(titles):
-        raise ValueError(f"frames and returns must hold {len(titles)} items each, got {len(frames)} and {len(returns)}")
+        raise GazelabError(f"frames and returns must hold {len(titles)} items each, got {len(frames)} and {len(returns)}")
     fig = Figure(figsize=(2.6 * len(frames), 2.9))
     for ax, frame, ret, title in zip(fig.subplots(1, len(frames)), frames, returns, titles):
         _show_image(ax, _np(frame), f"{title}\nreturn {ret:.3f}")
@@ -230,8 +231,7 @@ def plot_gaze_timeline(frames, mu, sigma, rho, step: int, titles: Sequence[str] 
     """
     mu, sigma, rho = _np(mu), _np(sigma), _np(rho)
     steps = len(mu)
-    if not 0 <= step < steps:
-        raise ValueError(f"step must lie in [0, {steps}), got {step!r}")
+    check_int("step", step, 0, steps - 1)
     fig = Figure(figsize=(8.5, 3.2))
     ax_frame, ax_curve = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
     title = titles[step] if titles is not None else f"step {step}"
@@ -295,7 +295,7 @@ def plot_embeddings_2d(points, classes, *, title: str = "", ax=None) -> Figure:
     """
     points, classes = np.asarray(_np(points), dtype=float), np.asarray(_np(classes))
     if points.ndim != 2 or points.shape[1] != 2 or len(classes) != len(points):
-        raise ValueError(f"points must be (N, 2) and classes (N,), got {points.shape} and {classes.shape}")
+        raise GazelabError(f"points must be (N, 2) and classes (N,), got {points.shape} and {classes.shape}")
     if ax is None:
         fig = Figure(figsize=(4, 4))
         ax = fig.subplots()

@@ -9,14 +9,8 @@ from gymnasium.utils.env_checker import check_env
 from gazelab.envs import CLUTTER_LADDER, CLUTTER_NAMES, SingleEnv, list_envs, make_env
 from gazelab.envs.clutter import MIN_COLOUR_DISTANCE
 from gazelab.envs.raster import DISC, SpriteRasterizer, pack, unpack
-from gazelab.envs.tabletop import (
-    BLOCK_COLOUR,
-    BLOCK_HALF,
-    GOAL_COLOUR,
-    GOAL_DRAWN_RADIUS,
-    GRIPPER_COLOUR,
-    GRIPPER_RADIUS,
-)
+from gazelab.envs.tabletop import (BLOCK_COLOUR, BLOCK_HALF, GOAL_COLOUR, GOAL_DRAWN_RADIUS, GRIPPER_COLOUR,
+                                   GRIPPER_RADIUS)
 
 BUILTIN = list_envs("builtin")
 CLEAN_AND_CLUTTERED = [("gazelab/Reach-v0", "gazelab/ReachClutter-v0"),

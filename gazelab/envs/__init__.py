@@ -155,9 +155,7 @@ def make_env(env_id: str, num_envs: int = 1, seed: int | None = None, *, device=
     if entry.family == "builtin":
         return gym.make(env_id, num_envs=num_envs, seed=seed, device=device, image_size=image_size or entry.image_size,
                         **options)
-    from gazelab.envs.maniskill import (
-        make_maniskill_env,  # lazy: never pay for SAPIEN on the built-in tasks
-    )
+    from gazelab.envs.maniskill import make_maniskill_env  # lazy: never pay for SAPIEN on the built-in tasks
 
     return make_maniskill_env(env_id, num_envs, seed, device=device, image_size=image_size or entry.image_size,
                               **options)
