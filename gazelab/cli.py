@@ -116,35 +116,36 @@ class _TrainTarget:
     resume: Optional[str] = None
 
 
-def _train_defaults(argv: list[str]) -> dict[str, TrainConfig]:
-    """Per algorithm, the config ``train <algo> --help`` shows and fields not given on the command line take: the
-    per-task defaults of the given ``--env-id`` on ``--device``, or with ``--resume`` the run's saved config (its
-    algorithm's entry; the command line still sets ``resume``)."""
+def _train_defaults(argv: list[str]) -> dict[str, tuple[TrainConfig, str]]:
+    """Per algorithm, the config ``train <algo> --help`` shows and fields not given on the command line take, and
+    what it is: the per-task defaults of the given ``--env-id`` on ``--device``, or with ``--resume`` the run's
+    saved config (its algorithm's entry; the command line still sets ``resume``)."""
     try:
         target, _ = tyro.cli(_TrainTarget, args=argv, return_unknown_args=True, add_help=False, console_outputs=False)
     except SystemExit:  # e.g. --env-id without a value: the full parse below reports it
         target = _TrainTarget()
     given = {k: v for k, v in (("env_id", target.env_id), ("device", target.device)) if v is not None}
-    defaults = {name: algo.config_cls(**given) for name, algo in ALGORITHMS.items()}
+    defaults = {}
+    for name, algo in ALGORITHMS.items():
+        config = algo.config_cls(**given)
+        defaults[name] = config, f"{config.env_id}'s on {'this machine' if config.device == 'auto' else config.device}"
     if target.resume is not None:
         saved = load_checkpoint(target.resume, mmap=True)
         if saved["algo"] in ALGORITHMS:
-            defaults[saved["algo"]] = config_from_dict(ALGORITHMS[saved["algo"]].config_cls, saved["config"])
+            config = config_from_dict(ALGORITHMS[saved["algo"]].config_cls, saved["config"])
+            defaults[saved["algo"]] = config, f"the saved config of {target.resume} (a resume may change only " \
+                                              "the run-control fields)"
     return defaults
 
 
-def _parser(defaults: dict[str, TrainConfig]) -> type:
+def _parser(defaults: dict[str, tuple[TrainConfig, str]]) -> type:
     """The command line as nested tyro subcommands, with the training subcommands' defaults built for this call."""
     def describe(name: str) -> str:
-        config = defaults[name]
-        shown = (f"the saved config of {config.resume}" if config.resume else
-                 f"{config.env_id}'s on this machine" if config.device == "auto" else
-                 f"{config.env_id}'s on {config.device}")
-        return (f"{ALGORITHMS[name].summary}. Defaults shown: {shown}; with --env-id ID (and --device) the help shows "
-                f"that task's numbers (per-task presets: gazelab.{name}.TASK_DEFAULTS).")
+        return (f"{ALGORITHMS[name].summary}. Defaults shown: {defaults[name][1]}; with --env-id ID (and --device) "
+                f"the help shows that task's numbers (per-task presets: gazelab.{name}.TASK_DEFAULTS).")
 
     configs = Union[tuple(Annotated[ALGORITHMS[name].config_cls,
-                                    tyro.conf.subcommand(name, default=defaults[name], description=describe(name))]
+                                    tyro.conf.subcommand(name, default=defaults[name][0], description=describe(name))]
                           for name in ALGORITHMS)]
     train = dataclasses.make_dataclass("train", [("config", Annotated[configs, tyro.conf.arg(name="")])], namespace={
         "__doc__": "Train an agent from pixels (`gazelab train ppo --help`, `gazelab train sac --help`: every option).",

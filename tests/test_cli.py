@@ -190,6 +190,14 @@ def test_resume_accepts_the_run_control_overrides(finished_run, tmp_path):
     assert "eval/success_once" in ckpt["history"][-1]
 
 
+def test_resume_help_shows_the_saved_config(finished_run, capsys):
+    assert main(["train", "ppo", "--resume", str(finished_run), "--help"]) == 0
+    out = capsys.readouterr().out
+    shown = _defaults_shown(out)
+    assert shown["--num-envs"] == "4" and shown["--encoder"] == "nature" and shown["--total-timesteps"] == "32"
+    assert f"the saved config of {finished_run}" in " ".join(out.split())
+
+
 @pytest.mark.parametrize("flag, message", [
     (["--attention", "gaze"], "a resumed run keeps its saved config: attention was 'none'"),
     (["--no-include-state"], "a resumed run keeps its saved config: include_state was True"),
