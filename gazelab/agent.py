@@ -9,8 +9,8 @@ Data flow (B = batch, C x h x w = the CNN's feature map)::
         [+ state (B,S): PPO Linear(S, 256) branch as in ppo_rgb; SAC raw concat as in sac_rgbd]
         -> heads (PPO: actor mean / critic MLPs 512; SAC: actor MLP 512-256, two Q MLPs 512-256-1)
 
-Names: ``encoder`` is the *kind* of CNN (a config field: 'nature' or 'fine'), ``cnn`` the CNN module
-(:mod:`gazelab.encoders`), ``image`` the whole image branch.
+Names: an *encoder* is a CNN of :mod:`gazelab.encoders` (the config field ``encoder`` says which one, 'nature' or
+'fine'; an agent holds its encoder as ``image.cnn``); ``image`` is the whole image branch.
 
 With ``attention="none"`` the weights are all ones and the networks are exactly the baselines' (with the
 NatureCNN conv stack; ``encoder="fine"`` swaps in a finer-map CNN, see :mod:`gazelab.encoders`).
