@@ -328,7 +328,7 @@ def test_gym_make_returns_the_batched_env_with_batched_and_single_spaces(env_id)
 # The checker's warnings, not failures: the state vector (positions and velocities) is declared unbounded, and a view
 # has no gymnasium spec of its own to re-make it in other render modes (it has only one).
 @pytest.mark.filterwarnings("ignore:.*Box observation space m:UserWarning", "ignore:.*not having a spec:UserWarning")
-@pytest.mark.parametrize("env_id", ["gazelab/Reach-v0", "gazelab/PushClutter-v0"])
+@pytest.mark.parametrize("env_id", BUILTIN)
 def test_the_single_env_view_passes_gymnasiums_env_checker(env_id):
     env = SingleEnv(make_env(env_id, 1, seed=0, device="cpu"))
     check_env(env)
