@@ -155,8 +155,8 @@ class GaussianGaze(nn.Module):
             collapsing.
         sigma_max: largest possible sigma (default 0.8: a cell two sigma from the centre of the fovea, 1.6 units
             away, still gets weight exp(-2) ~ 0.14, so a centred fovea sees the whole map, faded at the rim).
-        init_sigma: sigma of the initial gaze (default 0.6: a cell one unit from the centre, e.g. the middle of
-            an edge, starts at weight exp(-1/2 / 0.36) ~ 0.25).
+        init_sigma: sigma of the initial gaze (default: 0.6 or, under a lower cap, 0.75 * sigma_max; at 0.6 a
+            cell one unit from the centre, e.g. the middle of an edge, starts at weight exp(-1/2 / 0.36) ~ 0.25).
         rho_max: bound on |rho| (default 0.9).
         init_scale: std of the last layer's initial weights (default 0.01), so gazes start almost identical.
         head: "mlp" (pooled grid -> MLP -> all five numbers) or "keypoint" (soft-argmax centre, see above).
@@ -173,7 +173,7 @@ class GaussianGaze(nn.Module):
         pool: int = 4,
         sigma_floor: float = 0.05,
         sigma_max: float = 0.8,
-        init_sigma: float = 0.6,
+        init_sigma: float | None = None,
         rho_max: float = 0.9,
         init_scale: float = 0.01,
     ):
@@ -183,6 +183,8 @@ class GaussianGaze(nn.Module):
         self.pool = check_int("pool", pool, 1)
         check_number("sigma_floor", sigma_floor, 0, low_open=True)
         check_number("sigma_max", sigma_max, sigma_floor, low_open=True)
+        if init_sigma is None:
+            init_sigma = min(0.6, sigma_floor + 0.75 * (sigma_max - sigma_floor))
         check_number("init_sigma", init_sigma, sigma_floor, sigma_max, low_open=True, high_open=True)
         check_number("rho_max", rho_max, 0, 1, low_open=True, high_open=True)
         check_number("init_scale", init_scale, 0)

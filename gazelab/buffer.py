@@ -45,6 +45,7 @@ class ContrastiveBuffer:
         keys: (capacity, key_dim) float32 unit-length keys.
         episodes: (capacity,) int64 episode id of each entry (mining can skip an anchor's own episode); entries
             added without ids get a fresh id each, i.e. no two share an episode.
+        times: (capacity,) int64 step of each entry within its episode (0 when not given).
     """
 
     DTYPES = (torch.float16, torch.float32)
@@ -80,6 +81,7 @@ class ContrastiveBuffer:
         self.returns = torch.zeros(capacity, dtype=torch.float32, device=self.device)
         self.keys = torch.zeros(capacity, key_dim, dtype=torch.float32, device=self.device)
         self.episodes = torch.zeros(capacity, dtype=torch.int64, device=self.device)
+        self.times = torch.zeros(capacity, dtype=torch.int64, device=self.device)
         self._next = 0  # row the next entry goes to
         self._size = 0
         self._unlabelled = 0  # negative ids handed to entries added without episode ids (never clash with real ids)
@@ -93,9 +95,10 @@ class ContrastiveBuffer:
         flat = features.reshape(features.shape[0], -1).to(device=self.device, dtype=torch.float32)
         return torch.nn.functional.normalize(flat @ self.projection, dim=1)
 
-    def add(self, features: Tensor, returns: Tensor, episodes: Tensor | None = None) -> None:
+    def add(self, features: Tensor, returns: Tensor, episodes: Tensor | None = None,
+            times: Tensor | None = None) -> None:
         """Store a batch: features (B, C, h, w) (any device/dtype; detached), returns (B,) and optionally the
-        episode id (B,) (ints >= 0) of each entry.
+        episode id (B,) (ints >= 0) and the step within the episode (B,) of each entry.
 
         Writes at the current position and wraps around; if B > capacity only the last ``capacity`` are kept.
         """
@@ -112,6 +115,7 @@ class ContrastiveBuffer:
         features = features.detach()[-self.capacity :]
         returns = returns.detach()[-self.capacity :].to(device=self.device, dtype=torch.float32)
         episodes = episodes[-self.capacity :].to(device=self.device, dtype=torch.int64)
+        times = torch.zeros_like(episodes) if times is None else torch.as_tensor(times)[-self.capacity :].to(episodes)
         if not torch.isfinite(returns).all():
             raise GazelabError("returns must be finite, got NaN or inf")
         if not torch.isfinite(features).all():
@@ -122,6 +126,7 @@ class ContrastiveBuffer:
         self.returns[rows] = returns
         self.keys[rows] = keys
         self.episodes[rows] = episodes
+        self.times[rows] = times
         self._next = (self._next + features.shape[0]) % self.capacity
         self._size = min(self._size + features.shape[0], self.capacity)
 
@@ -137,7 +142,8 @@ class ContrastiveBuffer:
         """The valid rows (features, returns, keys, episodes, cloned) and the write position, for checkpoints."""
         features, returns, keys = self.filled()
         return {"features": features.clone(), "returns": returns.clone(), "keys": keys.clone(),
-                "episodes": self.episodes[: len(self)].clone(), "next": self._next, "unlabelled": self._unlabelled}
+                "episodes": self.episodes[: len(self)].clone(), "times": self.times[: len(self)].clone(),
+                "next": self._next, "unlabelled": self._unlabelled}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict` into a buffer of the same feature shape and key_dim (capacity >= its rows)."""
@@ -153,6 +159,7 @@ class ContrastiveBuffer:
         self.returns[:n] = state["returns"].to(self.returns)
         self.keys[:n] = state["keys"].to(self.keys)
         self.episodes[:n] = state["episodes"].to(self.episodes)
+        self.times[:n] = state["times"].to(self.times)
         self._size, self._next = n, int(state["next"]) % self.capacity
         self._unlabelled = int(state["unlabelled"])
 

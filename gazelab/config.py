@@ -23,7 +23,7 @@ import tyro
 from gazelab.attention import AttentionKind, GazeHead
 from gazelab.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
 from gazelab.checks import AtLeast, Interval, check_fields
-from gazelab.contrastive import ContrastiveConfig, EpisodeNeighbours, FoveaMode, PositiveRule
+from gazelab.contrastive import ContrastiveConfig, EpisodeNeighbours, FoveaMode, KeyKind, PositiveRule
 from gazelab.envs import is_builtin, registry
 from gazelab.envs.clutter import ClutterName
 from gazelab.errors import GazelabError
@@ -146,6 +146,10 @@ class TrainConfig:
     """positive = the neighbour of the anchor's outcome class, or always the higher-return one (the paper's)"""
     contrastive_neighbours: EpisodeNeighbours = "any"
     """where an anchor's neighbours may come from: any state, its own episode only, or other episodes only"""
+    contrastive_min_time_gap: Annotated[int, AtLeast(0)] = 0
+    """skip neighbours of the anchor's own episode fewer than this many steps away (0 = off)"""
+    contrastive_keys: KeyKind = "map"
+    """what 'look alike' means for mining: keys of the whole stored map, or of the map under the current gaze"""
     contrastive_steps: Annotated[int, AtLeast(1)] = 1
     """contrastive Adam steps per update (each on freshly mined triplets)"""
     contrastive_labels: Label = "return_to_go"
@@ -235,7 +239,8 @@ class TrainConfig:
             num_anchors=self.contrastive_anchors, k=self.contrastive_k, margin=self.contrastive_margin,
             spread_weight=self.spread_weight, spread_target=self.spread_target, lr=self.contrastive_lr,
             threshold=self.contrastive_threshold, fovea=self.contrastive_fovea, rule=self.contrastive_rule,
-            neighbours=self.contrastive_neighbours, steps=self.contrastive_steps, seed=self.seed)
+            neighbours=self.contrastive_neighbours, min_time_gap=self.contrastive_min_time_gap,
+            keys=self.contrastive_keys, steps=self.contrastive_steps, seed=self.seed)
         return ContrastivePlugin(
             image.attention, image.feature_shape, config=learner, num_envs=self.num_envs,
             max_episode_steps=max_episode_steps, label=self.contrastive_labels, gamma=self.gamma,

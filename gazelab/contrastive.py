@@ -149,10 +149,12 @@ def knn_excluding_self(keys: np.ndarray, anchors: np.ndarray, k: int, num_thread
 
 PositiveRule = Literal["same_class", "higher_return"]
 EpisodeNeighbours = Literal["any", "same_episode", "other_episodes"]
+KeyKind = Literal["map", "gazed"]
 FoveaMode = Literal["anchor", "own"]
 POSITIVE_RULES = typing.get_args(PositiveRule)
-NEIGHBOURS = ("other_groups", "same_group")
+NEIGHBOURS = ("any", "other_groups", "same_group")
 EPISODE_NEIGHBOURS = typing.get_args(EpisodeNeighbours)
+KEY_KINDS = typing.get_args(KeyKind)
 FOVEA_MODES = typing.get_args(FoveaMode)
 
 
@@ -165,7 +167,9 @@ def mine_triplets(
     threshold: float | None = None,
     rule: str = "same_class",
     groups: Tensor | None = None,
-    neighbours: str = "other_groups",
+    neighbours: str = "any",
+    times: Tensor | None = None,
+    min_time_gap: int = 0,
     generator: torch.Generator | None = None,
     num_threads: int | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -174,7 +178,8 @@ def mine_triplets(
     1. Anchors: ``num_anchors`` indices drawn without replacement (all N if None).
     2. Neighbours: each anchor's k exact nearest neighbours in L2 over *all* keys (FAISS ``IndexFlatL2``),
        excluding the anchor itself and, with ``groups``, every state of the anchor's group (its episode;
-       ``neighbours="other_groups"``) or every state outside it (``neighbours="same_group"``).
+       ``neighbours="other_groups"``) or every state outside it (``neighbours="same_group"``); with ``times`` and
+       ``min_time_gap``, also the states of its own group fewer than ``min_time_gap`` steps away.
     3. Outcome classes: ``return > threshold`` vs the rest; default threshold the median of ``returns`` with
        ties sent to the side that balances the classes (see :func:`_outcome_classes`; all returns equal -> one
        class -> no triplets).
@@ -188,7 +193,9 @@ def mine_triplets(
     comes from another episode. Such a triplet is solved by telling the episodes apart, which any part of the
     frame does (its clutter, its plaid): no pressure to look anywhere in particular. ``"same_group"`` keeps the
     triplet inside one episode, where what changed the outcome is what moved relative to the goal;
-    ``"other_groups"`` compares look-alike states of different episodes.
+    ``"other_groups"`` compares look-alike states of different episodes. Why ``min_time_gap``: inside an episode
+    the nearest same-class neighbour is usually the next frame, the other-class one further away in time, so moving
+    clutter alone tells them apart; a gap keeps near-duplicate frames out.
 
     Args:
         keys: (N, D) float keys (e.g. ``ContrastiveBuffer.keys``), finite.
@@ -198,7 +205,9 @@ def mine_triplets(
         threshold: class boundary, or None for the median rule above.
         rule: "same_class" or "higher_return" (see 4.).
         groups: (N,) integer group (episode) ids, or None: neighbours from anywhere.
-        neighbours: with ``groups``, "other_groups" or "same_group" (see 2.).
+        neighbours: with ``groups``: "any", "other_groups" or "same_group" (see 2.).
+        times: (N,) integer step of each state within its group (with ``min_time_gap``).
+        min_time_gap: skip same-group neighbours fewer than this many steps from the anchor (0 = off).
         generator: torch generator for the anchor sampling (reproducibility).
         num_threads: FAISS threads for the search; None (default) = ``torch.get_num_threads()``, so one
             setting governs both (on a machine shared with other busy processes, 1 thread is much faster for
@@ -215,6 +224,11 @@ def mine_triplets(
         check_int("num_anchors", num_anchors, 1)
     check_choice("rule", rule, POSITIVE_RULES)
     check_choice("neighbours", neighbours, NEIGHBOURS)
+    check_int("min_time_gap", min_time_gap, 0)
+    if (neighbours != "any" or min_time_gap) and groups is None:
+        raise GazelabError(f"neighbours={neighbours!r} and min_time_gap={min_time_gap} need groups (episode ids)")
+    if min_time_gap:
+        check_tensor("times", times, (n,), f"({n},) like keys (min_time_gap={min_time_gap} needs them)")
     if groups is not None:
         check_tensor("groups", groups, (n,), f"({n},) like keys")
     if not torch.isfinite(keys).all():
@@ -232,15 +246,19 @@ def mine_triplets(
     else:
         anchors = torch.randperm(n, generator=generator)[:num_anchors].numpy()
     keys_np = np.ascontiguousarray(keys.detach().float().cpu().numpy())
-    if groups is None:
+    if neighbours == "any" and not min_time_gap:
         found = knn_excluding_self(keys_np, anchors, k, num_threads)  # (A, k), nearest first
         usable = np.ones(found.shape, dtype=bool)
     else:
-        # Search deeper, then keep each row's first k neighbours of the wanted groups (fewer if the depth runs out).
+        # Search deeper, then keep each row's first k neighbours of the wanted kind (fewer if the depth runs out).
         depth = min(n - 1, 4 * k + 64)
         found = knn_excluding_self(keys_np, anchors, depth, num_threads)
         group = groups.detach().cpu().numpy()
-        wanted = (group[found] == group[anchors][:, None]) == (neighbours == "same_group")
+        same_group = group[found] == group[anchors][:, None]
+        wanted = np.ones(found.shape, dtype=bool) if neighbours == "any" else same_group == (neighbours == "same_group")
+        if min_time_gap:
+            time = times.detach().cpu().numpy()
+            wanted &= ~(same_group & (np.abs(time[found] - time[anchors][:, None]) < min_time_gap))
         usable = wanted & (np.cumsum(wanted, axis=1) <= k)
 
     if rule == "same_class":
@@ -290,6 +308,15 @@ class ContrastiveConfig:
     neighbours: EpisodeNeighbours = "any"
     """Where an anchor's neighbours may come from: "any" state, only its "same_episode" or only "other_episodes"
     (episode ids from the buffer; see ``mine_triplets``)."""
+    min_time_gap: Annotated[int, AtLeast(0)] = 0
+    """Skip neighbours of the anchor's own episode fewer than this many steps away (0 = off)."""
+    keys: KeyKind = "map"
+    """What "look alike" means for mining: "map" (the buffer's keys: a random projection of the whole detached
+    map, fixed when stored) or "gazed" (the same projection of the map under the *current* gaze, recomputed each
+    step for a random pool of ``key_pool`` rows: neighbours that look alike where the gaze looks, whatever the
+    clutter elsewhere)."""
+    key_pool: Annotated[int, AtLeast(2)] = 8192
+    """Rows mined per step with ``keys="gazed"`` (their keys are recomputed each step)."""
     steps: Annotated[int, AtLeast(1)] = 1
     """Contrastive Adam steps per ``update`` call, each on freshly mined triplets."""
     seed: int = 0
@@ -364,18 +391,26 @@ class ContrastiveLearner:
         if n < max(cfg.min_buffer, cfg.k + 1):
             return ContrastiveStats()
         features, returns, keys = buffer.filled()
-        anchor, positive, negative = mine_triplets(
-            keys,
-            returns,
-            cfg.k,
+        rows = torch.arange(n, device=keys.device)
+        if cfg.keys == "gazed":  # look-alike under the current gaze: keys of the gazed maps of a pool of rows
+            rows = torch.randperm(n, generator=self.generator)[: cfg.key_pool].to(keys.device)
+            with torch.no_grad():
+                maps = features[rows].to(device=self.params[0].device, dtype=torch.float32)
+                keys = torch.cat([buffer.make_keys(self.gaze(chunk).features) for chunk in maps.split(2048)])
+        anchor, positive, negative = (rows[i] for i in mine_triplets(
+            keys if cfg.keys == "gazed" else keys[rows],
+            returns[rows],
+            min(cfg.k, len(rows) - 1),
             num_anchors=cfg.num_anchors,
             threshold=cfg.threshold,
             rule=cfg.rule,
-            groups=None if cfg.neighbours == "any" else buffer.episodes[:n],
-            neighbours="same_group" if cfg.neighbours == "same_episode" else "other_groups",
+            groups=buffer.episodes[rows],
+            neighbours={"any": "any", "same_episode": "same_group", "other_episodes": "other_groups"}[cfg.neighbours],
+            times=buffer.times[rows],
+            min_time_gap=cfg.min_time_gap,
             generator=self.generator,
             num_threads=cfg.faiss_threads,
-        )
+        ))
         t = anchor.numel()
         if t == 0:
             return ContrastiveStats()

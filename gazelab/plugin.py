@@ -67,7 +67,9 @@ class ContrastivePlugin:
             self.rollout_maps = torch.zeros((rollout_steps, num_envs) + tuple(feature_shape), dtype=torch.float16,
                                             device=device)
             self.rollout_episodes = torch.zeros((rollout_steps, num_envs), dtype=torch.int64)
+            self.rollout_times = torch.zeros((rollout_steps, num_envs), dtype=torch.int64)
             self.episode = torch.arange(num_envs)  # id of each env's running episode
+            self.t = torch.zeros(num_envs, dtype=torch.int64)  # steps of each env's running episode so far
             self.next_episode = num_envs
             self.step = 0
         else:
@@ -79,20 +81,23 @@ class ContrastivePlugin:
         if self.label == "gae":
             self.rollout_maps[self.step] = fmap
             self.rollout_episodes[self.step] = self.episode
+            self.rollout_times[self.step] = self.t
             self.step += 1
+            self.t += 1
             ended = torch.nonzero(done.cpu()).flatten()
+            self.t[ended] = 0
             self.episode[ended] = self.next_episode + torch.arange(len(ended))
             self.next_episode += len(ended)
             return
         for maps, labels, episode in self.labeller.add(fmap, reward, done, success):
-            self.buffer.add(maps, labels, torch.full((len(labels),), episode))
+            self.buffer.add(maps, labels, torch.full((len(labels),), episode), torch.arange(len(labels)))
 
     def end_rollout(self, returns: Tensor) -> None:
         """Label ``gae``: store the rollout's maps with PPO's returns (T, N) (advantages + values)."""
         if self.label != "gae":
             return
         self.buffer.add(self.rollout_maps[: self.step].flatten(0, 1), returns[: self.step].flatten(),
-                        self.rollout_episodes[: self.step].flatten())
+                        self.rollout_episodes[: self.step].flatten(), self.rollout_times[: self.step].flatten())
         self.step = 0
 
     def update(self, iteration: int) -> dict[str, float]:
@@ -108,15 +113,19 @@ class ContrastivePlugin:
                 "contrastive/pos_distance": stats.pos_distance, "contrastive/neg_distance": stats.neg_distance}
 
     def restart_episodes(self) -> None:
-        """Forget the running episodes' maps (a resumed ManiSkill run restarts its episodes)."""
+        """Forget the running episodes (a resumed ManiSkill run restarts its episodes): new ids, step counts 0."""
         if self.label != "gae":
             self.labeller.restart()
+            return
+        self.episode = self.next_episode + torch.arange(len(self.episode))
+        self.next_episode += len(self.episode)
+        self.t.zero_()
 
     def state_dict(self) -> dict:
         """Learner state, the running episodes and (if ``save_buffer``) the buffer's filled rows."""
         state = {"learner": self.learner.state_dict(), "buffer": self.buffer.state_dict() if self.save_buffer else None}
         if self.label == "gae":
-            state["episodes"] = {"episode": self.episode.clone(), "next_episode": self.next_episode}
+            state["episodes"] = {"episode": self.episode.clone(), "next_episode": self.next_episode, "t": self.t.clone()}
         else:
             state["episodes"] = self.labeller.state_dict()
         return state
@@ -129,5 +138,6 @@ class ContrastivePlugin:
         if self.label == "gae":
             self.episode.copy_(state["episodes"]["episode"])
             self.next_episode = int(state["episodes"]["next_episode"])
+            self.t.copy_(state["episodes"]["t"])
         else:
             self.labeller.load_state_dict(state["episodes"])

@@ -64,7 +64,7 @@ def parse_overrides(items: Sequence[str], config_cls) -> dict[str, Any]:
 
     Each value is parsed with the type its field has in ``config_cls`` (a dataclass): bool (``true``/``false``),
     int, float, str, a ``Literal`` choice, or ``None`` (spelled as Python and tyro spell it) for Optional fields.
-    ValueError naming the bad item and what it accepts.
+    GazelabError naming the bad item and what it accepts.
     """
     hints = typing.get_type_hints(config_cls)
     names = [f.name for f in dataclasses.fields(config_cls)]
@@ -154,7 +154,7 @@ def grid(root: Path, algo: str, tasks: Sequence[str], methods: Sequence[str], se
         threshold: success rate that counts as solved.
         threads: torch threads per trial.
     Raises:
-        ValueError before any training when a method is unknown, an override clashes with what the sweep or a
+        GazelabError before any training when a method is unknown, an override clashes with what the sweep or a
         method sets, or a trial's config is invalid (every config is built here once).
     """
     config_cls = algorithm(algo).config_cls
@@ -189,7 +189,7 @@ def grid(root: Path, algo: str, tasks: Sequence[str], methods: Sequence[str], se
 def split_finished(trials: Sequence[Trial]) -> tuple[list[dict], list[Trial]]:
     """(result.json contents of the finished trials, trials still to run), both in ``trials`` order.
 
-    ValueError when a finished trial ran with other settings than asked now (another algorithm, or a different
+    GazelabError when a finished trial ran with other settings than asked now (another algorithm, or a different
     value of a field the sweep sets): mixing the two in one summary would be wrong, rerunning would destroy it.
     Results written before ``algo`` and ``config`` were recorded count as PPO runs and are not compared.
     """

@@ -7,7 +7,8 @@ Seeded float results differ between CPUs, so a learning test that passes here ma
 unless its margin holds across seeds and float paths. This script runs each check of tests/learning_checks.py
 (the same configs the tests use) for every (seed, threads[, deterministic]) and prints the trained and random
 policies' mean reward per step and success rate, and the margin (trained - random reward) the tests assert on.
-Writes benchmarks/results/learning_margins.json. Each run is one process, so thread counts do not mix.
+Writes benchmarks/results/learning_margins.json (replacing the rows of the algorithms measured, keeping the others).
+Each run is one process, so thread counts do not mix.
 """
 
 from __future__ import annotations
@@ -71,8 +72,10 @@ def main() -> None:
         margins = [r["margin"] for r in rows if r["algo"] == algo]
         print(f"{algo}: margin min {min(margins):.3f}, mean {sum(margins) / len(margins):.3f}, max {max(margins):.3f} "
               f"over {len(margins)} runs")
+    # Keep the rows of the algorithms not measured now, so `--algos ppo` and `--algos sac` runs add up.
+    kept = [r for r in json.loads(RESULTS.read_text()) if r["algo"] not in args.algos] if RESULTS.exists() else []
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(rows, indent=2))
+    RESULTS.write_text(json.dumps(kept + rows, indent=2))
     print(f"wrote {RESULTS}")
 
 

@@ -183,3 +183,15 @@ def test_lavapipe_is_found_here():
     if find_lavapipe_icd() is None:
         pytest.skip("no lavapipe on this machine")
     assert os.path.basename(find_lavapipe_icd()).startswith("lvp_icd")
+
+
+def test_maniskill_clutter_colours_keep_away_from_the_cube_and_goal():
+    """Distractors distract, never deceive: no random colour within MIN_COLOUR_DISTANCE of the cube or goal."""
+    from gazelab.envs.clutter import MIN_COLOUR_DISTANCE
+    from gazelab.envs.maniskill_clutter import CUBE_BLUE, GOAL_RED, LOOKALIKE_SHARE, _distinct_colour
+
+    rng = np.random.RandomState(0)
+    colours = np.stack([_distinct_colour(rng) for _ in range(500)])
+    gap = np.linalg.norm(colours[:, None] - np.stack([CUBE_BLUE[:3], GOAL_RED[:3]])[None], axis=-1).min() * 255
+    assert gap >= MIN_COLOUR_DISTANCE
+    assert [level for level, share in LOOKALIKE_SHARE.items() if share > 0] == ["lookalike"]

@@ -26,13 +26,14 @@ def tiny(tmp_path, name, **overrides) -> PPOConfig:
 
 
 PPO_MARGIN = 0.2
-"""Required gap in mean reward per step between PPO (20,480 steps) and a random policy. Measured (scripts/
-learning_margins.py, seeds 1-5 x 1 and 2 threads, 2026-11-26): see the closing note of issue 9 (filled in below)."""
+"""Required gap in mean reward per step between PPO (20,480 steps) and a random policy (0.283). Measured with
+scripts/learning_margins.py, seeds 1-5 x 1 and 2 torch threads (2026-11-26): trained 0.652-0.685, margin
+0.369-0.402 (mean 0.386) over the 10 runs, while their success rates ranged 0.43-0.84: the threshold sits at half
+the smallest margin measured."""
 
 
 def test_ppo_beats_random_on_reach(tmp_path):
-    """Mean reward per step over 256 episodes (tests/learning_checks.py). Measured by scripts/learning_margins.py,
-    5 seeds x 1 and 2 threads: see MARGIN."""
+    """Mean reward per step over 256 episodes (tests/learning_checks.py); the measured margins: see PPO_MARGIN."""
     trained, random = learning_checks.train_and_compare("ppo", tmp_path / "learn")
     assert trained["reward"] > random["reward"] + PPO_MARGIN, (trained, random)
 

@@ -77,7 +77,7 @@ _COLOUR_TRIES = 32  # candidates per distractor colour; about half are rejected,
 
 
 def clutter_level(level: str | int) -> str:
-    """Normalise a clutter level given as name or ladder index (0..3) to its name; ValueError otherwise."""
+    """Normalise a clutter level given as name or ladder index (0..3) to its name; GazelabError otherwise."""
     if isinstance(level, int) and not isinstance(level, bool) and 0 <= level < len(CLUTTER_LADDER):
         return CLUTTER_LADDER[level]
     if isinstance(level, str) and level in CLUTTER_LEVELS:

@@ -4,8 +4,9 @@ The distractors are boxes, spheres and cylinders with visual shapes only (no col
 bodies, so they cannot touch the robot or the cube: physics, reward and success are exactly PushCube-v1's.
 Shapes, sizes and colours are drawn per sub-scene when the scene is built (a reconfiguration); positions and
 orientations are redrawn every episode, on the table on both sides of the cube-to-goal strip, so the task objects
-stay visible. Higher levels add more distractors, and from ``medium`` on some copy the cube's blue colour and
-size or the goal's red.
+stay visible. Higher levels add more distractors; as in the built-in tasks, clutter distracts but never deceives:
+random colours keep at least ``MIN_COLOUR_DISTANCE`` (in 0-255 RGB) from the cube's blue and the goal's red, and
+only the named ``lookalike`` level copies them (half of its 8 distractors are cube twins or goal-red cylinders).
 
 Importing this module imports ``mani_skill`` (so call ``gazelab.envs.vulkan.ensure_vulkan`` first; ``make_env``
 does) and registers ``PushCubeClutter-v1`` with ManiSkill.
@@ -21,11 +22,11 @@ from mani_skill.utils.building import actors
 from mani_skill.utils.registration import register_env
 from mani_skill.utils.structs import Actor, Pose
 
-from gazelab.envs.clutter import clutter_level
+from gazelab.envs.clutter import MIN_COLOUR_DISTANCE, clutter_level
 
 MANISKILL_ID = "PushCubeClutter-v1"
-NUM_DISTRACTORS = {"none": 0, "mild": 4, "medium": 8, "heavy": 16}
-LOOKALIKE_SHARE = {"none": 0.0, "mild": 0.0, "medium": 0.5, "heavy": 1.0}
+NUM_DISTRACTORS = {"none": 0, "mild": 4, "medium": 8, "heavy": 16, "lookalike": 8}
+LOOKALIKE_SHARE = {"none": 0.0, "mild": 0.0, "medium": 0.0, "heavy": 0.0, "lookalike": 0.5}
 CUBE_BLUE = np.array([12, 42, 160, 255]) / 255
 GOAL_RED = np.array([194, 19, 22, 255]) / 255
 # Distractors lie in x in [X_RANGE] and |y| in [Y_RANGE] (metres, table frame): beside the strip where the cube
@@ -34,12 +35,22 @@ X_RANGE = (-0.35, 0.3)
 Y_RANGE = (0.22, 0.4)
 
 
+def _distinct_colour(rng: np.random.RandomState) -> np.ndarray:
+    """A random RGB colour in [0.1, 0.95]^3 at least MIN_COLOUR_DISTANCE / 255 from the cube's blue and the goal's red
+    (rejection sampling; about a quarter of the draws are rejected)."""
+    task = np.stack([CUBE_BLUE[:3], GOAL_RED[:3]])
+    while True:
+        colour = rng.uniform(0.1, 0.95, 3)
+        if np.linalg.norm(task - colour, axis=1).min() * 255 >= MIN_COLOUR_DISTANCE:
+            return colour
+
+
 @register_env(MANISKILL_ID, max_episode_steps=50)
 class PushCubeClutterEnv(PushCubeEnv):
     """PushCube-v1 plus ``NUM_DISTRACTORS[clutter]`` visual-only distractors.
 
     Args:
-        clutter: 'none' | 'mild' | 'medium' | 'heavy' (or 0..3).
+        clutter: 'none' | 'mild' | 'medium' | 'heavy' (or 0..3), or 'lookalike'.
         *args, **kwargs: as PushCube-v1.
     """
 
@@ -60,7 +71,7 @@ class PushCubeClutterEnv(PushCubeEnv):
                 if copy_task:  # a cube twin or a goal-red disc-like cylinder
                     colour = CUBE_BLUE if rng.rand() < 0.5 else GOAL_RED
                 else:
-                    colour = np.concatenate([rng.uniform(0.1, 0.95, 3), [1.0]])
+                    colour = np.concatenate([_distinct_colour(rng), [1.0]])
                 size = 0.02 if copy_task else rng.uniform(0.02, 0.05)
                 kind = 0 if copy_task and colour is CUBE_BLUE else rng.randint(3)
                 name = f"distractor_{k}_{i}"

@@ -288,7 +288,7 @@ class TabletopEnv(gym.Env):
         """Advance every env one step.
 
         Args:
-            action: (N, 2) gripper velocity, clipped to [-1, 1]; ValueError if any entry is nan or inf.
+            action: (N, 2) gripper velocity, clipped to [-1, 1]; GazelabError if any entry is nan or inf.
         Returns:
             obs, reward (N,) float32, terminated (N,) bool, truncated (N,) bool, info (see module docstring).
         """
