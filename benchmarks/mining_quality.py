@@ -20,10 +20,11 @@ Writes benchmarks/results/mining_quality.json (the runs given).
 from __future__ import annotations
 
 import torch
+from saved_runs import main, open_run, run_identity
 
 from gazelab.buffer import ContrastiveBuffer
 from gazelab.contrastive import knn_excluding_self, mine_triplets
-from saved_runs import main, open_run, run_identity
+from gazelab.returns import discount_cumsum
 
 CUT = 20  # steps dropped at the end of every env's window: gamma^20 < 0.012 for gamma <= 0.8
 COLUMNS = [("triplets", "triplets", ">8d"),
@@ -42,19 +43,15 @@ def mining_quality(run_dir: str, envs: int, steps: int, seed: int) -> dict:
     obs, _ = env.reset(seed=seed)
     fmaps, rewards, dones, grippers, goals = [], [], [], [], []
     for _ in range(steps):
-        action, _, _, _, enc = agent.get_action_and_value(obs)
-        fmaps.append(enc.fmap.half())
+        action, _, _, _, image = agent.get_action_and_value(obs)
+        fmaps.append(image.fmap.half())
         grippers.append(env.gripper.clone())
         goals.append(env.goal.clone())
         obs, reward, terminated, truncated, _ = env.step(action)
         rewards.append(reward.float())
-        dones.append((terminated | truncated).float())
+        dones.append(terminated | truncated)
     env.close()
-    returns = torch.zeros(steps, envs)
-    running = torch.zeros(envs)
-    for t in reversed(range(steps)):
-        running = rewards[t] + config.gamma * running * (1 - dones[t])
-        returns[t] = running
+    returns = discount_cumsum(torch.stack(rewards), config.gamma, torch.stack(dones))
     keep = slice(0, steps - CUT)
     fmap = torch.stack(fmaps)[keep].flatten(0, 1)
     returns = returns[keep].flatten()

@@ -19,7 +19,8 @@ On a cluster ``--results-dir`` must be a filesystem every node sees (NFS, ...): 
 they run. Without Ray (or with ``--backend local``) the same trial function runs here, one trial at a time.
 
 For every trial one training run with the task's defaults of the algorithm (``TASK_DEFAULTS`` of gazelab.ppo /
-gazelab.sac; PPO on the two Reach tasks: the budgets in ``BUDGETS``), evaluated with the deterministic policy
+gazelab.sac, shown by ``gazelab train ppo --env-id ID --help``; PPO on the two Reach tasks: the budgets in
+``BUDGETS``), evaluated with the deterministic policy
 every ``--eval-every`` iterations. Per run: *steps to threshold* = the first evaluation step whose success rate
 reaches ``--threshold`` (runs that never reach it count as censored at their budget) and *final success* = mean
 of the last two evaluations. Per method: mean, std and min-max across seeds, and the speed-up over `none` (ratio
@@ -44,7 +45,8 @@ import sys
 from pathlib import Path
 
 from gazelab import sweep
-from gazelab.training import METHODS
+from gazelab.algorithms import ALGORITHMS, algorithm
+from gazelab.config import METHODS
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sample_efficiency"
 TASKS = ("gazelab/Reach-v0", "gazelab/ReachClutter-v0")
@@ -61,7 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     results directory), ``overrides`` (parsed ``--set``) and ``trials`` (``gazelab.sweep.grid``)."""
     has_ray = importlib.util.find_spec("ray") is not None
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--algo", choices=sweep.ALGOS, default="ppo", help="trainer (default: %(default)s)")
+    parser.add_argument("--algo", choices=list(ALGORITHMS), default="ppo", help="trainer (default: %(default)s)")
     parser.add_argument("--seeds", type=int, default=5, help="seeds 1..N per (task, method) (default: %(default)s)")
     parser.add_argument("--tasks", nargs="+", default=list(TASKS))
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
@@ -104,7 +106,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.root = args.results_dir / args.tag if args.tag else args.results_dir
     budgets = {task: args.total_timesteps for task in args.tasks} if args.total_timesteps else BUDGETS.get(args.algo)
     try:
-        args.overrides = sweep.parse_overrides(args.set, sweep.algorithm(args.algo)[0])
+        args.overrides = sweep.parse_overrides(args.set, algorithm(args.algo).config_cls)
         args.trials = sweep.grid(args.root, args.algo, args.tasks, args.methods, args.seeds, args.overrides,
                                  budgets=budgets, eval_every=args.eval_every or EVAL_EVERY.get(args.algo),
                                  eval_episodes=args.eval_episodes, threshold=args.threshold, threads=args.threads)

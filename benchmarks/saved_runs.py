@@ -15,8 +15,8 @@ from typing import Callable
 
 import torch
 
+from gazelab.algorithms import load_policy
 from gazelab.envs import make_env
-from gazelab.evaluate import load_policy
 
 RESULTS = Path(__file__).resolve().parent / "results"
 Column = tuple[str, str, str]

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import torch
 
-from gazelab.training import METHODS as TRAINING_METHODS
+from gazelab.algorithms import ALGORITHMS, algorithm
+from gazelab.config import METHODS as TRAINING_METHODS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # The paper's four methods plus the contrastive step every 4th iteration (the stride option).
@@ -31,14 +32,11 @@ METHODS = dict(TRAINING_METHODS, **{"gaze+contrastive/4": dict(attention="gaze",
 
 def measure(algo: str, env_id: str, steps: int, method: dict, threads: int, extra: dict) -> float:
     """Train once; environment steps per second of the training loop (charts/SPS: env creation excluded)."""
-    if algo == "ppo":
-        from gazelab.ppo import PPOConfig as Config, train_ppo as train
-    else:
-        from gazelab.sac import SACConfig as Config, train_sac as train
+    trainer = algorithm(algo)
     with tempfile.TemporaryDirectory() as tmp:
-        config = Config(env_id=env_id, total_timesteps=steps, eval_freq=0, checkpoint_every=0, progress=False,
-                        torch_threads=threads, run_dir=tmp, **method, **extra)
-        return train(config).final["charts/SPS"]
+        config = trainer.config_cls(env_id=env_id, total_timesteps=steps, eval_freq=0, checkpoint_every=0,
+                                    progress=False, torch_threads=threads, run_dir=tmp, **method, **extra)
+        return trainer.train(config).final["charts/SPS"]
 
 
 def table(algo: str, env_id: str, steps: int, threads: int, methods: list[str], extra: dict) -> dict:
@@ -58,7 +56,7 @@ def table(algo: str, env_id: str, steps: int, threads: int, methods: list[str], 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--algo", choices=("ppo", "sac"), default="ppo")
+    parser.add_argument("--algo", choices=list(ALGORITHMS), default="ppo")
     parser.add_argument("--env-id", default="gazelab/ReachClutter-v0", help="built-in task (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=None, help="env steps per method (default: PPO 20480, SAC 4096)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")

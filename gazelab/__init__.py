@@ -1,14 +1,14 @@
 """gazelab: return-guided foveal attention for visual reinforcement learning, built to be taught.
 
-Modules, one concept each:
-    attention    Gaussian gaze, patch attention and the identity ("none")
-    contrastive  triplet loss, spread loss, FAISS triplet mining, the contrastive update
-    buffer       circular store of detached feature maps and their returns
-    encoders     NatureCNN (ManiSkill3 baseline) and a finer-map variant
-    envs         one ``make_env`` for ManiSkill3 (GPU or CPU) and fast built-in image tasks
-    ppo, sac     the RL trainers, with the gaze as a plug-in
-    viz, widgets figures and ipywidgets for the notebooks
-    cli          the ``gazelab`` command
+Layers, bottom to top (the README's "Map of the package" has one line per module; docs/design.md the why):
+
+    foundation     errors, checks
+    method         returns, attention, encoders, buffer, contrastive, labels, plugin, prize   (and the tasks: envs)
+    run plumbing   checkpoint, config, episodes, run
+    RL             agent, ppo, sac
+    tools          algorithms (the registry), evaluate, sweep, recipes
+    front ends     demo, cli (the ``gazelab`` command; ``python -m gazelab``)
+    teaching       viz, widgets, exercises, course, tutorials (on the method and the tasks only)
 """
 
 __version__ = "0.1.0"

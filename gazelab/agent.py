@@ -1,11 +1,16 @@
-"""Networks of the trainers: a CNN, an attention plug-in, and the actor/critic heads of the ManiSkill3 baselines.
+"""Networks of the trainers: the image branch (CNN, attention plug-in, projection) and the actor/critic heads of the
+ManiSkill3 baselines.
 
 Data flow (B = batch, C x h x w = the CNN's feature map)::
 
     rgb (B,H,W,3) uint8 -> CNN -> fmap (B,C,h,w) -> attention -> fmap * weights (B,C,h,w) -> flatten
         -> Linear(C*h*w, 256) + ReLU                                  (ManiSkill NatureCNN projection)
+                                                                      = ImageBranch, ``agent.image`` in both agents
         [+ state (B,S): PPO Linear(S, 256) branch as in ppo_rgb; SAC raw concat as in sac_rgbd]
         -> heads (PPO: actor mean / critic MLPs 512; SAC: actor MLP 512-256, two Q MLPs 512-256-1)
+
+Names: an *encoder* is a CNN of :mod:`gazelab.encoders` (the config field ``encoder`` says which one, 'nature' or
+'fine'; an agent holds its encoder as ``image.cnn``); ``image`` is the whole image branch.
 
 With ``attention="none"`` the weights are all ones and the networks are exactly the baselines' (with the
 NatureCNN conv stack; ``encoder="fine"`` swaps in a finer-map CNN, see :mod:`gazelab.encoders`).
@@ -27,7 +32,8 @@ from torch.distributions.normal import Normal
 from gazelab.attention import AttentionOutput, make_attention
 from gazelab.encoders import make_encoder
 
-__all__ = ["Encoding", "ImageEncoder", "PPOAgent", "SACActor", "SoftQNetwork", "layer_init", "make_mlp", "gaussian"]
+__all__ = ["ImageBranchOutput", "ImageBranch", "PPOAgent", "SACActor", "SoftQNetwork", "layer_init", "make_mlp",
+           "gaussian"]
 
 
 def layer_init(layer: nn.Linear, std: float = np.sqrt(2), bias_const: float = 0.0) -> nn.Linear:
@@ -40,7 +46,7 @@ def layer_init(layer: nn.Linear, std: float = np.sqrt(2), bias_const: float = 0.
 def gaussian(mean: Tensor, std: Tensor) -> Normal:
     """The policy's Normal(mean, std), (B, A) each, without torch's argument check: a diverging run's nan means
     then reach its losses, where the trainers' guard names the quantity and the iteration
-    (:meth:`gazelab.training.Run.check_finite`), instead of stopping inside torch.distributions."""
+    (:meth:`gazelab.run.Run.check_finite`), instead of stopping inside torch.distributions."""
     return Normal(mean, std, validate_args=False)
 
 
@@ -56,8 +62,8 @@ def make_mlp(in_features: int, sizes: list[int], last_act: bool = True) -> nn.Se
 
 
 @dataclass
-class Encoding:
-    """What :class:`ImageEncoder` returns."""
+class ImageBranchOutput:
+    """What :class:`ImageBranch` returns."""
 
     features: Tensor
     """(B, feature_dim) projected image features (after attention, flatten, Linear + ReLU)."""
@@ -67,8 +73,8 @@ class Encoding:
     """The attention module's output (weights (B, h, w); mu/sigma/rho (B, 2)/(B, 2)/(B,) for the gaze)."""
 
 
-class ImageEncoder(nn.Module):
-    """CNN -> attention -> flatten -> Linear(C*h*w, feature_dim) + ReLU.
+class ImageBranch(nn.Module):
+    """The image branch of both agents: CNN -> attention -> flatten -> Linear(C*h*w, feature_dim) + ReLU.
 
     Args:
         image_size: side of the square input image.
@@ -77,8 +83,8 @@ class ImageEncoder(nn.Module):
         gaze_rl_grad: scale in [0, 1] of the RL gradients that reach the attention head (bool: 1 or 0).
         feature_dim: output width (256 as in ManiSkill's NatureCNN).
         **attention_options: keyword arguments of the attention module (e.g. ``head``, ``sigma_max`` of
-            :class:`~gazelab.attention.GaussianGaze`); for ``attention="oracle"``, ``sigma`` is in *image* units
-            and converted to the map here.
+            :class:`~gazelab.attention.GaussianGaze`, in feature-map units); for ``attention="oracle"``, ``sigma``
+            is in *image* units and converted to the map here.
     """
 
     def __init__(self, image_size: int, *, encoder: str = "fine", attention: str = "none",
@@ -96,8 +102,8 @@ class ImageEncoder(nn.Module):
         self.feature_shape = (channels, h, w)
         self.out_features = feature_dim
 
-    def forward(self, rgb: Tensor, prize: Tensor | None = None) -> Encoding:
-        """rgb (B, H, W, 3) uint8 -> :class:`Encoding` with features (B, feature_dim).
+    def forward(self, rgb: Tensor, prize: Tensor | None = None) -> ImageBranchOutput:
+        """rgb (B, H, W, 3) uint8 -> :class:`ImageBranchOutput` with features (B, feature_dim).
 
         ``prize`` (B, 2): the env's privileged target in image coordinates, read only by the oracle fovea.
         """
@@ -113,7 +119,7 @@ class ImageEncoder(nn.Module):
         else:  # forward value unchanged; backward: the weights' gradient scaled by gaze_rl_grad
             weights = att.weights.detach() + self.gaze_rl_grad * (att.weights - att.weights.detach())
             attended = fmap * weights[:, None]
-        return Encoding(self.projection(attended.flatten(1)), fmap, att)
+        return ImageBranchOutput(self.projection(attended.flatten(1)), fmap, att)
 
 
 class PPOAgent(nn.Module):
@@ -125,7 +131,7 @@ class PPOAgent(nn.Module):
 
     Args:
         image_size: image side; state_dim: S; action_dim: A.
-        encoder, attention, gaze_rl_grad, attention_options: see :class:`ImageEncoder`.
+        encoder, attention, gaze_rl_grad, attention_options: see :class:`ImageBranch`.
         include_state: add the state branch.
     """
 
@@ -133,7 +139,7 @@ class PPOAgent(nn.Module):
                  attention: str = "none", gaze_rl_grad: float = 1.0, include_state: bool = True,
                  **attention_options):
         super().__init__()
-        self.image = ImageEncoder(image_size, encoder=encoder, attention=attention, gaze_rl_grad=gaze_rl_grad,
+        self.image = ImageBranch(image_size, encoder=encoder, attention=attention, gaze_rl_grad=gaze_rl_grad,
                                   **attention_options)
         self.state = nn.Linear(state_dim, 256) if include_state else None
         latent = self.image.out_features + (256 if include_state else 0)
@@ -143,38 +149,31 @@ class PPOAgent(nn.Module):
                                         layer_init(nn.Linear(512, action_dim), std=0.01 * np.sqrt(2)))
         self.actor_logstd = nn.Parameter(torch.ones(1, action_dim) * -0.5)
 
-    def get_features(self, obs: dict[str, Tensor]) -> tuple[Tensor, Encoding]:
-        """obs {'rgb': (B,H,W,3) uint8, 'state': (B,S)} -> latent (B, 256 or 512), Encoding."""
-        enc = self.image(obs["rgb"], obs.get("prize"))
+    def get_features(self, obs: dict[str, Tensor]) -> tuple[Tensor, ImageBranchOutput]:
+        """obs {'rgb': (B,H,W,3) uint8, 'state': (B,S)} -> latent (B, 256 or 512), the image branch's output."""
+        image = self.image(obs["rgb"], obs.get("prize"))
         if self.state is None:
-            return enc.features, enc
-        return torch.cat([enc.features, self.state(obs["state"])], dim=1), enc
+            return image.features, image
+        return torch.cat([image.features, self.state(obs["state"])], dim=1), image
 
     def get_value(self, obs: dict[str, Tensor]) -> Tensor:
         """(B, 1) state values."""
         return self.critic(self.get_features(obs)[0])
 
-    def get_action(self, obs: dict[str, Tensor], deterministic: bool = False) -> Tensor:
-        """(B, A) actions: the Gaussian mean if deterministic, else a sample."""
-        x = self.get_features(obs)[0]
-        action_mean = self.actor_mean(x)
-        if deterministic:
-            return action_mean
-        return gaussian(action_mean, torch.exp(self.actor_logstd.expand_as(action_mean))).sample()
-
     def act(self, obs: dict[str, Tensor]) -> tuple[Tensor, AttentionOutput]:
         """Deterministic policy for evaluation: (action mean (B, A), the attention that produced it)."""
-        x, enc = self.get_features(obs)
-        return self.actor_mean(x), enc.attention
+        x, image = self.get_features(obs)
+        return self.actor_mean(x), image.attention
 
     def get_action_and_value(self, obs: dict[str, Tensor], action: Tensor | None = None):
-        """-> action (B, A), log-prob (B,), entropy (B,), value (B, 1), Encoding (sample if ``action`` is None)."""
-        x, enc = self.get_features(obs)
+        """-> action (B, A), log-prob (B,), entropy (B,), value (B, 1), the image branch's output (a sampled action
+        if ``action`` is None)."""
+        x, image = self.get_features(obs)
         action_mean = self.actor_mean(x)
         probs = gaussian(action_mean, torch.exp(self.actor_logstd.expand_as(action_mean)))
         if action is None:
             action = probs.sample()
-        return action, probs.log_prob(action).sum(1), probs.entropy().sum(1), self.critic(x), enc
+        return action, probs.log_prob(action).sum(1), probs.entropy().sum(1), self.critic(x), image
 
 
 LOG_STD_MAX = 2
@@ -182,7 +181,7 @@ LOG_STD_MIN = -5
 
 
 class SACActor(nn.Module):
-    """ManiSkill3 ``sac_rgbd`` Actor (owns the image encoder the critics share), with an attention plug-in.
+    """ManiSkill3 ``sac_rgbd`` Actor (owns the image branch the critics share), with an attention plug-in.
 
     mlp = make_mlp(256 + S, [512, 256]) on cat(image features, state); tanh-squashed Gaussian with log-std
     squashed into [LOG_STD_MIN, LOG_STD_MAX]; actions rescaled to the action box.
@@ -190,7 +189,7 @@ class SACActor(nn.Module):
     Args:
         image_size, state_dim, action_dim: shapes.
         action_low, action_high: (A,) bounds of the action box.
-        encoder, attention, gaze_rl_grad, attention_options: see :class:`ImageEncoder`.
+        encoder, attention, gaze_rl_grad, attention_options: see :class:`ImageBranch`.
         include_state: concatenate the state to the image features (sac_rgbd always does).
     """
 
@@ -198,11 +197,11 @@ class SACActor(nn.Module):
                  encoder: str = "fine", attention: str = "none", gaze_rl_grad: float = 1.0,
                  include_state: bool = True, **attention_options):
         super().__init__()
-        self.encoder = ImageEncoder(image_size, encoder=encoder, attention=attention, gaze_rl_grad=gaze_rl_grad,
-                                    **attention_options)
+        self.image = ImageBranch(image_size, encoder=encoder, attention=attention, gaze_rl_grad=gaze_rl_grad,
+                                 **attention_options)
         self.include_state = include_state
         self.state_dim = state_dim if include_state else 0
-        self.mlp = make_mlp(self.encoder.out_features + self.state_dim, [512, 256], last_act=True)
+        self.mlp = make_mlp(self.image.out_features + self.state_dim, [512, 256], last_act=True)
         self.fc_mean = nn.Linear(256, action_dim)
         self.fc_logstd = nn.Linear(256, action_dim)
         low, high = torch.as_tensor(action_low, dtype=torch.float32), torch.as_tensor(action_high, dtype=torch.float32)
@@ -214,29 +213,27 @@ class SACActor(nn.Module):
         return obs["state"] if self.include_state else obs["rgb"].new_zeros(obs["rgb"].shape[0], 0, dtype=torch.float32)
 
     def forward(self, obs: dict[str, Tensor], visual_feature: Tensor | None = None):
-        """-> mean (B, A), log_std (B, A), visual_feature (B, 256), Encoding or None (if features were given)."""
-        enc = None
+        """-> mean (B, A), log_std (B, A), visual_feature (B, 256), the image branch's output or None (if features
+        were given)."""
+        image = None
         if visual_feature is None:
-            enc = self.encoder(obs["rgb"], obs.get("prize"))
-            visual_feature = enc.features
+            image = self.image(obs["rgb"], obs.get("prize"))
+            visual_feature = image.features
         x = self.mlp(torch.cat([visual_feature, self.state_input(obs)], dim=1))
         mean = self.fc_mean(x)
         log_std = torch.tanh(self.fc_logstd(x))
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (log_std + 1)  # From SpinUp / Denis Yarats
-        return mean, log_std, visual_feature, enc
-
-    def get_eval_action(self, obs: dict[str, Tensor]) -> Tensor:
-        """(B, A) deterministic action tanh(mean), rescaled."""
-        return self.act(obs)[0]
+        return mean, log_std, visual_feature, image
 
     def act(self, obs: dict[str, Tensor]) -> tuple[Tensor, AttentionOutput]:
         """Deterministic policy for evaluation: (tanh(mean) rescaled (B, A), the attention that produced it)."""
-        mean, _, _, enc = self(obs)
-        return torch.tanh(mean) * self.action_scale + self.action_bias, enc.attention
+        mean, _, _, image = self(obs)
+        return torch.tanh(mean) * self.action_scale + self.action_bias, image.attention
 
     def get_action(self, obs: dict[str, Tensor], visual_feature: Tensor | None = None):
-        """-> action (B, A) (reparameterized sample), log_prob (B, 1), mean action (B, A), visual_feature, Encoding."""
-        mean, log_std, visual_feature, enc = self(obs, visual_feature)
+        """-> action (B, A) (reparameterized sample), log_prob (B, 1), mean action (B, A), visual_feature, the image
+        branch's output."""
+        mean, log_std, visual_feature, image = self(obs, visual_feature)
         normal = gaussian(mean, log_std.exp())
         x_t = normal.rsample()  # reparameterization trick (mean + std * N(0,1))
         y_t = torch.tanh(x_t)
@@ -245,13 +242,13 @@ class SACActor(nn.Module):
         log_prob -= torch.log(self.action_scale * (1 - y_t.pow(2)) + 1e-6)  # enforcing the action bound
         log_prob = log_prob.sum(1, keepdim=True)
         mean = torch.tanh(mean) * self.action_scale + self.action_bias
-        return action, log_prob, mean, visual_feature, enc
+        return action, log_prob, mean, visual_feature, image
 
 
 class SoftQNetwork(nn.Module):
     """ManiSkill3 ``sac_rgbd`` SoftQNetwork: make_mlp(256 + S + A, [512, 256, 1]) on cat(features, state, action).
 
-    It takes the visual features computed by the actor's (shared) encoder, so it holds no encoder itself.
+    It takes the visual features computed by the actor's (shared) image branch, so it holds no CNN itself.
     """
 
     def __init__(self, feature_dim: int, state_dim: int, action_dim: int):

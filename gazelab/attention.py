@@ -4,25 +4,33 @@ Every attention module maps a feature map ``fmap`` of shape (B, C, h, w) to an :
 ``features = fmap * weights[:, None]`` keep the input's shape, so the actor/critic heads behind it do not
 change when the attention kind changes.
 
-Coordinates (shared by the whole package):
+Coordinates: a gaze lives on the **feature map** (docs/design.md, "Coordinates"):
 
 * ``x`` is the column (left -> right), ``y`` is the row (top -> bottom);
-* the image spans [-1, 1] on both axes; the centres of the ``w`` columns are ``linspace(-1, 1, w)`` and the
-  centres of the ``h`` rows are ``linspace(-1, 1, h)``, so a gaze is independent of the map resolution;
+* the map spans [-1, 1] on both axes: the centres of its ``w`` columns are ``linspace(-1, 1, w)`` and the
+  centres of its ``h`` rows are ``linspace(-1, 1, h)``, so a gaze is independent of the map resolution;
+* the map covers only the middle of the image (unpadded convolutions): the CNN's ``map_to_image`` /
+  ``image_to_map`` convert (:mod:`gazelab.encoders`; FineNatureCNN at 64 px: map -1..1 = image -0.57..0.57, so a
+  sigma of 0.3 on the map is 0.17 on the image);
 * a gaze is ``mu = (mu_x, mu_y)``, ``sigma = (sigma_x, sigma_y)`` and a correlation ``rho``; its covariance is
   ``S = [[sigma_x^2, rho sigma_x sigma_y], [rho sigma_x sigma_y, sigma_y^2]]`` (the paper's sigma_xy is
   ``rho * sigma_x * sigma_y``; |rho| < 1 keeps S positive definite) and its map is
-  ``exp(-1/2 d^T S^-1 d)`` with ``d = pixel - mu``: 1 at ``mu``, falling off with the Mahalanobis distance.
+  ``exp(-1/2 d^T S^-1 d)`` with ``d = cell - mu``: 1 at ``mu``, falling off with the Mahalanobis distance.
 """
 
 from __future__ import annotations
 
 import math
+import typing
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from gazelab.checks import check_choice, check_int, check_number, check_tensor
+from gazelab.errors import GazelabError
 
 __all__ = [
     "AttentionOutput",
@@ -31,7 +39,9 @@ __all__ = [
     "PatchAttention",
     "NoAttention",
     "OracleGaze",
+    "AttentionKind",
     "ATTENTION_KINDS",
+    "GazeHead",
     "make_attention",
 ]
 
@@ -45,21 +55,11 @@ class AttentionOutput:
     weights: Tensor
     """(B, h, w) in [0, 1]: the attention weight of each feature-map cell."""
     mu: Tensor | None = None
-    """(B, 2) gaze centre (x = column, y = row) in [-1, 1]; None for non-Gaussian attention."""
+    """(B, 2) gaze centre (x = column, y = row) in feature-map coordinates ([-1, 1]); None without a fovea."""
     sigma: Tensor | None = None
-    """(B, 2) gaze spread (sigma_x, sigma_y) > 0 in normalized units (the image spans [-1, 1]); or None."""
+    """(B, 2) gaze spread (sigma_x, sigma_y) > 0 in feature-map units (the map spans [-1, 1]); or None."""
     rho: Tensor | None = None
     """(B,) correlation of the gaze in (-1, 1) (tilt of the ellipse); or None."""
-
-
-def _shape(value) -> str:
-    return f"shape {tuple(value.shape)}" if isinstance(value, Tensor) else f"{type(value).__name__} {value!r}"
-
-
-def _check_size(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return value
 
 
 def _gaussian_map(mu: Tensor, sigma: Tensor, rho: Tensor, height: int, width: int) -> Tensor:
@@ -76,7 +76,8 @@ def _gaussian_map(mu: Tensor, sigma: Tensor, rho: Tensor, height: int, width: in
 
 
 def gaussian_map(mu: Tensor, sigma: Tensor, rho: Tensor, height: int, width: int) -> Tensor:
-    """Gaussian attention map ``exp(-1/2 d^T S^-1 d)`` on an ``height x width`` grid of pixel centres.
+    """Gaussian attention map ``exp(-1/2 d^T S^-1 d)`` on an ``height x width`` grid of cell centres (the cells of a
+    feature map, or the pixels of an image: the grid spans [-1, 1] either way).
 
     Args:
         mu: (B, 2) centre (x = column, y = row); the grid spans [-1, 1] (values outside are allowed).
@@ -87,30 +88,29 @@ def gaussian_map(mu: Tensor, sigma: Tensor, rho: Tensor, height: int, width: int
         width: number of columns w >= 1 (column centres ``linspace(-1, 1, w)``).
 
     Returns:
-        (B, height, width) weights in (0, 1], equal to 1 where a pixel centre coincides with ``mu``.
+        (B, height, width) weights in (0, 1], equal to 1 where a cell centre coincides with ``mu``.
     """
-    height = _check_size("height", height)
-    width = _check_size("width", width)
-    if not isinstance(mu, Tensor) or mu.ndim != 2 or mu.shape[1] != 2:
-        raise ValueError(f"mu must be a tensor of shape (B, 2), got {_shape(mu)}")
+    check_int("height", height, 1)
+    check_int("width", width, 1)
+    check_tensor("mu", mu, (None, 2), "(B, 2)")
     batch = mu.shape[0]
-    if not isinstance(sigma, Tensor) or tuple(sigma.shape) != (batch, 2):
-        raise ValueError(f"sigma must be a tensor of shape ({batch}, 2) like mu, got {_shape(sigma)}")
-    if not isinstance(rho, Tensor) or tuple(rho.shape) != (batch,):
-        raise ValueError(f"rho must be a tensor of shape ({batch},) matching mu, got {_shape(rho)}")
+    check_tensor("sigma", sigma, (batch, 2), f"({batch}, 2) like mu")
+    check_tensor("rho", rho, (batch,), f"({batch},) like mu")
     if not torch.isfinite(mu).all():
-        raise ValueError(f"mu must be finite, got {mu.tolist() if mu.numel() <= 8 else 'non-finite values'}")
+        raise GazelabError(f"mu must be finite, got {mu.tolist() if mu.numel() <= 8 else 'non-finite values'}")
     if not (sigma > 0).all() or not torch.isfinite(sigma).all():
-        raise ValueError(f"sigma must be finite and > 0, got min {sigma.min().item() if sigma.numel() else None}")
+        raise GazelabError(f"sigma must be finite and > 0, got min {sigma.min().item() if sigma.numel() else None}")
     if not (rho.abs() < 1).all():
-        raise ValueError(f"rho must lie in (-1, 1), got max |rho| = {rho.abs().max().item()}")
+        raise GazelabError(f"rho must lie in (-1, 1), got max |rho| = {rho.abs().max().item()}")
     return _gaussian_map(mu, sigma.to(mu.dtype), rho.to(mu.dtype), height, width)
 
 
 def _check_fmap(fmap, in_channels: int) -> None:
-    if not isinstance(fmap, Tensor) or fmap.ndim != 4 or fmap.shape[1] != in_channels:
-        raise ValueError(f"fmap must be a tensor of shape (B, {in_channels}, h, w), got {_shape(fmap)}")
+    check_tensor("fmap", fmap, (None, in_channels, None, None), f"(B, {in_channels}, h, w)")
 
+
+GazeHead = Literal["mlp", "keypoint"]
+"""The gaze heads of :class:`GaussianGaze` (see its docstring)."""
 
 KEYPOINT_SCALE = 10.0
 """Inverse temperature of the keypoint head's soft-argmax. From zero-initialised scores, Adam moves each weight by
@@ -124,7 +124,7 @@ class GaussianGaze(nn.Module):
     Head: ``adaptive_avg_pool(fmap) -> (C, pool, pool)`` -> flatten -> Linear -> ReLU -> Linear -> 5 numbers
     ``(a_x, a_y, b_x, b_y, c)`` mapped to
 
-    * ``mu = tanh(a)`` in (-1, 1) (the image),
+    * ``mu = tanh(a)`` in (-1, 1) (the feature map),
     * ``sigma = sigma_floor + (sigma_max - sigma_floor) * sigmoid(b)`` in (sigma_floor, sigma_max),
     * ``rho = rho_max * tanh(c)`` in (-rho_max, rho_max) (|rho| < 1 keeps the covariance positive definite).
 
@@ -138,9 +138,9 @@ class GaussianGaze(nn.Module):
     pooled MLP can: it may read the outcome from its input and move by class), and it follows a moving object by
     construction. It starts uniform (zero scores): mu = (0, 0), like the MLP head.
 
-    Why a ceiling (DESIGN.md's softplus has none): in PPO on the cluttered reach task the RL gradients grew sigma to
-    ~3, a flat map over the whole image, i.e. no attention at all, and the spread loss (weight 0.1) did not hold
-    it back. ``sigma_max`` bounds how much of the image one fovea can cover; it also makes the single-Gaussian
+    Why a ceiling (a softplus, the first design, has none): in PPO on the cluttered reach task the RL gradients grew
+    sigma to ~3, a flat map over the whole feature map, i.e. no attention at all, and the spread loss (weight 0.1)
+    did not hold it back. ``sigma_max`` bounds how much of the map one fovea can cover; it also makes the single-Gaussian
     limit (two far-apart regions, ``ReachFar``) a visible one.
 
     The last layer starts with small weights and a bias that gives ``mu = (0, 0)``, ``sigma = init_sigma`` and
@@ -150,18 +150,19 @@ class GaussianGaze(nn.Module):
         in_channels: C of the feature map.
         hidden: width of the hidden layer (default 64).
         pool: side of the pooled grid the head sees (default 4, i.e. 4x4 cells).
-        sigma_floor: smallest possible sigma (default 0.05, in units where the image spans 2; about a fifth of a
-            cell of an 8x8 map). It keeps S^-1 finite; the spread loss is what keeps the fovea from collapsing.
-        sigma_max: largest possible sigma (default 0.8: a pixel two sigma from the centre of the fovea, 1.6 units
-            away, still gets weight exp(-2) ~ 0.14, so a centred fovea sees the whole image, faded at the rim).
+        sigma_floor: smallest possible sigma (default 0.05, in feature-map units, where the map spans 2; about a
+            fifth of a cell of an 8x8 map). It keeps S^-1 finite; the spread loss is what keeps the fovea from
+            collapsing.
+        sigma_max: largest possible sigma (default 0.8: a cell two sigma from the centre of the fovea, 1.6 units
+            away, still gets weight exp(-2) ~ 0.14, so a centred fovea sees the whole map, faded at the rim).
         init_sigma: sigma of the initial gaze (default: 0.6 or, under a lower cap, 0.75 * sigma_max; at 0.6 a
-            pixel one unit from the centre, e.g. the middle of an edge, starts at weight exp(-1/2 / 0.36) ~ 0.25).
+            cell one unit from the centre, e.g. the middle of an edge, starts at weight exp(-1/2 / 0.36) ~ 0.25).
         rho_max: bound on |rho| (default 0.9).
         init_scale: std of the last layer's initial weights (default 0.01), so gazes start almost identical.
         head: "mlp" (pooled grid -> MLP -> all five numbers) or "keypoint" (soft-argmax centre, see above).
     """
 
-    HEADS = ("mlp", "keypoint")
+    HEADS = typing.get_args(GazeHead)
 
     def __init__(
         self,
@@ -177,24 +178,17 @@ class GaussianGaze(nn.Module):
         init_scale: float = 0.01,
     ):
         super().__init__()
-        self.in_channels = _check_size("in_channels", in_channels)
-        _check_size("hidden", hidden)
-        self.pool = _check_size("pool", pool)
-        if not sigma_floor > 0:
-            raise ValueError(f"sigma_floor must be > 0, got {sigma_floor!r}")
-        if not sigma_max > sigma_floor:
-            raise ValueError(f"sigma_max must be > sigma_floor = {sigma_floor}, got {sigma_max!r}")
+        self.in_channels = check_int("in_channels", in_channels, 1)
+        check_int("hidden", hidden, 1)
+        self.pool = check_int("pool", pool, 1)
+        check_number("sigma_floor", sigma_floor, 0, low_open=True)
+        check_number("sigma_max", sigma_max, sigma_floor, low_open=True)
         if init_sigma is None:
             init_sigma = min(0.6, sigma_floor + 0.75 * (sigma_max - sigma_floor))
-        if not sigma_floor < init_sigma < sigma_max:
-            raise ValueError(f"init_sigma must lie in (sigma_floor, sigma_max) = ({sigma_floor}, {sigma_max}), "
-                             f"got {init_sigma!r}")
-        if not 0 < rho_max < 1:
-            raise ValueError(f"rho_max must lie in (0, 1), got {rho_max!r}")
-        if not init_scale >= 0:
-            raise ValueError(f"init_scale must be >= 0, got {init_scale!r}")
-        if head not in self.HEADS:
-            raise ValueError(f"head must be one of {self.HEADS}, got {head!r}")
+        check_number("init_sigma", init_sigma, sigma_floor, sigma_max, low_open=True, high_open=True)
+        check_number("rho_max", rho_max, 0, 1, low_open=True, high_open=True)
+        check_number("init_scale", init_scale, 0)
+        check_choice("head", head, self.HEADS)
         self.head_kind = head
         self.sigma_floor = float(sigma_floor)
         self.sigma_max = float(sigma_max)
@@ -265,9 +259,8 @@ class PatchAttention(nn.Module):
 
     def __init__(self, in_channels: int, *, normalization: str = "sigmoid"):
         super().__init__()
-        self.in_channels = _check_size("in_channels", in_channels)
-        if normalization not in self.NORMALIZATIONS:
-            raise ValueError(f"normalization must be one of {self.NORMALIZATIONS}, got {normalization!r}")
+        self.in_channels = check_int("in_channels", in_channels, 1)
+        check_choice("normalization", normalization, self.NORMALIZATIONS)
         self.normalization = normalization
         self.logits = nn.Conv2d(in_channels, 1, kernel_size=1)
         nn.init.zeros_(self.logits.weight)
@@ -291,7 +284,7 @@ class NoAttention(nn.Module):
 
     def __init__(self, in_channels: int):
         super().__init__()
-        self.in_channels = _check_size("in_channels", in_channels)
+        self.in_channels = check_int("in_channels", in_channels, 1)
 
     def forward(self, fmap: Tensor) -> AttentionOutput:
         """fmap (B, C, h, w) -> AttentionOutput(features=fmap, weights=ones (B, h, w))."""
@@ -314,17 +307,16 @@ class OracleGaze(nn.Module):
 
     def __init__(self, in_channels: int, *, sigma: float = 0.44):
         super().__init__()
-        self.in_channels = _check_size("in_channels", in_channels)
-        if not sigma > 0:
-            raise ValueError(f"sigma must be > 0, got {sigma!r}")
+        self.in_channels = check_int("in_channels", in_channels, 1)
+        check_number("sigma", sigma, 0, low_open=True)
         self.sigma = float(sigma)
 
     def forward(self, fmap: Tensor, target: Tensor | None = None) -> AttentionOutput:
         """fmap (B, C, h, w), target (B, 2) gaze centres in map coordinates -> AttentionOutput (like the gaze)."""
         _check_fmap(fmap, self.in_channels)
-        if not isinstance(target, Tensor) or tuple(target.shape) != (fmap.shape[0], 2):
-            raise ValueError(f"the oracle fovea needs target of shape ({fmap.shape[0]}, 2) (the env's privileged "
-                             f"'prize' observation, which only built-in tasks have), got {_shape(target)}")
+        check_tensor("target", target, (fmap.shape[0], 2),
+                     f"({fmap.shape[0]}, 2) (the oracle fovea needs the env's privileged 'prize' observation, which "
+                     "only built-in tasks have)")
         mu = target.to(fmap.dtype)
         sigma = torch.full_like(mu, self.sigma)
         rho = mu.new_zeros(mu.shape[0])
@@ -332,13 +324,12 @@ class OracleGaze(nn.Module):
         return AttentionOutput(fmap * weights[:, None], weights, mu, sigma, rho)
 
 
-ATTENTION_KINDS = ("none", "patch", "gaze", "oracle")
+AttentionKind = Literal["none", "patch", "gaze", "oracle"]
+ATTENTION_KINDS = typing.get_args(AttentionKind)
 _ATTENTION_CLASSES = {"none": NoAttention, "patch": PatchAttention, "gaze": GaussianGaze, "oracle": OracleGaze}
 
 
 def make_attention(kind: str, in_channels: int, **kwargs) -> nn.Module:
     """Build an attention module by name: ``"none"`` | ``"patch"`` | ``"gaze"`` | ``"oracle"``; kwargs go to its
     constructor."""
-    if kind not in _ATTENTION_CLASSES:
-        raise ValueError(f"kind must be one of {ATTENTION_KINDS}, got {kind!r}")
-    return _ATTENTION_CLASSES[kind](in_channels, **kwargs)
+    return _ATTENTION_CLASSES[check_choice("kind", kind, ATTENTION_KINDS)](in_channels, **kwargs)

@@ -21,6 +21,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from gazelab.checks import check_choice, check_int, check_tensor
+from gazelab.errors import GazelabError
+
 __all__ = ["ContrastiveBuffer"]
 
 
@@ -58,18 +61,12 @@ class ContrastiveBuffer:
         seed: int = 0,
     ):
         feature_shape = tuple(feature_shape) if isinstance(feature_shape, (tuple, list, torch.Size)) else feature_shape
-        if (
-            not isinstance(feature_shape, tuple)
-            or len(feature_shape) != 3
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in feature_shape)
-        ):
-            raise ValueError(f"feature_shape must be (C, h, w) of ints >= 1, got {feature_shape!r}")
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-            raise ValueError(f"capacity must be an int >= 1, got {capacity!r}")
-        if dtype not in self.DTYPES:
-            raise ValueError(f"dtype must be one of {self.DTYPES}, got {dtype!r}")
-        if isinstance(key_dim, bool) or not isinstance(key_dim, int) or key_dim < 1:
-            raise ValueError(f"key_dim must be an int >= 1, got {key_dim!r}")
+        if not isinstance(feature_shape, tuple) or len(feature_shape) != 3 or not all(
+                isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in feature_shape):
+            raise GazelabError(f"feature_shape must be (C, h, w) of ints >= 1, got {feature_shape!r}")
+        check_int("capacity", capacity, 1)
+        check_choice("dtype", dtype, self.DTYPES)
+        check_int("key_dim", key_dim, 1)
         self.feature_shape = feature_shape
         self.capacity = capacity
         self.dtype = dtype
@@ -105,27 +102,24 @@ class ContrastiveBuffer:
 
         Writes at the current position and wraps around; if B > capacity only the last ``capacity`` are kept.
         """
-        if not isinstance(features, Tensor) or tuple(features.shape[1:]) != self.feature_shape or features.ndim != 4:
-            got = tuple(features.shape) if isinstance(features, Tensor) else type(features).__name__
-            raise ValueError(f"features must have shape (B, {', '.join(map(str, self.feature_shape))}), got {got}")
-        returns = torch.as_tensor(returns)
-        if returns.shape != (features.shape[0],):
-            raise ValueError(f"returns must have shape ({features.shape[0]},) to match features, got {tuple(returns.shape)}")
+        check_tensor("features", features, (None, *self.feature_shape),
+                     f"(B, {', '.join(map(str, self.feature_shape))})")
+        returns = check_tensor("returns", torch.as_tensor(returns), (features.shape[0],),
+                               f"({features.shape[0]},) like features")
         if episodes is None:
             episodes = -1 - self._unlabelled - torch.arange(features.shape[0])
             self._unlabelled += features.shape[0]
-        episodes = torch.as_tensor(episodes)
-        if episodes.shape != (features.shape[0],) or episodes.is_floating_point():
-            raise ValueError(f"episodes must be None or an integer tensor of shape ({features.shape[0]},), got "
-                             f"{episodes.dtype} {tuple(episodes.shape)}")
+        episodes = check_tensor("episodes", torch.as_tensor(episodes), (features.shape[0],), f"({features.shape[0]},)")
+        if episodes.is_floating_point():
+            raise GazelabError(f"episodes must be None or an integer tensor, got {episodes.dtype}")
         features = features.detach()[-self.capacity :]
         returns = returns.detach()[-self.capacity :].to(device=self.device, dtype=torch.float32)
         episodes = episodes[-self.capacity :].to(device=self.device, dtype=torch.int64)
         times = torch.zeros_like(episodes) if times is None else torch.as_tensor(times)[-self.capacity :].to(episodes)
         if not torch.isfinite(returns).all():
-            raise ValueError("returns must be finite, got NaN or inf")
+            raise GazelabError("returns must be finite, got NaN or inf")
         if not torch.isfinite(features).all():
-            raise ValueError("features must be finite, got NaN or inf")
+            raise GazelabError("features must be finite, got NaN or inf")
         keys = self.make_keys(features)  # from the incoming maps, before rounding to the storage dtype
         rows = (self._next + torch.arange(features.shape[0], device=self.device)) % self.capacity
         self.features[rows] = features.to(device=self.device, dtype=self.dtype)
@@ -155,12 +149,12 @@ class ContrastiveBuffer:
         """Restore :meth:`state_dict` into a buffer of the same feature shape and key_dim (capacity >= its rows)."""
         n = state["returns"].shape[0]
         if tuple(state["features"].shape[1:]) != self.feature_shape or n > self.capacity:
-            raise ValueError(
+            raise GazelabError(
                 f"state must hold at most capacity={self.capacity} maps of shape {self.feature_shape}, "
                 f"got features of shape {tuple(state['features'].shape)}"
             )
         if tuple(state["keys"].shape) != (n, self.key_dim):
-            raise ValueError(f"state keys must have shape ({n}, {self.key_dim}), got {tuple(state['keys'].shape)}")
+            raise GazelabError(f"state keys must have shape ({n}, {self.key_dim}), got {tuple(state['keys'].shape)}")
         self.features[:n] = state["features"].to(self.features)
         self.returns[:n] = state["returns"].to(self.returns)
         self.keys[:n] = state["keys"].to(self.keys)

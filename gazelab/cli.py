@@ -1,14 +1,20 @@
-"""The ``gazelab`` command.
+"""The ``gazelab`` command, built by tyro from the configs (``python -m gazelab`` runs the same)::
 
     gazelab train ppo --env-id gazelab/Reach-v0 --attention gaze --contrastive     train PPO (flags: ppo_rgb's)
     gazelab train sac --env-id gazelab/Reach-v0 --attention gaze                   train SAC (flags: sac_rgbd's)
     gazelab train ppo --resume runs/ppo/<run> [--total-timesteps N]                continue a run exactly
     gazelab eval runs/ppo/<run>                                                    success rate + GIF/MP4 with fovea
     gazelab demo [--smoke]                                                         baseline vs gaze+contrastive
+    gazelab envs                                                                   the environment ids
+    gazelab --version
 
-Every subcommand has ``--help``. Bad values stop with one line ``gazelab: error: ...`` and exit status 2
-before any work starts. A run whose losses or weights turn nan/inf stops with one line and exit status 1, keeping
-its last good checkpoint. Any other error is a bug and shows its traceback.
+Every command has ``--help``. ``train ppo --help`` shows the numbers the run would use: the per-task defaults of
+``--env-id`` (default gazelab/Reach-v0) on ``--device``, or with ``--resume`` the run's saved config, because
+those three flags are read first and the defaults built from them.
+
+Bad values stop with one error naming the value and what is allowed, exit status 2, before any work starts. A run
+whose losses or weights turn nan/inf stops with one line and exit status 1, keeping its last good checkpoint; Ctrl-C
+or SIGTERM stops after a checkpoint with exit status 130. Any other error is a bug and shows its traceback.
 """
 
 from __future__ import annotations
@@ -16,45 +22,31 @@ from __future__ import annotations
 import dataclasses
 import sys
 from dataclasses import dataclass
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional, Union
 
 import tyro
 
+import gazelab
+from gazelab.algorithms import ALGORITHMS, algorithm
+from gazelab.checkpoint import load_checkpoint
+from gazelab.checks import AtLeast, check_fields
+from gazelab.config import TrainConfig, config_from_dict
 from gazelab.errors import GazelabError, TrainingDiverged
 
 __all__ = ["main"]
 
-USAGE = """usage: gazelab {train ppo,train sac,eval,demo} [--help] ...
-
-gazelab: visual RL with return-guided foveal attention ("Gaze on the Prize", arXiv 2510.08442).
-
-commands:
-  train ppo   train PPO from pixels (ManiSkill3 ppo_rgb baseline) with optional gaze + contrastive update
-  train sac   train SAC from pixels (ManiSkill3 sac_rgbd baseline) with optional gaze + contrastive update
-  eval        evaluate a saved run: deterministic success rate, GIF/MP4 of an episode with the fovea drawn
-  demo        CNN baseline vs gaze+contrastive PPO on the built-in cluttered task -> runs/demo/ (~4 min CPU;
-              --smoke: ~1 min)
-
-examples:
-  gazelab train ppo --env-id gazelab/Reach-v0 --attention gaze --contrastive
-  gazelab train ppo --env-id PushCube-v1 --num-envs 256 --attention gaze      (GPU: ManiSkill GPU simulation)
-  gazelab train ppo --resume runs/ppo/<run> --total-timesteps 300000
-  gazelab eval runs/ppo/<run> --num-episodes 100
-  gazelab demo --smoke
-
-Run `gazelab <command> --help` (e.g. `gazelab train ppo --help`) for every option.
-"""
+DESCRIPTION = 'gazelab: visual RL with return-guided foveal attention ("Gaze on the Prize", arXiv 2510.08442).'
 
 
 @dataclass
-class EvalArgs:
+class Eval:
     """Evaluate a saved run with its deterministic policy; write eval.json and a GIF (+ MP4) with the fovea."""
 
     run: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="RUN_OR_CHECKPOINT")]
     """run directory (holding checkpoint.pt) or checkpoint file"""
-    num_episodes: int = 50
+    num_episodes: Annotated[int, AtLeast(1)] = 50
     """episodes to average the success rate over"""
-    num_envs: int = 16
+    num_envs: Annotated[int, AtLeast(1)] = 16
     """parallel environments for the evaluation"""
     seed: int = 10_000
     """seed of the evaluation episodes (differs from training seeds by default)"""
@@ -65,125 +57,124 @@ class EvalArgs:
     device: str = "auto"
     """torch device ('auto' = cuda if available)"""
 
+    def __post_init__(self):
+        check_fields(self)
+
+    def __call__(self) -> int:
+        from gazelab.evaluate import evaluate_run
+
+        summary = evaluate_run(self.run, num_episodes=self.num_episodes, num_envs=self.num_envs, seed=self.seed,
+                               out_dir=self.out, video=self.video, device=self.device)
+        print(f"{summary['env_id']} {summary['method']}: success {summary['eval/success_once']:.2f}, "
+              f"return {summary['eval/return']:.2f}, length {summary['eval/episode_len']:.1f} "
+              f"over {summary['num_episodes']} episodes")
+        for path in summary.get("videos", []):
+            print(f"video: {path}")
+        print(f"summary: {summary['json']}")
+        return 0
+
 
 @dataclass
-class DemoArgs:
+class Demo:
     """Train the CNN baseline and gaze+contrastive PPO on the built-in cluttered task; write a learning-curve PNG,
-    a GIF of the trained agent with its fovea and a JSON summary."""
+    a GIF of the trained agent with its fovea and a JSON summary (~4 min on 2 CPU cores; --smoke: ~1 min)."""
 
     smoke: bool = False
     """~1 minute version (tiny budgets); also on with GAZELAB_SMOKE=1"""
     out: str = "runs/demo"
     """output directory"""
 
+    def __call__(self) -> int:
+        from gazelab.demo import run_demo
+
+        run_demo(smoke=self.smoke or None, out_dir=self.out)
+        return 0
+
 
 @dataclass
-class ResumeArgs:
-    """Continue a run exactly where its checkpoint stopped, with the config it was started with; only these
-    run-control fields may change."""
+class Envs:
+    """List the environment ids, one line each: id, family, what the task is."""
 
-    resume: str
-    """run directory (holding checkpoint.pt) or checkpoint file"""
-    total_timesteps: Optional[int] = None
-    """new total budget (None = the run's own); must leave at least one iteration after the checkpoint's step"""
-    progress: bool = True
-    """show a tqdm progress bar"""
-    eval_freq: Optional[int] = None
-    """evaluate every this many iterations (0 = never; None = as the run was started)"""
-    checkpoint_every: Optional[int] = None
-    """write a checkpoint every this many iterations (None = as the run was started)"""
-    keep_checkpoints: Optional[int] = None
-    """keep the newest this many periodic checkpoints ckpt_<global_step>.pt (None = as the run was started)"""
-    torch_threads: Optional[int] = None
-    """torch CPU threads (None = as the run was started)"""
+    family: Optional[Literal["builtin", "maniskill"]] = None
+    """only this family (default: both)"""
+
+    def __call__(self) -> int:
+        from gazelab.envs import list_envs, registry
+
+        for env_id in list_envs(self.family):
+            entry = registry[env_id]
+            print(f"{env_id:28s} {entry.family:9s} {entry.description}")
+        return 0
 
 
-def _resume_path(args: list[str]) -> Optional[str]:
-    """The value of ``--resume PATH`` / ``--resume=PATH`` in ``args`` (None without one)."""
-    for i, arg in enumerate(args):
-        if arg.startswith("--resume="):
-            return arg.split("=", 1)[1]
-        if arg == "--resume" and i + 1 < len(args):
-            return args[i + 1]
-    return None
+@dataclass
+class _TrainTarget:
+    """The flags the defaults of `gazelab train` depend on, read before the full command line."""
+
+    env_id: Optional[str] = None
+    device: Optional[str] = None
+    resume: Optional[str] = None
 
 
-def _reject_saved_fields(config_cls, args: list[str]) -> None:
-    """GazelabError naming the first config field in ``args`` (``--name``, ``--name=v``, ``--no-name``) that a
-    resumed run cannot change, with its saved value and the fields it can."""
-    fields = {f.name for f in dataclasses.fields(config_cls)}
-    resumable = [f.name for f in dataclasses.fields(ResumeArgs) if f.name != "resume"]
-    for arg in args:
-        if not arg.startswith("--"):
-            continue
-        name = arg[2:].split("=", 1)[0].replace("-", "_")
-        if name not in fields and name.startswith("no_"):
-            name = name[3:]
-        if name in fields and name not in resumable + ["resume"]:
-            from gazelab.training import load_checkpoint
-
-            saved = load_checkpoint(_resume_path(args), mmap=True)["config"]
-            allowed = ", ".join("--progress/--no-progress" if f == "progress" else "--" + f.replace("_", "-")
-                                for f in resumable)
-            raise GazelabError(f"a resumed run keeps its saved config: {name} was {saved.get(name)!r}; with "
-                               f"--resume only {allowed} may be given")
-
-
-def _fail(message: str) -> int:
-    print(f"gazelab: error: {message}", file=sys.stderr)
-    return 2
+def _train_defaults(argv: list[str]) -> dict[str, tuple[TrainConfig, str]]:
+    """Per algorithm, the config ``train <algo> --help`` shows and fields not given on the command line take, and
+    what it is: the per-task defaults of the given ``--env-id`` on ``--device``, or with ``--resume`` the run's
+    saved config (its algorithm's entry; the command line still sets ``resume``)."""
+    try:
+        target, _ = tyro.cli(_TrainTarget, args=argv, return_unknown_args=True, add_help=False, console_outputs=False)
+    except SystemExit:  # e.g. --env-id without a value: the full parse below reports it
+        target = _TrainTarget()
+    given = {k: v for k, v in (("env_id", target.env_id), ("device", target.device)) if v is not None}
+    defaults = {}
+    for name, algo in ALGORITHMS.items():
+        config = algo.config_cls(**given)
+        defaults[name] = config, f"{config.env_id}'s on {'this machine' if config.device == 'auto' else config.device}"
+    if target.resume is not None:
+        saved = load_checkpoint(target.resume, mmap=True)
+        if saved["algo"] in ALGORITHMS:
+            config = config_from_dict(ALGORITHMS[saved["algo"]].config_cls, saved["config"])
+            defaults[saved["algo"]] = config, f"the saved config of {target.resume} (a resume may change only " \
+                                              "the run-control fields)"
+    return defaults
 
 
-def _train(algo: str, args: list[str]) -> int:
-    from gazelab import training
+def _parser(defaults: dict[str, tuple[TrainConfig, str]]) -> type:
+    """The command line as nested tyro subcommands, with the training subcommands' defaults built for this call."""
+    def describe(name: str) -> str:
+        return (f"{ALGORITHMS[name].summary}. Defaults shown: {defaults[name][1]}; with --env-id ID (and --device) "
+                f"the help shows that task's numbers (per-task presets: gazelab.{name}.TASK_DEFAULTS).")
 
-    if algo == "ppo":
-        from gazelab.ppo import PPOConfig as config_cls, train_ppo as train
-    else:
-        from gazelab.sac import SACConfig as config_cls, train_sac as train
-    if _resume_path(args) is not None:
-        # Continue a run: its saved config, plus the few run-control flags of ResumeArgs.
-        _reject_saved_fields(config_cls, args)
-        resume = tyro.cli(ResumeArgs, args=args, prog=f"gazelab train {algo}")
-        overrides = {k: v for k, v in dataclasses.asdict(resume).items() if v is not None and k != "resume"}
-        config = training.saved_config(config_cls, resume.resume, **overrides)
-    else:
-        config = tyro.cli(config_cls, args=args, prog=f"gazelab train {algo}",
-                          description=(sys.modules[train.__module__].__doc__ or "").split("\n")[0])
-    result = train(config)
+    configs = Union[tuple(Annotated[ALGORITHMS[name].config_cls,
+                                    tyro.conf.subcommand(name, default=defaults[name][0], description=describe(name))]
+                          for name in ALGORITHMS)]
+    train = dataclasses.make_dataclass("train", [("config", Annotated[configs, tyro.conf.arg(name="")])], namespace={
+        "__doc__": "Train an agent from pixels (`gazelab train ppo --help`, `gazelab train sac --help`: every option).",
+        "__call__": lambda self: _train(self.config)})
+    command = Union[
+        Annotated[train, tyro.conf.subcommand("train", prefix_name=False)],
+        Annotated[Eval, tyro.conf.subcommand("eval", prefix_name=False)],
+        Annotated[Demo, tyro.conf.subcommand("demo", prefix_name=False)],
+        Annotated[Envs, tyro.conf.subcommand("envs", prefix_name=False)],
+        Annotated[None, tyro.conf.subcommand("help", description="show this help")],
+    ]
+    main = dataclasses.make_dataclass("gazelab", [
+        ("command", Annotated[command, tyro.conf.arg(name="")], dataclasses.field(default=None)),
+        ("version", Annotated[bool, tyro.conf.FlagCreatePairsOff, tyro.conf.arg(help="print the version and exit")],
+         dataclasses.field(default=False)),
+    ])
+    main.__doc__ = DESCRIPTION
+    return main
+
+
+def _train(config: TrainConfig) -> int:
+    result = algorithm(config.algo).train(config)
     print(f"run directory: {result.run_dir}")
     print(f"checkpoint:    {result.checkpoint}")
     shown = {k: v for k, v in result.final.items() if k.startswith(("eval/", "charts/"))}
     print("final:         " + ", ".join(f"{k}={v:.3g}" for k, v in shown.items()))
     if result.interrupted:
-        print(f"interrupted; continue with: gazelab train {algo} --resume {result.run_dir}")
+        print(f"interrupted; continue with: gazelab train {config.algo} --resume {result.run_dir}")
         return 130
-    return 0
-
-
-def _eval(args: list[str]) -> int:
-    from gazelab.evaluate import evaluate_run
-
-    ea = tyro.cli(EvalArgs, args=args, prog="gazelab eval")
-    for name in ("num_episodes", "num_envs"):
-        if getattr(ea, name) < 1:
-            raise GazelabError(f"{name} must be >= 1, got {getattr(ea, name)}")
-    summary = evaluate_run(ea.run, num_episodes=ea.num_episodes, num_envs=ea.num_envs, seed=ea.seed, out_dir=ea.out,
-                           video=ea.video, device=ea.device)
-    print(f"{summary['env_id']} {summary['method']}: success {summary['eval/success_once']:.2f}, "
-          f"return {summary['eval/return']:.2f}, length {summary['eval/episode_len']:.1f} "
-          f"over {summary['num_episodes']} episodes")
-    for path in summary.get("videos", []):
-        print(f"video: {path}")
-    print(f"summary: {summary['json']}")
-    return 0
-
-
-def _demo(args: list[str]) -> int:
-    from gazelab.demo import run_demo
-
-    da = tyro.cli(DemoArgs, args=args, prog="gazelab demo")
-    run_demo(smoke=da.smoke or None, out_dir=da.out)
     return 0
 
 
@@ -191,28 +182,31 @@ def main(argv: Optional[list[str]] = None) -> int:
     """Entry point of the ``gazelab`` script; returns the exit status (0 ok, 1 training diverged, 2 bad usage / value,
     130 Ctrl-C or SIGTERM)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help", "help"):
-        print(USAGE)
-        return 0 if argv else 2
-    command, rest = argv[0], argv[1:]
+    config = (tyro.conf.OmitSubcommandPrefixes,)
     try:
-        if command == "train":
-            if not rest or rest[0] not in ("ppo", "sac"):
-                return _fail("use `gazelab train ppo ...` or `gazelab train sac ...` (see `gazelab --help`)")
-            return _train(rest[0], rest[1:])
-        if command == "eval":
-            return _eval(rest)
-        if command == "demo":
-            return _demo(rest)
+        parser = _parser(_train_defaults(argv))
+        parsed = tyro.cli(parser, args=argv, prog="gazelab", config=config)
+        if parsed.version:
+            print(f"gazelab {gazelab.__version__}")
+            return 0
+        if parsed.command is None:  # `gazelab` alone or `gazelab help`
+            try:
+                tyro.cli(parser, args=["--help"], prog="gazelab", config=config)
+            except SystemExit:
+                pass
+            return 0 if argv else 2
+        return parsed.command()
     except GazelabError as e:  # bad input we checked; anything else is a bug and keeps its traceback
-        return _fail(str(e))
+        print(f"gazelab: error: {e}", file=sys.stderr)
+        return 2
     except TrainingDiverged as e:
         print(f"gazelab: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    return _fail(f"unknown command {command!r}; use train ppo, train sac, eval or demo (see `gazelab --help`)")
+    except SystemExit as e:  # tyro after --help (0) or a parse error it printed (2)
+        return e.code
 
 
 if __name__ == "__main__":

@@ -11,14 +11,16 @@ is what matters for the task. So we
    anchor be closer to the positive than to the negative by a margin. The only way the gaze can do that on
    near-identical maps is to look where they differ in a return-relevant way.
 
-A spread loss on log sigma keeps the fovea from collapsing onto a point or growing over the whole image.
+A spread loss on log sigma keeps the fovea from collapsing onto a point or growing over the whole feature map.
 Only the gaze head's parameters are updated; the stored maps are detached.
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
+import typing
+from dataclasses import dataclass
+from typing import Annotated, Literal, Optional
 
 import faiss
 import numpy as np
@@ -26,6 +28,8 @@ import torch
 from torch import Tensor, nn
 
 from gazelab.buffer import ContrastiveBuffer
+from gazelab.checks import AtLeast, Interval, check_choice, check_fields, check_int, check_number, check_tensor
+from gazelab.errors import GazelabError
 
 __all__ = [
     "cosine_distance",
@@ -44,9 +48,9 @@ __all__ = [
 def _check_triplet_inputs(anchor: Tensor, positive: Tensor, negative: Tensor) -> None:
     for name, t in (("anchor", anchor), ("positive", positive), ("negative", negative)):
         if not isinstance(t, Tensor) or t.ndim < 1:
-            raise ValueError(f"{name} must be a tensor of shape (N, ...), got {type(t).__name__}")
+            raise GazelabError(f"{name} must be a tensor of shape (N, ...), got {type(t).__name__}")
     if not anchor.shape == positive.shape == negative.shape:
-        raise ValueError(
+        raise GazelabError(
             "anchor, positive and negative must have the same shape, got "
             f"{tuple(anchor.shape)}, {tuple(positive.shape)}, {tuple(negative.shape)}"
         )
@@ -72,8 +76,7 @@ def triplet_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: flo
         Scalar; 0 (still differentiable) when N = 0.
     """
     _check_triplet_inputs(anchor, positive, negative)
-    if not margin >= 0:
-        raise ValueError(f"margin must be >= 0, got {margin!r}")
+    check_number("margin", margin, 0)
     if anchor.shape[0] == 0:
         return anchor.sum() * 0.0
     hinge = cosine_distance(anchor, positive) - cosine_distance(anchor, negative) + margin
@@ -86,17 +89,15 @@ def spread_loss(sigma: Tensor, target: float = 0.3) -> Tensor:
     Why log-space: the penalty depends only on the *ratio* sigma / target, so it is scale-free (the same for a
     fovea of 0.1 as of 1.0 relative to its target) and symmetric in halving vs doubling (log 1/2 = -log 2),
     while a plain (sigma - target)^2 would barely resist a collapse towards 0 and punish growth harder than
-    shrinkage. Default target 0.3 (normalized units, image spans 2): about one feature-map cell on each side
+    shrinkage. Default target 0.3 (feature-map units, the map spans 2): about one feature-map cell on each side
     of the centre of a 10x10 map fall within one sigma.
     """
-    if not isinstance(sigma, Tensor) or sigma.ndim != 2 or sigma.shape[1] != 2:
-        raise ValueError(f"sigma must be a tensor of shape (B, 2), got {getattr(sigma, 'shape', sigma)!r}")
-    if not target > 0:
-        raise ValueError(f"target must be > 0, got {target!r}")
+    check_tensor("sigma", sigma, (None, 2), "(B, 2)")
+    check_number("target", target, 0, low_open=True)
     if sigma.shape[0] == 0:
         return sigma.sum() * 0.0
     if not (sigma > 0).all():
-        raise ValueError(f"sigma must be > 0, got min {sigma.min().item()}")
+        raise GazelabError(f"sigma must be > 0, got min {sigma.min().item()}")
     return (torch.log(sigma) - float(np.log(target))).square().mean()
 
 
@@ -146,11 +147,15 @@ def knn_excluding_self(keys: np.ndarray, anchors: np.ndarray, k: int, num_thread
     return found[~is_self].reshape(len(anchors), k)
 
 
-POSITIVE_RULES = ("same_class", "higher_return")
+PositiveRule = Literal["same_class", "higher_return"]
+EpisodeNeighbours = Literal["any", "same_episode", "other_episodes"]
+KeyKind = Literal["map", "gazed"]
+FoveaMode = Literal["anchor", "own"]
+POSITIVE_RULES = typing.get_args(PositiveRule)
 NEIGHBOURS = ("any", "other_groups", "same_group")
-EPISODE_NEIGHBOURS = ("any", "same_episode", "other_episodes")
-KEY_KINDS = ("map", "gazed")
-FOVEA_MODES = ("anchor", "own")
+EPISODE_NEIGHBOURS = typing.get_args(EpisodeNeighbours)
+KEY_KINDS = typing.get_args(KeyKind)
+FOVEA_MODES = typing.get_args(FoveaMode)
 
 
 def mine_triplets(
@@ -211,37 +216,28 @@ def mine_triplets(
     Returns:
         anchor_idx, positive_idx, negative_idx: LongTensors (T,) on ``keys.device``, T <= number of anchors.
     """
-    if not isinstance(keys, Tensor) or keys.ndim != 2 or keys.shape[1] < 1:
-        raise ValueError(f"keys must be a tensor of shape (N, D), got {getattr(keys, 'shape', type(keys).__name__)}")
+    check_tensor("keys", keys, (None, None), "(N, D)")
     n = keys.shape[0]
-    if not isinstance(returns, Tensor) or tuple(returns.shape) != (n,):
-        raise ValueError(f"returns must be a tensor of shape ({n},) to match keys, got {getattr(returns, 'shape', returns)}")
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k < n:
-        raise ValueError(f"k must be an int with 1 <= k < N = {n}, got {k!r}")
-    if num_anchors is not None and (isinstance(num_anchors, bool) or not isinstance(num_anchors, int) or num_anchors < 1):
-        raise ValueError(f"num_anchors must be None or an int >= 1, got {num_anchors!r}")
-    if rule not in POSITIVE_RULES:
-        raise ValueError(f"rule must be one of {POSITIVE_RULES}, got {rule!r}")
-    if neighbours not in NEIGHBOURS:
-        raise ValueError(f"neighbours must be one of {NEIGHBOURS}, got {neighbours!r}")
-    if isinstance(min_time_gap, bool) or not isinstance(min_time_gap, int) or min_time_gap < 0:
-        raise ValueError(f"min_time_gap must be an int >= 0, got {min_time_gap!r}")
+    check_tensor("returns", returns, (n,), f"({n},) like keys")
+    check_int("k", k, 1, n - 1)
+    if num_anchors is not None:
+        check_int("num_anchors", num_anchors, 1)
+    check_choice("rule", rule, POSITIVE_RULES)
+    check_choice("neighbours", neighbours, NEIGHBOURS)
+    check_int("min_time_gap", min_time_gap, 0)
     if (neighbours != "any" or min_time_gap) and groups is None:
-        raise ValueError(f"neighbours={neighbours!r} and min_time_gap={min_time_gap} need groups (episode ids)")
-    if min_time_gap and (not isinstance(times, Tensor) or tuple(times.shape) != (n,)):
-        raise ValueError(f"min_time_gap={min_time_gap} needs times of shape ({n},), got {getattr(times, 'shape', times)}")
-    if groups is not None and (not isinstance(groups, Tensor) or tuple(groups.shape) != (n,)):
-        raise ValueError(f"groups must be None or a tensor of shape ({n},), got {getattr(groups, 'shape', groups)}")
+        raise GazelabError(f"neighbours={neighbours!r} and min_time_gap={min_time_gap} need groups (episode ids)")
+    if min_time_gap:
+        check_tensor("times", times, (n,), f"({n},) like keys (min_time_gap={min_time_gap} needs them)")
+    if groups is not None:
+        check_tensor("groups", groups, (n,), f"({n},) like keys")
     if not torch.isfinite(keys).all():
-        raise ValueError("keys must be finite, got NaN or inf")
+        raise GazelabError("keys must be finite, got NaN or inf")
     if not torch.isfinite(returns).all():
-        raise ValueError("returns must be finite, got NaN or inf")
-    if num_threads is None:
-        num_threads = torch.get_num_threads()
-    if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
-        raise ValueError(f"num_threads must be None or an int >= 1, got {num_threads!r}")
-    if threshold is not None and not np.isfinite(threshold):
-        raise ValueError(f"threshold must be None or a finite number, got {threshold!r}")
+        raise GazelabError("returns must be finite, got NaN or inf")
+    num_threads = check_int("num_threads", torch.get_num_threads() if num_threads is None else num_threads, 1)
+    if threshold is not None:
+        check_number("threshold", threshold)
 
     device = keys.device
     high = _outcome_classes(returns.detach().float().cpu(), threshold).numpy()
@@ -281,121 +277,71 @@ def mine_triplets(
 
 @dataclass
 class ContrastiveConfig:
-    """Hyper-parameters of the contrastive gaze update (defaults: ours, see DESIGN.md)."""
+    """Hyper-parameters of the contrastive gaze update (defaults: ours; the reasons are in docs/design.md)."""
 
-    num_anchors: int = 512
+    num_anchors: Annotated[int, AtLeast(1)] = 512
     """Anchors sampled per update; each gives at most one triplet."""
-    k: int = 16
+    k: Annotated[int, AtLeast(1)] = 16
     """Neighbours per anchor searched for a positive and a negative. Small k: only truly similar states are
     compared (sharper signal, fewer triplets); large k: more triplets from less similar pairs."""
-    margin: float = 0.2
+    margin: Annotated[float, AtLeast(0)] = 0.2
     """Triplet margin on the cosine distance (range [0, 2])."""
-    spread_weight: float = 0.1
+    spread_weight: Annotated[float, AtLeast(0)] = 0.1
     """Weight of the spread loss relative to the triplet loss."""
-    spread_target: float = 0.3
-    """sigma the spread loss pulls towards (normalized units, image spans [-1, 1])."""
-    lr: float = 3e-4
+    spread_target: Annotated[float, Interval(0, low_open=True)] = 0.3
+    """sigma the spread loss pulls towards (feature-map units: the map's cell centres span [-1, 1])."""
+    lr: Annotated[float, Interval(0, low_open=True)] = 3e-4
     """Adam learning rate of the gaze head for this update (its own optimizer, separate from the RL one)."""
-    min_buffer: int = 256
+    min_buffer: Annotated[int, AtLeast(0)] = 256
     """Warm-up: with fewer stored states the update is a no-op (neighbours among few states are not similar)."""
-    threshold: float | None = None
+    threshold: Optional[float] = None
     """Outcome-class boundary on the return; None = the buffer's median (see ``mine_triplets``)."""
-    fovea: str = "anchor"
+    fovea: FoveaMode = "anchor"
     """Whose fovea weights the three maps of a triplet. "anchor" (default): the anchor's gaze is applied to anchor,
     positive and negative alike ("one eye per triplet"), so the only way to separate positive from negative is to
     look where they differ. "own": each map under its own gaze; then the head can separate the classes by
     *moving* (reading the outcome from its input and placing the fovea by class) instead of looking, a shortcut
     measured on synthetic maps (tests/test_contrastive.py)."""
-    rule: str = "same_class"
+    rule: PositiveRule = "same_class"
     """Which neighbour is the positive: "same_class" (the anchor's outcome class) or "higher_return" (the paper's:
     always the high-return neighbour); see ``mine_triplets``."""
-    neighbours: str = "any"
+    neighbours: EpisodeNeighbours = "any"
     """Where an anchor's neighbours may come from: "any" state, only its "same_episode" or only "other_episodes"
     (episode ids from the buffer; see ``mine_triplets``)."""
-    min_time_gap: int = 0
+    min_time_gap: Annotated[int, AtLeast(0)] = 0
     """Skip neighbours of the anchor's own episode fewer than this many steps away (0 = off)."""
-    keys: str = "map"
+    keys: KeyKind = "map"
     """What "look alike" means for mining: "map" (the buffer's keys: a random projection of the whole detached
     map, fixed when stored) or "gazed" (the same projection of the map under the *current* gaze, recomputed each
     step for a random pool of ``key_pool`` rows: neighbours that look alike where the gaze looks, whatever the
     clutter elsewhere)."""
-    key_pool: int = 8192
+    key_pool: Annotated[int, AtLeast(2)] = 8192
     """Rows mined per step with ``keys="gazed"`` (their keys are recomputed each step)."""
-    steps: int = 1
+    steps: Annotated[int, AtLeast(1)] = 1
     """Contrastive Adam steps per ``update`` call, each on freshly mined triplets."""
     seed: int = 0
     """Seed of the anchor sampling."""
-    faiss_threads: int | None = None
+    faiss_threads: Annotated[Optional[int], AtLeast(1)] = None
     """Threads of the FAISS k-NN search; None = torch's thread count (see ``mine_triplets``)."""
 
     def __post_init__(self):
-        if self.faiss_threads is not None and (
-            isinstance(self.faiss_threads, bool) or not isinstance(self.faiss_threads, int) or self.faiss_threads < 1
-        ):
-            raise ValueError(f"faiss_threads must be None or an int >= 1, got {self.faiss_threads!r}")
-        if self.fovea not in FOVEA_MODES:
-            raise ValueError(f"fovea must be one of {FOVEA_MODES}, got {self.fovea!r}")
-        if self.rule not in POSITIVE_RULES:
-            raise ValueError(f"rule must be one of {POSITIVE_RULES}, got {self.rule!r}")
-        if self.neighbours not in EPISODE_NEIGHBOURS:
-            raise ValueError(f"neighbours must be one of {EPISODE_NEIGHBOURS}, got {self.neighbours!r}")
-        if self.keys not in KEY_KINDS:
-            raise ValueError(f"keys must be one of {KEY_KINDS}, got {self.keys!r}")
-        if isinstance(self.key_pool, bool) or not isinstance(self.key_pool, int) or self.key_pool < 2:
-            raise ValueError(f"key_pool must be an int >= 2, got {self.key_pool!r}")
-        if isinstance(self.min_time_gap, bool) or not isinstance(self.min_time_gap, int) or self.min_time_gap < 0:
-            raise ValueError(f"min_time_gap must be an int >= 0, got {self.min_time_gap!r}")
-        for name in ("num_anchors", "k", "steps"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if isinstance(self.min_buffer, bool) or not isinstance(self.min_buffer, int) or self.min_buffer < 0:
-            raise ValueError(f"min_buffer must be an int >= 0, got {self.min_buffer!r}")
-        for name in ("margin", "spread_weight"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        for name in ("spread_target", "lr"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        check_fields(self)
 
 
 @dataclass
 class ContrastiveStats:
-    """What one update did, for logging. All but ``buffer_size`` are 0 when the update was a no-op (``triplets == 0``)."""
+    """What one update did, for logging (all 0 when the update was a no-op, ``triplets == 0``)."""
 
     triplets: int = 0
     """Number of triplets mined (0 = no-op: buffer below warm-up or no two outcome classes among neighbours)."""
     triplet_loss: float = 0.0
     """Mean hinge over the triplets, before the step."""
     spread_loss: float = 0.0
-    """Spread loss over the sigmas of all gazed maps (anchors, positives, negatives)."""
-    total_loss: float = 0.0
-    """triplet_loss + spread_weight * spread_loss (what was minimised)."""
-    frac_active: float = 0.0
-    """Fraction of triplets with a positive hinge (the ones that gave a gradient)."""
+    """Spread loss over the sigmas of the gazed maps, before the step."""
     pos_distance: float = 0.0
     """Mean cosine distance anchor-positive of the gazed maps."""
     neg_distance: float = 0.0
     """Mean cosine distance anchor-negative of the gazed maps."""
-    mu_mean: tuple[float, float] = (0.0, 0.0)
-    """Mean gaze centre (x, y) over the gazed maps."""
-    sigma_mean: tuple[float, float] = (0.0, 0.0)
-    """Mean gaze spread (sigma_x, sigma_y)."""
-    rho_mean: float = 0.0
-    """Mean gaze correlation."""
-    buffer_size: int = 0
-    """Entries in the buffer at the time of the update."""
-
-    def as_dict(self) -> dict[str, float]:
-        """Flat {name: float} for loggers (mu_mean -> mu_x, mu_y; sigma_mean -> sigma_x, sigma_y)."""
-        out = {}
-        for name, value in asdict(self).items():
-            if name in ("mu_mean", "sigma_mean"):
-                stem = name.split("_")[0]
-                out[f"{stem}_x"], out[f"{stem}_y"] = float(value[0]), float(value[1])
-            else:
-                out[name] = float(value)
-        return out
 
 
 class ContrastiveLearner:
@@ -416,13 +362,13 @@ class ContrastiveLearner:
         self.config = config if config is not None else ContrastiveConfig()
         self.params = [p for p in gaze.parameters() if p.requires_grad]
         if not self.params:
-            raise ValueError(f"gaze must have trainable parameters, got {type(gaze).__name__} with none")
+            raise GazelabError(f"gaze must have trainable parameters, got {type(gaze).__name__} with none")
         self.optimizer = torch.optim.Adam(self.params, lr=self.config.lr)
         self.generator = torch.Generator().manual_seed(self.config.seed)
 
     def update(self, buffer: ContrastiveBuffer) -> ContrastiveStats:
         """``config.steps`` contrastive steps (mine -> gaze -> losses -> Adam step on the gaze); stats of the last."""
-        stats = ContrastiveStats(buffer_size=len(buffer))
+        stats = ContrastiveStats()
         for _ in range(self.config.steps):
             stats = self._step(buffer)
             if stats.triplets == 0:
@@ -443,7 +389,7 @@ class ContrastiveLearner:
         cfg = self.config
         n = len(buffer)
         if n < max(cfg.min_buffer, cfg.k + 1):
-            return ContrastiveStats(buffer_size=n)
+            return ContrastiveStats()
         features, returns, keys = buffer.filled()
         rows = torch.arange(n, device=keys.device)
         if cfg.keys == "gazed":  # look-alike under the current gaze: keys of the gazed maps of a pool of rows
@@ -467,7 +413,7 @@ class ContrastiveLearner:
         ))
         t = anchor.numel()
         if t == 0:
-            return ContrastiveStats(buffer_size=n)
+            return ContrastiveStats()
 
         device = self.params[0].device
         as_float = lambda idx: features[idx].to(device=device, dtype=torch.float32)  # noqa: E731
@@ -485,23 +431,12 @@ class ContrastiveLearner:
             p.grad = g
 
         with torch.no_grad():
-            d_pos = cosine_distance(gazed_a, gazed_p)
-            d_neg = cosine_distance(gazed_a, gazed_n)
-            mu = out.mu.mean(0).tolist() if out.mu is not None else [0.0, 0.0]
-            sigma = out.sigma.mean(0).tolist() if out.sigma is not None else [0.0, 0.0]
-            rho = out.rho.mean().item() if out.rho is not None else 0.0
             return ContrastiveStats(
                 triplets=t,
                 triplet_loss=tl.item(),
                 spread_loss=sl.item(),
-                total_loss=total.item(),
-                frac_active=(d_pos - d_neg + cfg.margin > 0).float().mean().item(),
-                pos_distance=d_pos.mean().item(),
-                neg_distance=d_neg.mean().item(),
-                mu_mean=(mu[0], mu[1]),
-                sigma_mean=(sigma[0], sigma[1]),
-                rho_mean=rho,
-                buffer_size=n,
+                pos_distance=cosine_distance(gazed_a, gazed_p).mean().item(),
+                neg_distance=cosine_distance(gazed_a, gazed_n).mean().item(),
             )
 
     def state_dict(self) -> dict:

@@ -18,6 +18,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TypeVar
 
+from gazelab.errors import GazelabError
+
 SMOKE_ENV_VAR = "GAZELAB_SMOKE"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 """Root of the gazelab checkout (holds solutions/, tutorials/, runs/); notebooks resolve paths from it."""
@@ -42,7 +44,7 @@ def budget(full: T, smoke: T) -> T:
     Both values must have the same type (e.g. two ints), so a budget cannot silently change meaning in CI.
     """
     if type(full) is not type(smoke):
-        raise ValueError(f"full and smoke must have the same type, got {type(full).__name__} {full!r} and "
+        raise GazelabError(f"full and smoke must have the same type, got {type(full).__name__} {full!r} and "
                          f"{type(smoke).__name__} {smoke!r}")
     return smoke if smoke_mode() else full
 

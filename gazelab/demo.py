@@ -21,8 +21,12 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from gazelab.algorithms import load_policy
+from gazelab.checkpoint import write_atomic
+from gazelab.config import METHODS
+from gazelab.course import smoke_mode
 from gazelab.envs import make_env
-from gazelab.evaluate import image_cnn, load_policy, record_episode, write_video
+from gazelab.evaluate import image_cnn, record_episode, write_video
 from gazelab.ppo import PPOConfig, train_ppo
 from gazelab.viz import plot_learning_curves
 
@@ -33,27 +37,25 @@ DEMO_STEPS = 61_440
 """Environment steps per method (60 PPO iterations of 32 envs x 32 steps; about 2 min each on 2 idle cores)."""
 SMOKE_STEPS = 4_096
 """Environment steps per method with --smoke."""
-METHODS = {"baseline": dict(attention="none"), "gaze_contrastive": dict(attention="gaze", contrastive=True)}
-
-
-def smoke_mode(smoke: Optional[bool]) -> bool:
-    """``smoke`` if given, else whether GAZELAB_SMOKE is set to something other than '' / '0'."""
-    return smoke if smoke is not None else os.environ.get("GAZELAB_SMOKE", "") not in ("", "0")
+RUNS = {"baseline": "none", "gaze_contrastive": "gaze+contrastive"}
+"""Run directory -> method (gazelab.config.METHODS)."""
 
 
 def run_demo(smoke: Optional[bool] = None, out_dir: str | os.PathLike = "runs/demo", seed: int = 1) -> dict:
-    """Train both methods, write the plot, the GIF and the summary; print where they are; return the summary."""
-    smoke = smoke_mode(smoke)
+    """Train both methods, write the plot, the GIF and the summary; print where they are; return the summary.
+
+    ``smoke``: tiny budgets; None = whether ``GAZELAB_SMOKE`` is set (:func:`gazelab.course.smoke_mode`)."""
+    smoke = smoke if smoke is not None else smoke_mode()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     steps = SMOKE_STEPS if smoke else DEMO_STEPS
     print(f"gazelab demo: PPO on {DEMO_ENV}, {steps} steps per method ({'smoke' if smoke else 'full'} budget)")
     histories, summary = {}, {"env_id": DEMO_ENV, "total_timesteps": steps, "seed": seed, "methods": {}}
-    for name, method in METHODS.items():
+    for name, method in RUNS.items():
         run_dir = out / name
         shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run each time (resume has its own command)
         config = PPOConfig(env_id=DEMO_ENV, seed=seed, total_timesteps=steps, run_dir=str(run_dir),
-                           eval_freq=2 if smoke else 5, num_eval_episodes=16 if smoke else 32, **method)
+                           eval_freq=2 if smoke else 5, num_eval_episodes=16 if smoke else 32, **METHODS[method])
         start = time.time()
         result = train_ppo(config)
         histories[name] = [result.history]
@@ -72,7 +74,7 @@ def run_demo(smoke: Optional[bool] = None, out_dir: str | os.PathLike = "runs/de
     frames, episode = record_episode(agent.act, env, encoder=image_cnn(agent))
     videos = write_video(frames, out / "gaze_agent")
     summary.update(learning_curves=str(curves), videos=[str(v) for v in videos], video_episode=episode)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_atomic(out / "summary.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=2)))
 
     print("\nresults:")
     for name, info in summary["methods"].items():

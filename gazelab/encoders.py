@@ -13,10 +13,15 @@ flattens it and applies ManiSkill's ``Linear(C*h*w, 256) + ReLU`` projection.
 
 from __future__ import annotations
 
+import typing
+from typing import Literal
+
 import torch
 from torch import Tensor, nn
 
-__all__ = ["NatureCNN", "FineNatureCNN", "ENCODER_KINDS", "make_encoder"]
+from gazelab.checks import check_choice, check_int, check_tensor
+
+__all__ = ["NatureCNN", "FineNatureCNN", "EncoderKind", "ENCODER_KINDS", "make_encoder"]
 
 
 def _conv_out(size: int, kernel: int, stride: int) -> int:
@@ -31,11 +36,8 @@ class _ConvEncoder(nn.Module):
 
     def __init__(self, image_size: int = 128, in_channels: int = 3):
         super().__init__()
-        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f"in_channels must be an int >= 1, got {in_channels!r}")
-        min_size = self.min_image_size()
-        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < min_size:
-            raise ValueError(f"image_size must be an int >= {min_size} for {type(self).__name__}, got {image_size!r}")
+        check_int("in_channels", in_channels, 1)
+        check_int(f"image_size of {type(self).__name__}", image_size, self.min_image_size())
         layers, channels, size = [], in_channels, image_size
         for out, kernel, stride in self.LAYERS:
             layers += [nn.Conv2d(channels, out, kernel_size=kernel, stride=stride), nn.ReLU()]
@@ -96,9 +98,7 @@ class _ConvEncoder(nn.Module):
         Divides uint8 input by 255 and moves channels first, like ManiSkill's ``ppo_rgb`` agent.
         """
         expected = (self.image_size, self.image_size, self.in_channels)
-        if not isinstance(rgb, Tensor) or rgb.ndim != 4 or tuple(rgb.shape[1:]) != expected:
-            got = tuple(rgb.shape) if isinstance(rgb, Tensor) else type(rgb).__name__
-            raise ValueError(f"rgb must be a tensor of shape (B, {', '.join(map(str, expected))}), got {got}")
+        check_tensor("rgb", rgb, (None, *expected), f"(B, {', '.join(map(str, expected))})")
         x = rgb.float() / 255.0 if rgb.dtype == torch.uint8 else rgb.float()
         return self.net(x.permute(0, 3, 1, 2))
 
@@ -127,12 +127,11 @@ class FineNatureCNN(_ConvEncoder):
     LAYERS = ((16, 8, 4), (32, 4, 1), (32, 3, 1))
 
 
-ENCODER_KINDS = ("nature", "fine")
+EncoderKind = Literal["nature", "fine"]
+ENCODER_KINDS = typing.get_args(EncoderKind)
 _ENCODER_CLASSES = {"nature": NatureCNN, "fine": FineNatureCNN}
 
 
 def make_encoder(kind: str, image_size: int, in_channels: int = 3) -> nn.Module:
     """Build an encoder by name: ``"nature"`` (:class:`NatureCNN`) or ``"fine"`` (:class:`FineNatureCNN`)."""
-    if kind not in _ENCODER_CLASSES:
-        raise ValueError(f"kind must be one of {ENCODER_KINDS}, got {kind!r}")
-    return _ENCODER_CLASSES[kind](image_size=image_size, in_channels=in_channels)
+    return _ENCODER_CLASSES[check_choice("kind", kind, ENCODER_KINDS)](image_size=image_size, in_channels=in_channels)

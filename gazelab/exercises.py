@@ -23,6 +23,8 @@ from typing import Any
 
 import torch
 
+from gazelab.checks import check_int
+
 STRICT_ENV_VAR = "GAZELAB_STRICT_EXERCISES"
 
 
@@ -87,8 +89,7 @@ def check_exercise(
         atol, rtol: tolerances of ``torch.allclose`` on every tensor (or number) in the results.
         seed: seed of the generator passed to ``make_inputs``, so a failure is reproducible.
     """
-    if trials < 1:
-        raise ValueError(f"trials must be >= 1, got {trials}")
+    check_int("trials", trials, 1)
     strict = os.environ.get(STRICT_ENV_VAR, "") not in ("", "0")
     generator = torch.Generator().manual_seed(seed)
     for trial in range(trials):

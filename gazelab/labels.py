@@ -14,32 +14,26 @@ label                   the number a state's feature map is stored with
 Per-step labels (``gae``, ``return_to_go``) differ between the frames of one episode; per-episode labels do not,
 so with them two frames of the same episode are never a positive/negative pair by outcome.
 :class:`EpisodeLabeller` holds each env's maps and rewards until its episode ends and then hands them over
-labelled; :func:`discount_cumsum` is the return-to-go.
+labelled; the return-to-go is :func:`gazelab.returns.discount_cumsum`.
 """
 
 from __future__ import annotations
 
+import typing
+from typing import Literal
+
 import torch
 from torch import Tensor
 
-__all__ = ["LABELS", "EPISODE_LABELS", "discount_cumsum", "EpisodeLabeller"]
+from gazelab.checks import check_choice
+from gazelab.returns import discount_cumsum
 
-LABELS = ("gae", "return_to_go", "episode_return", "success")
+__all__ = ["Label", "LABELS", "EPISODE_LABELS", "EpisodeLabeller"]
+
+Label = Literal["gae", "return_to_go", "episode_return", "success"]
+LABELS = typing.get_args(Label)
 EPISODE_LABELS = LABELS[1:]
 """The labels an :class:`EpisodeLabeller` computes from finished episodes (``gae`` comes from PPO's rollout)."""
-
-
-def discount_cumsum(rewards: Tensor, gamma: float) -> Tensor:
-    """Discounted cumulative sums along the first axis: ``out[t] = sum_k gamma^k rewards[t + k]``.
-
-    rewards (T, ...) -> (T, ...); e.g. ``[1, 2, 4]`` with gamma 0.5 -> ``[1 + 0.5*2 + 0.25*4, 2 + 0.5*4, 4]``.
-    """
-    out = torch.empty_like(rewards)
-    running = torch.zeros_like(rewards[0]) if len(rewards) else None
-    for t in reversed(range(len(rewards))):
-        running = rewards[t] + gamma * running
-        out[t] = running
-    return out
 
 
 class EpisodeLabeller:
@@ -60,8 +54,7 @@ class EpisodeLabeller:
 
     def __init__(self, num_envs: int, max_steps: int, feature_shape: tuple[int, int, int], label: str, gamma: float,
                  device):
-        if label not in EPISODE_LABELS:
-            raise ValueError(f"label must be one of {EPISODE_LABELS}, got {label!r}")
+        check_choice("label", label, EPISODE_LABELS)
         self.label, self.gamma = label, gamma
         self.maps = torch.zeros((max_steps, num_envs) + tuple(feature_shape), dtype=torch.float16, device=device)
         self.rewards = torch.zeros((max_steps, num_envs), device=device)

@@ -3,7 +3,7 @@
 A trainer hands the plug-in what it sees anyway, one environment step at a time, and calls ``update`` once per
 iteration::
 
-    plugin.observe(enc.fmap, reward, done, success)   # after every env step: maps of the observations acted on
+    plugin.observe(fmap, reward, done, success)       # after every env step: maps of the observations acted on
     plugin.end_rollout(returns)                       # PPO with label "gae": label the rollout's maps
     scalars = plugin.update(iteration)                # the contrastive step(s) on the buffer, when due
 
@@ -20,18 +20,12 @@ import torch
 from torch import Tensor, nn
 
 from gazelab.buffer import ContrastiveBuffer
+from gazelab.checks import check_choice
 from gazelab.contrastive import ContrastiveConfig, ContrastiveLearner
+from gazelab.errors import GazelabError
 from gazelab.labels import LABELS, EpisodeLabeller
 
-__all__ = ["ContrastivePlugin", "episode_success"]
-
-
-def episode_success(infos: dict, num_envs: int) -> Tensor:
-    """(N,) bool: for the envs whose episode ended in this step (ManiSkill's ``final_info`` convention), whether it
-    reached success at least once; False elsewhere."""
-    if "final_info" not in infos:
-        return torch.zeros(num_envs, dtype=torch.bool)
-    return (infos["_final_info"] & infos["final_info"]["episode"]["success_once"].bool()).cpu()
+__all__ = ["ContrastivePlugin"]
 
 
 class ContrastivePlugin:
@@ -58,10 +52,9 @@ class ContrastivePlugin:
                  num_envs: int, max_episode_steps: int, label: str, gamma: float, buffer_size: int, every: int,
                  steps_per_iteration: int, rollout_steps: Optional[int] = None, device="cpu", seed: int = 0,
                  save_buffer: bool = False):
-        if label not in LABELS:
-            raise ValueError(f"label must be one of {LABELS}, got {label!r}")
+        check_choice("label", label, LABELS)
         if label == "gae" and rollout_steps is None:
-            raise ValueError("label 'gae' uses PPO's rollout returns; this trainer has none (use an episode label: "
+            raise GazelabError("label 'gae' uses PPO's rollout returns; this trainer has none (use an episode label: "
                              "'return_to_go', 'episode_return' or 'success')")
         self.label, self.every = label, every
         self.on_policy = buffer_size == 0

@@ -1,11 +1,12 @@
 """PPO from pixels, as ManiSkill3's ``examples/baselines/ppo/ppo_rgb.py`` (CleanRL style), with a gaze plug-in.
 
-The algorithm is :func:`train_ppo`, one function, read top to bottom:
+The algorithm is :func:`train_ppo`, one function, read top to bottom (the run's plumbing, its directory, logging,
+checkpoints and resume, is :class:`gazelab.run.Run`):
 
 1. **Rollout** ``num_steps`` x ``num_envs`` steps with the current policy; store obs, actions, log-probs,
    rewards, dones, values; the value of ``final_observation`` bootstraps episodes that ended (ManiSkill's
    ``final_values``, correct for truncations and early terminations alike).
-2. **GAE** (gamma, lambda) -> advantages; returns = advantages + values.
+2. **GAE** (gamma, lambda; :func:`gazelab.returns.gae`) -> advantages; returns = advantages + values.
 3. **Update** ``update_epochs`` epochs of ``num_minibatches`` minibatches: clipped surrogate, value MSE (optional
    clipping), entropy bonus, normalized advantages, global grad-norm clip, early stop when the approximate KL
    of a minibatch exceeds ``target_kl`` (ppo_rgb checks it before the step, and breaks both loops).
@@ -24,10 +25,9 @@ everything needed to resume; on CPU, ManiSkill tasks default to one env per core
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, ClassVar, Optional
 
 import numpy as np
 import torch
@@ -35,24 +35,17 @@ import torch.nn as nn
 import torch.optim as optim
 
 from gazelab.agent import PPOAgent
-from gazelab.evaluate import evaluate_policy
-from gazelab.plugin import episode_success
+from gazelab.checks import AtLeast, Interval
+from gazelab.config import PerTask, TrainConfig, resolve_device
+from gazelab.envs import is_builtin, make_env
+from gazelab.episodes import episode_success, evaluate_policy
+from gazelab.errors import GazelabError
+from gazelab.labels import Label
 from gazelab.prize import GazeTracker
-from gazelab.training import (
-    Run,
-    TrainConfig,
-    TrainResult,
-    check_int,
-    env_state,
-    is_builtin,
-    launch,
-    make_plugin,
-    resolve_device,
-    set_env_state,
-    set_rng_state,
-)
+from gazelab.returns import gae
+from gazelab.run import LoopState, Run, TrainResult
 
-__all__ = ["PPOConfig", "train_ppo", "TASK_DEFAULTS", "build_agent"]
+__all__ = ["PPOConfig", "train_ppo", "TASK_DEFAULTS", "BASE_DEFAULTS", "build_agent"]
 
 # ppo_rgb.py's Args defaults, for every field a task does not override.
 BASE_DEFAULTS: dict[str, Any] = dict(total_timesteps=10_000_000, num_envs=512, num_steps=50, gamma=0.8,
@@ -77,48 +70,50 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "gazelab/Push-v0": dict(_BUILTIN, total_timesteps=300_000),
     "gazelab/PushClutter-v0": dict(_BUILTIN, total_timesteps=400_000),
 }
+"""Per task, the PerTask fields that differ from BASE_DEFAULTS (ppo_rgb's own defaults)."""
 
 
 @dataclass
 class PPOConfig(TrainConfig):
     """PPO hyper-parameters (ManiSkill3 ppo_rgb names and defaults) + the shared fields of TrainConfig."""
 
-    learning_rate: float = 3e-4
+    algo: ClassVar[str] = "ppo"
+
+    learning_rate: Annotated[float, AtLeast(0)] = 3e-4
     """the learning rate of the optimizer (0 freezes the RL update, e.g. to watch the contrastive step alone)"""
-    contrastive_labels: Literal["gae", "return_to_go", "episode_return", "success"] = "gae"
-    """the outcome a state is labelled with (gazelab.labels): PPO's 'gae' returns (advantages + values), the
-    episode's discounted 'return_to_go', its 'episode_return' or its 'success'"""
-    num_steps: Optional[int] = None
-    """the number of steps to run in each environment per policy rollout (None = per-task default)"""
+    contrastive_labels: Label = "gae"
+    """the outcome a state is labelled with (gazelab.labels): PPO's 'gae' returns (advantages + values), the episode's discounted 'return_to_go', its 'episode_return' or its 'success'"""  # noqa: E501
+    num_steps: PerTask[Annotated[int, AtLeast(1)]] = None
+    """the number of steps to run in each environment per policy rollout"""
     anneal_lr: bool = False
     """Toggle learning rate annealing for policy and value networks"""
-    gamma: Optional[float] = None
-    """the discount factor gamma (None = per-task default; ppo_rgb: 0.8)"""
-    gae_lambda: float = 0.9
+    gamma: PerTask[Annotated[float, Interval(0, 1, low_open=True)]] = None
+    """the discount factor gamma (ppo_rgb: 0.8)"""
+    gae_lambda: Annotated[float, Interval(0, 1, low_open=True)] = 0.9
     """the lambda for the general advantage estimation"""
-    num_minibatches: Optional[int] = None
-    """the number of mini-batches (None = per-task default)"""
-    update_epochs: Optional[int] = None
-    """the K epochs to update the policy (None = per-task default)"""
+    num_minibatches: PerTask[Annotated[int, AtLeast(1)]] = None
+    """the number of mini-batches"""
+    update_epochs: PerTask[Annotated[int, AtLeast(1)]] = None
+    """the K epochs to update the policy"""
     norm_adv: bool = True
     """Toggles advantages normalization"""
-    clip_coef: float = 0.2
+    clip_coef: Annotated[float, Interval(0, low_open=True)] = 0.2
     """the surrogate clipping coefficient"""
     clip_vloss: bool = False
     """Toggles whether or not to use a clipped loss for the value function, as per the paper."""
-    ent_coef: float = 0.0
+    ent_coef: Annotated[float, AtLeast(0)] = 0.0
     """coefficient of the entropy"""
-    vf_coef: float = 0.5
+    vf_coef: Annotated[float, AtLeast(0)] = 0.5
     """coefficient of the value function"""
-    max_grad_norm: float = 0.5
+    max_grad_norm: Annotated[float, Interval(0, low_open=True)] = 0.5
     """the maximum norm for the gradient clipping"""
-    target_kl: Optional[float] = 0.2
+    target_kl: Annotated[Optional[float], Interval(0, low_open=True)] = 0.2
     """the target KL divergence threshold (None = no early stop)"""
-    reward_scale: float = 1.0
+    reward_scale: Annotated[float, AtLeast(0)] = 1.0
     """Scale the reward by this factor"""
 
-    def _task_defaults(self) -> dict[str, Any]:
-        defaults = {**BASE_DEFAULTS, **TASK_DEFAULTS.get(self.env_id, {})}
+    def task_defaults(self) -> dict[str, Any]:
+        defaults = {**super().task_defaults(), **BASE_DEFAULTS, **TASK_DEFAULTS.get(self.env_id, {})}
         if not is_builtin(self.env_id) and resolve_device(self.device).type == "cpu":
             # ManiSkill on CPU runs one simulator process per env: one per core, not the GPU's hundreds.
             defaults["num_envs"] = os.cpu_count() or 1
@@ -145,41 +140,21 @@ class PPOConfig(TrainConfig):
 
     def validate(self) -> None:
         super().validate()
-        for name in ("num_steps", "num_minibatches", "update_epochs"):
-            check_int(name, getattr(self, name), 1)
-        for name, lo, hi in (("gamma", 0.0, 1.0), ("gae_lambda", 0.0, 1.0)):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and lo < value <= hi):
-                raise ValueError(f"{name} must lie in ({lo}, {hi}], got {value!r}")
-        for name in ("learning_rate", "ent_coef", "vf_coef", "reward_scale"):
-            if not 0 <= getattr(self, name) < float("inf"):
-                raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)!r}")
-        for name in ("clip_coef", "max_grad_norm"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        if self.target_kl is not None and not self.target_kl > 0:
-            raise ValueError(f"target_kl must be > 0 or None, got {self.target_kl!r}")
         if self.num_minibatches > self.batch_size:
-            raise ValueError(f"num_minibatches={self.num_minibatches} exceeds batch_size = num_envs * num_steps = "
-                             f"{self.batch_size}")
+            raise GazelabError(f"num_minibatches={self.num_minibatches} exceeds batch_size = num_envs * num_steps = "
+                               f"{self.batch_size}")
         if self.total_timesteps < self.batch_size:
-            raise ValueError(f"total_timesteps={self.total_timesteps} is less than one iteration (batch_size = "
-                             f"num_envs * num_steps = {self.batch_size})")
+            raise GazelabError(f"total_timesteps={self.total_timesteps} is less than one iteration (batch_size = "
+                               f"num_envs * num_steps = {self.batch_size})")
         if self.contrastive and 0 < self.contrastive_buffer_size < self.batch_size:
-            raise ValueError(f"contrastive_buffer_size={self.contrastive_buffer_size} is smaller than one batch "
-                             f"(num_envs * num_steps = {self.batch_size}); use >= {self.batch_size} or 0 "
-                             "(this iteration's batch only)")
-
-
-def config_from_dict(values: dict[str, Any]) -> PPOConfig:
-    """A PPOConfig from a dict such as a checkpoint's ``config`` (unknown keys are ignored)."""
-    names = {f.name for f in dataclasses.fields(PPOConfig)}
-    return PPOConfig(**{k: v for k, v in values.items() if k in names})
+            raise GazelabError(f"contrastive_buffer_size={self.contrastive_buffer_size} is smaller than one batch "
+                               f"(num_envs * num_steps = {self.batch_size}); use >= {self.batch_size} or 0 "
+                               "(this iteration's batch only)")
 
 
 def build_agent(config: PPOConfig, spaces) -> PPOAgent:
     """The PPOAgent for the observation and action spaces of ``spaces``: an env or a
-    :class:`gazelab.training.EnvSpaces` (e.g. from a checkpoint)."""
+    :class:`gazelab.checkpoint.EnvSpaces` (e.g. from a checkpoint)."""
     obs_space = spaces.single_observation_space
     return PPOAgent(
         image_size=obs_space["rgb"].shape[0],
@@ -191,70 +166,43 @@ def build_agent(config: PPOConfig, spaces) -> PPOAgent:
     )
 
 
-def policy_state(checkpoint: dict) -> dict:
-    """The agent's state dict inside a PPO checkpoint."""
-    return checkpoint["agent"]
-
-
 def train_ppo(config: PPOConfig) -> TrainResult:
     """Train PPO (optionally with attention and the contrastive gaze update); see the module docstring."""
-    return launch(config, "ppo", _train)
+    with Run(config) as run:
+        device = run.device
+        # env setup: training envs, and evaluation envs on another seed so their episodes differ
+        envs = run.attach(make_env(config.env_id, config.num_envs, seed=config.seed, device=device,
+                                   **config.env_kwargs()))
+        eval_envs = run.attach(make_env(config.env_id, config.num_eval_envs, seed=config.seed + 1, device=device,
+                                        **config.env_kwargs()), evaluation=True) if config.eval_freq else None
 
+        agent = build_agent(config, envs).to(device)
+        # fused=True: the same Adam update in one kernel; the default per-tensor loop was ~90x slower on 2 CPU cores.
+        optimizer = optim.Adam(agent.parameters(), lr=config.learning_rate, eps=1e-5, fused=True)
+        contrastive = config.contrastive_plugin(agent.image, envs.max_episode_steps, device,
+                                                rollout_steps=config.num_steps)
+        gaze = GazeTracker(agent.image.cnn)
 
-def _train(config: PPOConfig, run: Run, envs, eval_envs) -> TrainResult:
-    device = run.device
-    agent = build_agent(config, envs).to(device)
-    # fused=True: the same Adam update in one kernel; the default per-tensor loop was ~90x slower on 2 CPU cores.
-    optimizer = optim.Adam(agent.parameters(), lr=config.learning_rate, eps=1e-5, fused=True)
-    contrastive = make_plugin(config, agent.image, envs, device, rollout_steps=config.num_steps)
-    gaze = GazeTracker(agent.image.cnn)
+        # ALGO Logic: Storage setup
+        n, t_max = config.num_envs, config.num_steps
+        obs_space, action_shape = envs.single_observation_space, envs.single_action_space.shape
+        obs = {k: torch.zeros((t_max, n) + space.shape, dtype=torch.uint8 if k == "rgb" else torch.float32,
+                              device=device) for k, space in obs_space.spaces.items()}
+        actions = torch.zeros((t_max, n) + action_shape, device=device)
+        logprobs = torch.zeros((t_max, n), device=device)
+        rewards = torch.zeros((t_max, n), device=device)
+        dones = torch.zeros((t_max, n), device=device)
+        values = torch.zeros((t_max, n), device=device)
 
-    # ALGO Logic: Storage setup
-    n, t_max = config.num_envs, config.num_steps
-    obs_space, action_shape = envs.single_observation_space, envs.single_action_space.shape
-    obs = {k: torch.zeros((t_max, n) + space.shape, dtype=torch.uint8 if k == "rgb" else torch.float32,
-                          device=device) for k, space in obs_space.spaces.items()}
-    actions = torch.zeros((t_max, n) + action_shape, device=device)
-    logprobs = torch.zeros((t_max, n), device=device)
-    rewards = torch.zeros((t_max, n), device=device)
-    dones = torch.zeros((t_max, n), device=device)
-    values = torch.zeros((t_max, n), device=device)
-
-    # TRY NOT TO MODIFY: start the game
-    global_step, start_iteration = 0, 1
-    next_obs, _ = envs.reset(seed=config.seed)
-    next_done = torch.zeros(n, device=device)
-    if run.checkpoint is not None:
-        ckpt = run.checkpoint
-        agent.load_state_dict(ckpt["agent"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if contrastive:
-            contrastive.load_state_dict(ckpt["contrastive"])
-        global_step, start_iteration = ckpt["global_step"], ckpt["iteration"] + 1
-        if set_env_state(envs, ckpt["env"]):
-            next_obs = {k: v.to(device) for k, v in ckpt["next_obs"].items()}
-            next_done = ckpt["next_done"].to(device)
-        else:  # ManiSkill: its simulator state is not captured; start fresh episodes, seeded by the step count
-            next_obs, _ = envs.reset(seed=config.seed + global_step)
+        # TRY NOT TO MODIFY: start the game (a resumed run continues where its checkpoint stopped)
+        loop = LoopState(next_obs=envs.reset(seed=config.seed)[0], next_done=torch.zeros(n, device=device))
+        run.track(agent=agent, optimizer=optimizer, contrastive=contrastive, envs=envs, eval_envs=eval_envs, loop=loop)
+        if run.resumed and not is_builtin(config.env_id):  # ManiSkill's simulator state is not saved: new episodes
+            loop.next_obs, _ = envs.reset(seed=config.seed + run.start_step)
             if contrastive:
                 contrastive.restart_episodes()
-        if eval_envs is not None:
-            set_env_state(eval_envs, ckpt["eval_env"])
-        set_rng_state(ckpt["rng"])
-
-    def checkpoint(iteration: int, last: bool = False):
-        return run.save({
-            "agent": agent.state_dict(), "optimizer": optimizer.state_dict(),
-            "contrastive": contrastive.state_dict() if contrastive else None,
-            "env": env_state(envs), "eval_env": env_state(eval_envs) if eval_envs is not None else None,
-            "next_obs": {k: v.cpu() for k, v in next_obs.items()}, "next_done": next_done.cpu(),
-        }, global_step, iteration, last)
-
-    if run.checkpoint is None:  # a good checkpoint to keep should the run diverge before its first periodic one
-        checkpoint(0)
-    run.start_clock()
-    with run.interruptible():
-        for iteration in range(start_iteration, config.num_iterations + 1):
+        global_step = run.start_step
+        for iteration in range(run.start_iteration + 1, config.num_iterations + 1):
             final_values = torch.zeros((t_max, n), device=device)
             agent.eval()
             # Annealing the rate if instructed to do so.
@@ -264,23 +212,23 @@ def _train(config: PPOConfig, run: Run, envs, eval_envs) -> TrainResult:
             for step in range(t_max):
                 global_step += n
                 for k in obs:
-                    obs[k][step] = next_obs[k]
-                dones[step] = next_done
+                    obs[k][step] = loop.next_obs[k]
+                dones[step] = loop.next_done
 
                 # ALGO LOGIC: action logic
                 with torch.no_grad():
-                    action, logprob, _, value, enc = agent.get_action_and_value(next_obs)
+                    action, logprob, _, value, image = agent.get_action_and_value(loop.next_obs)
                     values[step] = value.flatten()
                 actions[step] = action
                 logprobs[step] = logprob
-                gaze.add(enc.attention, next_obs.get("prize"))
+                gaze.add(image.attention, loop.next_obs.get("prize"))
 
                 # TRY NOT TO MODIFY: execute the game and log data.
-                next_obs, reward, terminations, truncations, infos = envs.step(action)
-                next_done = torch.logical_or(terminations, truncations).to(torch.float32).to(device)
+                loop.next_obs, reward, terminations, truncations, infos = envs.step(action)
+                loop.next_done = torch.logical_or(terminations, truncations).to(torch.float32).to(device)
                 rewards[step] = reward.to(device).view(-1) * config.reward_scale
                 if contrastive:  # the gaze plug-in sees the maps the policy acted on, with what followed
-                    contrastive.observe(enc.fmap, rewards[step], next_done.bool(), episode_success(infos, n))
+                    contrastive.observe(image.fmap, rewards[step], loop.next_done.bool(), episode_success(infos, n))
 
                 if "final_info" in infos:
                     run.record_episodes(infos)
@@ -291,21 +239,9 @@ def _train(config: PPOConfig, run: Run, envs, eval_envs) -> TrainResult:
 
             # bootstrap value according to termination and truncation
             with torch.no_grad():
-                next_value = agent.get_value(next_obs).reshape(1, -1)
-                advantages = torch.zeros_like(rewards)
-                lastgaelam = 0
-                for t in reversed(range(t_max)):
-                    if t == t_max - 1:
-                        next_not_done = 1.0 - next_done
-                        nextvalues = next_value
-                    else:
-                        next_not_done = 1.0 - dones[t + 1]
-                        nextvalues = values[t + 1]
-                    # next_not_done = 1: nextvalues come from the right next obs and final_values is 0;
-                    # next_not_done = 0: the episode ended at t, final_values holds V(final observation).
-                    real_next_values = next_not_done * nextvalues + final_values[t]
-                    delta = rewards[t] + config.gamma * real_next_values - values[t]
-                    advantages[t] = lastgaelam = delta + config.gamma * config.gae_lambda * next_not_done * lastgaelam
+                next_value = agent.get_value(loop.next_obs).view(-1)
+                advantages = gae(rewards, values, dones, final_values, next_value, loop.next_done, config.gamma,
+                                 config.gae_lambda)
                 returns = advantages + values
 
             if contrastive:  # label "gae": the rollout's maps with these per-step returns
@@ -386,13 +322,11 @@ def _train(config: PPOConfig, run: Run, envs, eval_envs) -> TrainResult:
             })
             run.check_finite(iteration, scalars, {"agent": agent})
             last = iteration == config.num_iterations
-            if eval_envs is not None and (run.due(iteration, config.eval_freq) or last):
+            if run.eval_due(iteration, last):
                 agent.eval()
                 metrics = evaluate_policy(agent.act, eval_envs, config.num_eval_episodes, cnn=agent.image.cnn)
                 scalars.update({f"eval/{k}": v for k, v in metrics.items()})
             run.log_iteration(global_step, iteration, scalars)
-            if run.checkpoint_due(iteration, last):
-                checkpoint(iteration, last)
-            if run.stop.requested:
+            if run.end_iteration(global_step, iteration, last):
                 break
     return run.result()

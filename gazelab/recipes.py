@@ -25,7 +25,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from gazelab.training import METHODS
+from gazelab.config import METHODS
+from gazelab.ppo import BASE_DEFAULTS, TASK_DEFAULTS, PPOConfig
 
 __all__ = ["PAPER_TASKS", "PAPER_METHODS", "Recipe", "RECIPES", "cli_flags", "recipe_table", "sweep_command"]
 
@@ -66,7 +67,7 @@ class Recipe:
     """'not run yet', or what a run gave (with its date)"""
 
     def command(self, method: str = "none") -> str:
-        """The ``gazelab train`` command of this row for a method of ``gazelab.training.METHODS``."""
+        """The ``gazelab train`` command of this row for a method of ``gazelab.config.METHODS``."""
         values = {"env_id": self.env_id, "device": "cuda", **self.settings, **METHODS[method]}
         return shlex.join(["gazelab", "train", self.algo, *cli_flags(values)])
 
@@ -86,8 +87,6 @@ def cli_flags(values: dict[str, Any]) -> list[str]:
 
 def _ppo_settings(env_id: str) -> dict[str, Any]:
     """The per-task defaults a CUDA run takes (ppo_rgb's, by task); the CPU override of num_envs does not apply."""
-    from gazelab.ppo import BASE_DEFAULTS, TASK_DEFAULTS, PPOConfig
-
     defaults = {**BASE_DEFAULTS, **TASK_DEFAULTS.get(env_id, {})}
     return {name: defaults.get(name, getattr(PPOConfig, name, None)) for name in PPO_FIELDS}
 

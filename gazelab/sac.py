@@ -1,6 +1,7 @@
 """SAC from pixels, as ManiSkill3's ``examples/baselines/sac/sac_rgbd.py`` (CleanRL style), with a gaze plug-in.
 
-The algorithm is :func:`train_sac`, one function, read top to bottom. Each iteration:
+The algorithm is :func:`train_sac`, one function, read top to bottom (the run's plumbing, its directory, logging,
+checkpoints and resume, is :class:`gazelab.run.Run`). Each iteration:
 
 1. **Collect** ``training_freq`` environment steps (``training_freq // num_envs`` per env): uniform random
    actions until ``learning_starts``, then samples of the tanh-Gaussian actor. Transitions go to a replay
@@ -11,18 +12,18 @@ The algorithm is :func:`train_sac`, one function, read top to bottom. Each itera
 
    * critic: twin soft Q-networks on cat(image features, state, action); target ``r + gamma * (1 - stop) *
      (min Q_target(s', a') - alpha log pi(a'|s'))`` with a' from the current actor; the shared image encoder
-     is trained by this loss (the Q optimizer holds the encoder's parameters);
+     is trained by this loss (the Q optimizer holds the image branch's parameters);
    * actor (every ``policy_frequency`` steps): ``alpha log pi - min Q`` where the Q-networks see *detached*
      image features, so the actor loss does not shape the encoder through the critics. As in sac_rgbd, the
-     actor's own MLP path to the encoder is not detached and the actor optimizer holds all actor parameters,
-     encoder included;
+     actor's own MLP path to the image branch is not detached and the actor optimizer holds all actor
+     parameters, image branch included;
    * temperature (``autotune``): ``-exp(log_alpha) (log pi + target_entropy)``, target entropy = -|A|;
    * Polyak averaging of the Q-heads (``tau``) every ``target_network_frequency`` steps (the target critics
-     use the online encoder's features, as in sac_rgbd where the targets share the actor's encoder).
+     use the online image branch's features, as in sac_rgbd where the targets share the actor's encoder).
 3. **Gaze plug-in** (``contrastive=True``, :mod:`gazelab.plugin`): the detached feature map of every observation
    the actor saw is kept per env with its reward until the episode ends; then the episode's maps go to the
    contrastive buffer with their label (default: the *discounted return-to-go* ``G_t = r_t + gamma G_{t+1}``, no
-   bootstrap at the time limit: the return of what actually happened; see :mod:`gazelab.labels`), and the
+   bootstrap at the time limit: the return of what actually happened; :func:`gazelab.returns.discount_cumsum`), and the
    contrastive update trains the attention head.
 
 With ``attention="none"`` and ``contrastive=False`` this is sac_rgbd with its defaults, except: the image encoder
@@ -40,34 +41,25 @@ so in one line). ``checkpoint_replay=True`` saves the filled rows instead, for a
 from __future__ import annotations
 
 import copy
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, ClassVar, Literal, Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 import torch.optim as optim
-from torch import Tensor
+from torch import Tensor, nn
 
 from gazelab.agent import SACActor, SoftQNetwork
-from gazelab.evaluate import evaluate_policy
-from gazelab.plugin import episode_success
+from gazelab.checks import AtLeast, Interval
+from gazelab.config import PerTask, TrainConfig
+from gazelab.envs import is_builtin, make_env
+from gazelab.episodes import episode_success, evaluate_policy
+from gazelab.errors import GazelabError
 from gazelab.prize import GazeTracker
-from gazelab.training import (
-    Run,
-    TrainConfig,
-    TrainResult,
-    check_int,
-    env_state,
-    is_builtin,
-    launch,
-    make_plugin,
-    set_env_state,
-    set_rng_state,
-)
+from gazelab.run import LoopState, Run, TrainResult
 
-__all__ = ["SACConfig", "train_sac", "TASK_DEFAULTS", "build_agent", "ReplayBuffer"]
+__all__ = ["SACConfig", "train_sac", "TASK_DEFAULTS", "BASE_DEFAULTS", "build_agent", "ReplayBuffer", "Temperature"]
 
 # sac_rgbd.py's Args defaults, for every field a task does not override.
 BASE_DEFAULTS: dict[str, Any] = dict(total_timesteps=1_000_000, num_envs=16, buffer_size=100_000, batch_size=512,
@@ -79,51 +71,54 @@ _BUILTIN = dict(total_timesteps=50_000, buffer_size=50_000, batch_size=128, lear
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {env_id: dict(_BUILTIN) for env_id in (
     "gazelab/Reach-v0", "gazelab/ReachClutter-v0", "gazelab/ReachFar-v0", "gazelab/ReachFarClutter-v0",
     "gazelab/Push-v0", "gazelab/PushClutter-v0")}
+"""Per task, the PerTask fields that differ from BASE_DEFAULTS (sac_rgbd's own defaults)."""
 
 
 @dataclass
 class SACConfig(TrainConfig):
     """SAC hyper-parameters (ManiSkill3 sac_rgbd names and defaults) + the shared fields of TrainConfig."""
 
-    buffer_size: Optional[int] = None
-    """the replay memory buffer size (None = per-task default; 64x64 obs + next obs take 24 KB per transition)"""
+    algo: ClassVar[str] = "sac"
+
+    buffer_size: PerTask[Annotated[int, AtLeast(1)]] = None
+    """the replay memory buffer size (64x64 obs + next obs take 24 KB per transition)"""
     buffer_device: Optional[str] = None
     """where the replay buffer is stored: 'cpu' or 'cuda' (None = the training device)"""
-    gamma: float = 0.8
+    gamma: Annotated[float, Interval(0, 1, low_open=True)] = 0.8
     """the discount factor gamma"""
-    tau: float = 0.01
+    tau: Annotated[float, Interval(0, 1, low_open=True)] = 0.01
     """target smoothing coefficient"""
-    batch_size: Optional[int] = None
-    """the batch size of sample from the replay memory (None = per-task default)"""
-    learning_starts: Optional[int] = None
-    """timestep to start learning (None = per-task default)"""
-    policy_lr: float = 3e-4
+    batch_size: PerTask[Annotated[int, AtLeast(1)]] = None
+    """the batch size of sample from the replay memory"""
+    learning_starts: PerTask[Annotated[int, AtLeast(0)]] = None
+    """timestep to start learning"""
+    policy_lr: Annotated[float, AtLeast(0)] = 3e-4
     """the learning rate of the policy network optimizer"""
-    q_lr: float = 3e-4
+    q_lr: Annotated[float, AtLeast(0)] = 3e-4
     """the learning rate of the Q network network optimizer"""
-    policy_frequency: int = 1
+    policy_frequency: Annotated[int, AtLeast(1)] = 1
     """the frequency of training policy (delayed)"""
-    target_network_frequency: int = 1
+    target_network_frequency: Annotated[int, AtLeast(1)] = 1
     """the frequency of updates for the target networks"""
-    alpha: float = 0.2
+    alpha: Annotated[float, AtLeast(0)] = 0.2
     """Entropy regularization coefficient (without autotune; with autotune log_alpha starts at 0 as in sac_rgbd)"""
     autotune: bool = True
     """automatic tuning of the entropy coefficient"""
-    training_freq: int = 64
+    training_freq: Annotated[int, AtLeast(1)] = 64
     """training frequency (in steps): environment steps (all envs together) per iteration"""
-    utd: Optional[float] = None
-    """update to data ratio: gradient steps per environment step (None = per-task default)"""
+    utd: PerTask[Annotated[float, Interval(0, low_open=True)]] = None
+    """update to data ratio: gradient steps per environment step"""
     partial_reset: bool = False
     """ManiSkill: reset envs when they terminate (False: run to the time limit). Built-in tasks always reset"""
     bootstrap_at_done: Literal["always", "never", "truncated"] = "always"
     """the bootstrap method to use when a done signal is received. Can be 'always', 'never' or 'truncated'"""
-    log_freq: int = 1_000
+    log_freq: Annotated[int, AtLeast(1)] = 1_000
     """logging frequency in terms of environment steps"""
     checkpoint_replay: bool = False
     """save the filled replay rows in checkpoints for an exact resume (24 KB per 64x64 transition); False: refill it"""
 
-    def _task_defaults(self) -> dict[str, Any]:
-        return {**BASE_DEFAULTS, **TASK_DEFAULTS.get(self.env_id, {})}
+    def task_defaults(self) -> dict[str, Any]:
+        return {**super().task_defaults(), **BASE_DEFAULTS, **TASK_DEFAULTS.get(self.env_id, {})}
 
     @property
     def steps_per_env(self) -> int:
@@ -141,35 +136,22 @@ class SACConfig(TrainConfig):
 
     def validate(self) -> None:
         super().validate()
-        for name in ("buffer_size", "batch_size", "policy_frequency", "target_network_frequency", "training_freq",
-                     "log_freq"):
-            check_int(name, getattr(self, name), 1)
-        check_int("learning_starts", self.learning_starts, 0)
-        if self.bootstrap_at_done not in ("always", "never", "truncated"):
-            raise ValueError(f"bootstrap_at_done={self.bootstrap_at_done!r}; use 'always', 'never' or 'truncated'")
-        if not 0 < self.gamma <= 1:
-            raise ValueError(f"gamma must lie in (0, 1], got {self.gamma!r}")
-        if not 0 < self.tau <= 1:
-            raise ValueError(f"tau must lie in (0, 1], got {self.tau!r}")
-        for name in ("policy_lr", "q_lr", "alpha"):
-            if not 0 <= getattr(self, name) < float("inf"):
-                raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)!r}")
         if self.training_freq < self.num_envs:
-            raise ValueError(f"training_freq={self.training_freq} must be >= num_envs={self.num_envs} "
-                             "(each env steps training_freq // num_envs times per iteration)")
+            raise GazelabError(f"training_freq={self.training_freq} must be >= num_envs={self.num_envs} "
+                               "(each env steps training_freq // num_envs times per iteration)")
         if not self.grad_steps_per_iteration >= 1:
-            raise ValueError(f"utd={self.utd!r} gives int(training_freq * utd) = {self.grad_steps_per_iteration} "
-                             "gradient steps per iteration; must be >= 1")
+            raise GazelabError(f"utd={self.utd!r} gives int(training_freq * utd) = {self.grad_steps_per_iteration} "
+                               "gradient steps per iteration; must be >= 1")
         if self.buffer_size < self.num_envs:
-            raise ValueError(f"buffer_size={self.buffer_size} must be >= num_envs={self.num_envs}")
+            raise GazelabError(f"buffer_size={self.buffer_size} must be >= num_envs={self.num_envs}")
         if self.contrastive and 0 < self.contrastive_buffer_size < self.training_freq:
-            raise ValueError(f"contrastive_buffer_size={self.contrastive_buffer_size} is smaller than one "
-                             f"iteration's data (training_freq = {self.training_freq}); use more or 0")
+            raise GazelabError(f"contrastive_buffer_size={self.contrastive_buffer_size} is smaller than one "
+                               f"iteration's data (training_freq = {self.training_freq}); use more or 0")
         if self.contrastive_labels == "gae":
-            raise ValueError("contrastive_labels='gae' needs PPO's rollout returns; SAC labels finished episodes: use "
-                             "'return_to_go', 'episode_return' or 'success'")
+            raise GazelabError("contrastive_labels='gae' needs PPO's rollout returns; SAC labels finished episodes: "
+                               "use 'return_to_go', 'episode_return' or 'success'")
         if self.partial_reset and is_builtin(self.env_id):
-            raise ValueError("partial_reset is a ManiSkill option; the built-in tasks always reset finished episodes")
+            raise GazelabError("partial_reset is a ManiSkill option; the built-in tasks always reset finished episodes")
 
     def env_kwargs(self) -> dict[str, Any]:
         kwargs = super().env_kwargs()
@@ -178,15 +160,9 @@ class SACConfig(TrainConfig):
         return kwargs
 
 
-def config_from_dict(values: dict[str, Any]) -> SACConfig:
-    """A SACConfig from a dict such as a checkpoint's ``config`` (unknown keys are ignored)."""
-    names = {f.name for f in dataclasses.fields(SACConfig)}
-    return SACConfig(**{k: v for k, v in values.items() if k in names})
-
-
 def build_agent(config: SACConfig, spaces) -> SACActor:
-    """The SACActor (which owns the shared image encoder) for the spaces of ``spaces``: an env or a
-    :class:`gazelab.training.EnvSpaces` (e.g. from a checkpoint)."""
+    """The SACActor (which owns the shared image branch) for the spaces of ``spaces``: an env or a
+    :class:`gazelab.checkpoint.EnvSpaces` (e.g. from a checkpoint)."""
     obs_space, action_space = spaces.single_observation_space, spaces.single_action_space
     has_state = "state" in obs_space.spaces
     return SACActor(
@@ -198,9 +174,16 @@ def build_agent(config: SACConfig, spaces) -> SACActor:
     )
 
 
-def policy_state(checkpoint: dict) -> dict:
-    """The actor's state dict inside a SAC checkpoint."""
-    return checkpoint["actor"]
+class Temperature(nn.Module):
+    """SAC's entropy temperature ``alpha = exp(log_alpha)``, learned with ``autotune`` (log_alpha starts at 0 as in
+    sac_rgbd); a module so that its optimizer and checkpoints treat it like the networks."""
+
+    def __init__(self):
+        super().__init__()
+        self.log_alpha = nn.Parameter(torch.zeros(1))
+
+    def alpha(self) -> float:
+        return self.log_alpha.exp().item()
 
 
 class ReplayBuffer:
@@ -269,95 +252,58 @@ class ReplayBuffer:
 
 def train_sac(config: SACConfig) -> TrainResult:
     """Train SAC (optionally with attention and the contrastive gaze update); see the module docstring."""
-    return launch(config, "sac", _train)
+    with Run(config) as run:
+        device = run.device
+        n = config.num_envs
+        # env setup: training envs, and evaluation envs on another seed so their episodes differ
+        envs = run.attach(make_env(config.env_id, n, seed=config.seed, device=device, **config.env_kwargs()))
+        eval_envs = run.attach(make_env(config.env_id, config.num_eval_envs, seed=config.seed + 1, device=device,
+                                        **config.env_kwargs()), evaluation=True) if config.eval_freq else None
+        rb = ReplayBuffer(envs, n, config.buffer_size, torch.device(config.buffer_device or device), device)
 
+        # architecture: actor and Q-networks share the actor's image branch; its output is concatenated with the
+        # state (and the action for Q) followed by separate MLPs.
+        actor = build_agent(config, envs).to(device)
+        feature_dim, state_dim = actor.image.out_features, actor.state_dim
+        action_dim = int(np.prod(envs.single_action_space.shape))
+        qf1 = SoftQNetwork(feature_dim, state_dim, action_dim).to(device)
+        qf2 = SoftQNetwork(feature_dim, state_dim, action_dim).to(device)
+        qf1_target, qf2_target = copy.deepcopy(qf1), copy.deepcopy(qf2)
+        # fused=True: the same Adam update in one kernel (the default per-tensor loop is far slower on CPU).
+        q_optimizer = optim.Adam(list(qf1.parameters()) + list(qf2.parameters()) + list(actor.image.parameters()),
+                                 lr=config.q_lr, fused=True)
+        actor_optimizer = optim.Adam(list(actor.parameters()), lr=config.policy_lr, fused=True)
 
-def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
-    device = run.device
-    n = config.num_envs
-    rb = ReplayBuffer(envs, n, config.buffer_size, torch.device(config.buffer_device or device), device)
-
-    # architecture: actor and Q-networks share the actor's vision encoder; its output is concatenated with the
-    # state (and the action for Q) followed by separate MLPs.
-    actor = build_agent(config, envs).to(device)
-    feature_dim, state_dim = actor.encoder.out_features, actor.state_dim
-    action_dim = int(np.prod(envs.single_action_space.shape))
-    qf1 = SoftQNetwork(feature_dim, state_dim, action_dim).to(device)
-    qf2 = SoftQNetwork(feature_dim, state_dim, action_dim).to(device)
-    qf1_target, qf2_target = copy.deepcopy(qf1), copy.deepcopy(qf2)
-    # fused=True: the same Adam update in one kernel (the default per-tensor loop is far slower on CPU).
-    q_optimizer = optim.Adam(list(qf1.parameters()) + list(qf2.parameters()) + list(actor.encoder.parameters()),
-                             lr=config.q_lr, fused=True)
-    actor_optimizer = optim.Adam(list(actor.parameters()), lr=config.policy_lr, fused=True)
-
-    # Automatic entropy tuning
-    if config.autotune:
-        target_entropy = -float(action_dim)
-        log_alpha = torch.zeros(1, requires_grad=True, device=device)
-        alpha = log_alpha.exp().item()
-        a_optimizer = optim.Adam([log_alpha], lr=config.q_lr, fused=True)
-    else:
-        alpha = config.alpha
-
-    contrastive = make_plugin(config, actor.encoder, envs, device)
-    gaze = GazeTracker(actor.encoder.cnn)
-
-    # TRY NOT TO MODIFY: start the game
-    # Learning starts once the replay holds learning_starts steps: counted from replay_start_step, the step at
-    # which the replay was last started empty (0, or a resume from a checkpoint without the replay).
-    global_step, global_update, iteration, replay_start_step = 0, 0, 0, 0
-    obs, _ = envs.reset(seed=config.seed)
-    if run.checkpoint is not None:
-        ckpt = run.checkpoint
-        actor.load_state_dict(ckpt["actor"])
-        for module, key in ((qf1, "qf1"), (qf2, "qf2"), (qf1_target, "qf1_target"), (qf2_target, "qf2_target"),
-                            (q_optimizer, "q_optimizer"), (actor_optimizer, "actor_optimizer")):
-            module.load_state_dict(ckpt[key])
+        # Automatic entropy tuning
+        temperature = a_optimizer = None
         if config.autotune:
-            with torch.no_grad():
-                log_alpha.copy_(ckpt["log_alpha"])
-            a_optimizer.load_state_dict(ckpt["a_optimizer"])
-        alpha = ckpt["alpha"]
-        global_step, global_update, iteration = ckpt["global_step"], ckpt["global_update"], ckpt["iteration"]
-        if ckpt["replay"] is not None:
-            rb.load_state_dict(ckpt["replay"])
-            replay_start_step = ckpt.get("replay_start_step", 0)  # older checkpoints: always saved from step 0
-        else:
-            replay_start_step = global_step
-            run.note(f"resume: {config.resume} holds no replay buffer (checkpoint_replay=False); refilling it from "
-                     f"scratch: random actions and no gradient step for the next {config.learning_starts} steps")
-        if contrastive:
-            contrastive.load_state_dict(ckpt["contrastive"])
-        if set_env_state(envs, ckpt["env"]):
-            obs = {k: v.to(device) for k, v in ckpt["obs"].items()}
-        else:  # ManiSkill: simulator state not captured; fresh episodes (and fresh per-env episode maps)
-            obs, _ = envs.reset(seed=config.seed + global_step)
+            target_entropy = -float(action_dim)
+            temperature = Temperature().to(device)
+            a_optimizer = optim.Adam(temperature.parameters(), lr=config.q_lr, fused=True)
+
+        contrastive = config.contrastive_plugin(actor.image, envs.max_episode_steps, device)
+        gaze = GazeTracker(actor.image.cnn)
+
+        # TRY NOT TO MODIFY: start the game (a resumed run continues where its checkpoint stopped).
+        # Learning starts once the replay holds learning_starts steps: counted from replay_start_step, the step at
+        # which the replay was last started empty (0, or a resume from a checkpoint without the replay).
+        loop = LoopState(obs=envs.reset(seed=config.seed)[0], global_update=0, replay_start_step=0)
+        run.track(actor=actor, qf1=qf1, qf2=qf2, qf1_target=qf1_target, qf2_target=qf2_target,
+                  q_optimizer=q_optimizer, actor_optimizer=actor_optimizer, temperature=temperature,
+                  a_optimizer=a_optimizer, replay=rb if config.checkpoint_replay else None, contrastive=contrastive,
+                  envs=envs, eval_envs=eval_envs, loop=loop)
+        if run.resumed and not is_builtin(config.env_id):  # ManiSkill's simulator state is not saved: new episodes
+            loop.obs, _ = envs.reset(seed=config.seed + run.start_step)
             if contrastive:
                 contrastive.restart_episodes()
-        if eval_envs is not None:
-            set_env_state(eval_envs, ckpt["eval_env"])
-        set_rng_state(ckpt["rng"])
-
-    def checkpoint(last: bool = False):
-        return run.save({
-            "global_update": global_update, "replay_start_step": replay_start_step,
-            "actor": actor.state_dict(), "qf1": qf1.state_dict(), "qf2": qf2.state_dict(),
-            "qf1_target": qf1_target.state_dict(), "qf2_target": qf2_target.state_dict(),
-            "q_optimizer": q_optimizer.state_dict(), "actor_optimizer": actor_optimizer.state_dict(),
-            "log_alpha": log_alpha.detach().cpu() if config.autotune else None,
-            "a_optimizer": a_optimizer.state_dict() if config.autotune else None, "alpha": alpha,
-            "replay": rb.state_dict() if config.checkpoint_replay else None,
-            "contrastive": contrastive.state_dict() if contrastive else None,
-            "env": env_state(envs), "eval_env": env_state(eval_envs) if eval_envs is not None else None,
-            "obs": {k: v.cpu() for k, v in obs.items()},
-        }, global_step, iteration, last)
-
-    if run.checkpoint is None:  # a good checkpoint to keep should the run diverge before its first periodic one
-        checkpoint()
-    learning_has_started = global_step - replay_start_step >= config.learning_starts
-    scalars: dict[str, float] = {}
-    run.start_clock()
-    with run.interruptible():
+        if run.resumed and not config.checkpoint_replay:
+            loop.replay_start_step = run.start_step
+            run.note(f"resume: {config.resume} holds no replay buffer (checkpoint_replay=False); refilling it from "
+                     f"scratch: random actions and no gradient step for the next {config.learning_starts} steps")
+        alpha = temperature.alpha() if config.autotune else config.alpha
+        global_step, iteration = run.start_step, run.start_iteration
+        learning_has_started = global_step - loop.replay_start_step >= config.learning_starts
+        scalars: dict[str, float] = {}
         while global_step < config.total_timesteps:
             iteration += 1
             # Collect samples from environments
@@ -365,14 +311,16 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
                 global_step += n
 
                 # ALGO LOGIC: put action logic here
+                obs = loop.obs
                 with torch.no_grad():
                     if not learning_has_started:
                         actions = 2 * torch.rand((n,) + envs.single_action_space.shape, device=device) - 1
-                        enc = actor.encoder(obs["rgb"], obs.get("prize")) if contrastive else None  # maps for the buffer
+                        # the maps of what it sees, for the contrastive buffer
+                        image = actor.image(obs["rgb"], obs.get("prize")) if contrastive else None
                     else:
-                        actions, _, _, _, enc = actor.get_action(obs)
-                if enc is not None:
-                    gaze.add(enc.attention, obs.get("prize"))
+                        actions, _, _, _, image = actor.get_action(obs)
+                if image is not None:
+                    gaze.add(image.attention, obs.get("prize"))
 
                 # TRY NOT TO MODIFY: execute the game and log data.
                 next_obs, rewards, terminations, truncations, infos = envs.step(actions)
@@ -393,15 +341,15 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
                         real_next_obs[k][need_final_obs] = infos["final_observation"][k][need_final_obs].clone()
                 rb.add(obs, real_next_obs, actions, rewards.to(device), stop_bootstrap.float())
                 if contrastive:  # the gaze plug-in: maps + rewards per env, labelled when the episode ends
-                    contrastive.observe(enc.fmap, rewards, terminations | truncations, episode_success(infos, n))
+                    contrastive.observe(image.fmap, rewards, terminations | truncations, episode_success(infos, n))
 
                 # TRY NOT TO MODIFY: CRUCIAL step easy to overlook
-                obs = next_obs
+                loop.obs = next_obs
 
             # ALGO LOGIC: training.
-            learning_has_started = global_step - replay_start_step >= config.learning_starts
+            learning_has_started = global_step - loop.replay_start_step >= config.learning_starts
             for _ in range(config.grad_steps_per_iteration if learning_has_started else 0):
-                global_update += 1
+                loop.global_update += 1
                 data = rb.sample(config.batch_size)
 
                 # update the value networks
@@ -413,7 +361,7 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
                     min_qf_next_target = torch.min(qf1_next_target, qf2_next_target) - alpha * next_state_log_pi
                     # data["dones"] is "stop_bootstrap", computed above according to bootstrap_at_done
                     next_q_value = data["rewards"].flatten() + (1 - data["dones"].flatten()) * config.gamma * min_qf_next_target.view(-1)
-                visual_feature = actor.encoder(data["obs"]["rgb"], data["obs"].get("prize")).features
+                visual_feature = actor.image(data["obs"]["rgb"], data["obs"].get("prize")).features
                 state = actor.state_input(data["obs"])
                 qf1_a_values = qf1(visual_feature, state, data["actions"]).view(-1)
                 qf2_a_values = qf2(visual_feature, state, data["actions"]).view(-1)
@@ -426,7 +374,7 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
                 q_optimizer.step()
 
                 # update the policy network
-                if global_update % config.policy_frequency == 0:  # TD 3 Delayed update support
+                if loop.global_update % config.policy_frequency == 0:  # TD 3 Delayed update support
                     pi, log_pi, _, visual_feature, _ = actor.get_action(data["obs"])
                     qf1_pi = qf1(visual_feature.detach(), state, pi)
                     qf2_pi = qf2(visual_feature.detach(), state, pi)
@@ -440,15 +388,15 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
                     if config.autotune:
                         with torch.no_grad():
                             _, log_pi, _, _, _ = actor.get_action(data["obs"])
-                        alpha_loss = (-log_alpha.exp() * (log_pi + target_entropy)).mean()
+                        alpha_loss = (-temperature.log_alpha.exp() * (log_pi + target_entropy)).mean()
 
                         a_optimizer.zero_grad()
                         alpha_loss.backward()
                         a_optimizer.step()
-                        alpha = log_alpha.exp().item()
+                        alpha = temperature.alpha()
 
                 # update the target networks
-                if global_update % config.target_network_frequency == 0:
+                if loop.global_update % config.target_network_frequency == 0:
                     for param, target_param in zip(qf1.parameters(), qf1_target.parameters()):
                         target_param.data.copy_(config.tau * param.data + (1 - config.tau) * target_param.data)
                     for param, target_param in zip(qf2.parameters(), qf2_target.parameters()):
@@ -459,22 +407,21 @@ def _train(config: SACConfig, run: Run, envs, eval_envs) -> TrainResult:
                     scalars.update(contrastive.update(iteration))
                 scalars.update({"losses/qf": qf_loss.item() / 2.0, "losses/qf_values": qf1_a_values.mean().item(),
                                 "alpha": alpha})
-                if global_update >= config.policy_frequency:
+                if loop.global_update >= config.policy_frequency:
                     scalars["losses/actor"] = actor_loss.item()
                     if config.autotune:
                         scalars["losses/alpha"] = alpha_loss.item()
             run.check_finite(iteration, scalars, {"actor": actor, "qf1": qf1, "qf2": qf2})
 
             last = global_step >= config.total_timesteps
-            evaluate = eval_envs is not None and (run.due(iteration, config.eval_freq) or last)
+            evaluate = run.eval_due(iteration, last)
             if evaluate:
-                metrics = evaluate_policy(actor.act, eval_envs, config.num_eval_episodes, cnn=actor.encoder.cnn)
+                metrics = evaluate_policy(actor.act, eval_envs, config.num_eval_episodes, cnn=actor.image.cnn)
                 scalars.update({f"eval/{k}": v for k, v in metrics.items()})
             if evaluate or last or (global_step - config.training_freq) // config.log_freq < global_step // config.log_freq:
-                run.log_iteration(global_step, iteration, {**scalars, **{f"gaze/{k}": v for k, v in gaze.scalars().items()}})
+                run.log_iteration(global_step, iteration,
+                                  {**scalars, **{f"gaze/{k}": v for k, v in gaze.scalars().items()}})
                 scalars = {}
-            if run.checkpoint_due(iteration, last):
-                checkpoint(last)
-            if run.stop.requested:
+            if run.end_iteration(global_step, iteration, last):
                 break
     return run.result()

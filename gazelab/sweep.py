@@ -1,6 +1,6 @@
 """Sweeps of (task, method, seed) trials: one trial function, run here one after another or as Ray tasks.
 
-A *trial* is one training run (PPO or SAC) of one task, one method of :data:`gazelab.training.METHODS` and one
+A *trial* is one training run (PPO or SAC) of one task, one method of :data:`gazelab.config.METHODS` and one
 seed, with the sweep's config overrides. :func:`run_trial` trains it, or continues it from its checkpoint, and
 writes its ``result.json``; it is the only code that runs a trial, whatever the backend of :func:`run_trials`:
 
@@ -41,13 +41,14 @@ from typing import Any, Literal, Optional, Sequence, Union
 
 import numpy as np
 
-from gazelab.training import CHECKPOINT_NAME, METHODS, RUN_CONTROL_FIELDS
+from gazelab.algorithms import algorithm
+from gazelab.checkpoint import CHECKPOINT_NAME, write_atomic
+from gazelab.config import METHODS, RUN_CONTROL_FIELDS
+from gazelab.errors import GazelabError
 
-__all__ = ["ALGOS", "BACKENDS", "Trial", "Failure", "algorithm", "parse_overrides", "trial_dir", "grid",
-           "split_finished", "run_trial", "run_trials", "import_ray", "aggregate", "plot", "write_summary",
-           "write_json"]
+__all__ = ["BACKENDS", "Trial", "Failure", "parse_overrides", "trial_dir", "grid", "split_finished", "run_trial",
+           "run_trials", "import_ray", "aggregate", "plot", "write_summary", "write_json"]
 
-ALGOS = ("ppo", "sac")
 BACKENDS = ("ray", "local")
 RESULT_NAME = "result.json"
 
@@ -57,26 +58,13 @@ SWEEP_FIELDS = {"env_id": "--tasks", "seed": "--seeds", "total_timesteps": "--to
                 "run_dir": "--results-dir / --tag", "resume": "the resume rule", "progress": "the sweep (off)"}
 
 
-def algorithm(algo: str):
-    """(config class, train function) of ``"ppo"`` or ``"sac"``."""
-    if algo == "ppo":
-        from gazelab.ppo import PPOConfig, train_ppo
-
-        return PPOConfig, train_ppo
-    if algo == "sac":
-        from gazelab.sac import SACConfig, train_sac
-
-        return SACConfig, train_sac
-    raise ValueError(f"algo={algo!r} is unknown; use one of {ALGOS}")
-
-
 # ---------------------------------------------------------------------------------------------- overrides
 def parse_overrides(items: Sequence[str], config_cls) -> dict[str, Any]:
     """``["num_envs=16", "gamma=0.9", "target_kl=None"]`` -> ``{"num_envs": 16, "gamma": 0.9, "target_kl": None}``.
 
     Each value is parsed with the type its field has in ``config_cls`` (a dataclass): bool (``true``/``false``),
     int, float, str, a ``Literal`` choice, or ``None`` (spelled as Python and tyro spell it) for Optional fields.
-    ValueError naming the bad item and what it accepts.
+    GazelabError naming the bad item and what it accepts.
     """
     hints = typing.get_type_hints(config_cls)
     names = [f.name for f in dataclasses.fields(config_cls)]
@@ -84,13 +72,13 @@ def parse_overrides(items: Sequence[str], config_cls) -> dict[str, Any]:
     for item in items:
         name, sep, text = item.partition("=")
         if not sep:
-            raise ValueError(f"--set {item!r}: expected FIELD=VALUE, e.g. num_envs=16")
+            raise GazelabError(f"--set {item!r}: expected FIELD=VALUE, e.g. num_envs=16")
         if name not in names:
-            raise ValueError(f"--set {item!r}: {config_cls.__name__} has no field {name!r}; fields: {', '.join(names)}")
+            raise GazelabError(f"--set {item!r}: {config_cls.__name__} has no field {name!r}; fields: {', '.join(names)}")
         try:
             out[name] = _parse_typed(text, hints[name])
         except ValueError as e:
-            raise ValueError(f"--set {item!r}: {e}") from None
+            raise GazelabError(f"--set {item!r}: {e}") from None
     return out
 
 
@@ -103,18 +91,18 @@ def _parse_typed(text: str, annotation) -> Any:
     if typing.get_origin(annotation) is Literal:
         allowed = typing.get_args(annotation)
         if text not in allowed:
-            raise ValueError(f"expected one of {', '.join(map(str, allowed))}")
+            raise GazelabError(f"expected one of {', '.join(map(str, allowed))}")
         return text
     if annotation is bool:
         if text.lower() not in ("true", "false"):
-            raise ValueError("expected true or false")
+            raise GazelabError("expected true or false")
         return text.lower() == "true"
     if annotation in (int, float, str):
         try:
             return annotation(text)
         except ValueError:
-            raise ValueError(f"expected {annotation.__name__}") from None
-    raise ValueError(f"a field of type {annotation} cannot be set from text")
+            raise GazelabError(f"expected {annotation.__name__}") from None
+    raise GazelabError(f"a field of type {annotation} cannot be set from text")
 
 
 # ---------------------------------------------------------------------------------------------- the grid
@@ -127,7 +115,7 @@ class Trial:
     task: str
     """env id"""
     method: str
-    """a key of gazelab.training.METHODS"""
+    """a key of gazelab.config.METHODS"""
     seed: int
     run_dir: str
     """absolute path of the trial's directory"""
@@ -157,7 +145,7 @@ def grid(root: Path, algo: str, tasks: Sequence[str], methods: Sequence[str], se
     Args:
         root: results directory of the sweep (trials go to :func:`trial_dir`).
         algo: 'ppo' or 'sac'.
-        tasks, methods: env ids and keys of ``gazelab.training.METHODS``.
+        tasks, methods: env ids and keys of ``gazelab.config.METHODS``.
         seeds: seeds 1 .. ``seeds``.
         overrides: extra config fields for every trial (:func:`parse_overrides`).
         budgets: task -> total_timesteps; tasks not in it train for the config's per-task default.
@@ -166,20 +154,20 @@ def grid(root: Path, algo: str, tasks: Sequence[str], methods: Sequence[str], se
         threshold: success rate that counts as solved.
         threads: torch threads per trial.
     Raises:
-        ValueError before any training when a method is unknown, an override clashes with what the sweep or a
+        GazelabError before any training when a method is unknown, an override clashes with what the sweep or a
         method sets, or a trial's config is invalid (every config is built here once).
     """
-    config_cls, _ = algorithm(algo)
+    config_cls = algorithm(algo).config_cls
     overrides, budgets = overrides or {}, budgets or {}
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
-        raise ValueError(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
+        raise GazelabError(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
     for name in overrides:
         if name in SWEEP_FIELDS:
-            raise ValueError(f"--set {name}: the sweep sets {name} itself (use {SWEEP_FIELDS[name]})")
+            raise GazelabError(f"--set {name}: the sweep sets {name} itself (use {SWEEP_FIELDS[name]})")
         setters = [m for m in methods if name in METHODS[m]]
         if setters:
-            raise ValueError(f"--set {name}: methods {setters} set {name} themselves; choose --methods instead")
+            raise GazelabError(f"--set {name}: methods {setters} set {name} themselves; choose --methods instead")
     trials = []
     for seed in range(1, seeds + 1):
         for task in tasks:
@@ -192,7 +180,7 @@ def grid(root: Path, algo: str, tasks: Sequence[str], methods: Sequence[str], se
                 try:
                     config_cls(**config)
                 except ValueError as e:
-                    raise ValueError(f"{task} {method}: {e}") from None
+                    raise GazelabError(f"{task} {method}: {e}") from None
                 trials.append(Trial(algo, task, method, seed, str(trial_dir(root, task, method, seed)), config,
                                     threshold, threads))
     return trials
@@ -201,7 +189,7 @@ def grid(root: Path, algo: str, tasks: Sequence[str], methods: Sequence[str], se
 def split_finished(trials: Sequence[Trial]) -> tuple[list[dict], list[Trial]]:
     """(result.json contents of the finished trials, trials still to run), both in ``trials`` order.
 
-    ValueError when a finished trial ran with other settings than asked now (another algorithm, or a different
+    GazelabError when a finished trial ran with other settings than asked now (another algorithm, or a different
     value of a field the sweep sets): mixing the two in one summary would be wrong, rerunning would destroy it.
     Results written before ``algo`` and ``config`` were recorded count as PPO runs and are not compared.
     """
@@ -218,7 +206,7 @@ def split_finished(trials: Sequence[Trial]) -> tuple[list[dict], list[Trial]]:
         differ += [f"{k}: {saved[k]!r} there, {v!r} now" for k, v in trial.config.items()
                    if k in saved and k not in RUN_CONTROL_FIELDS and saved[k] != v]
         if differ:
-            raise ValueError(f"{path} is a finished run with other settings ({'; '.join(differ)}); give this "
+            raise GazelabError(f"{path} is a finished run with other settings ({'; '.join(differ)}); give this "
                              "sweep its own --tag or --results-dir")
         finished.append(result)
     return finished, pending
@@ -226,10 +214,8 @@ def split_finished(trials: Sequence[Trial]) -> tuple[list[dict], list[Trial]]:
 
 # ---------------------------------------------------------------------------------------------- one trial
 def write_json(path: Path, obj: Any, indent: Optional[int] = None) -> None:
-    """Write ``obj`` as JSON to a temporary file next to ``path``, then ``os.replace``: never a half-written file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=indent))
-    os.replace(tmp, path)
+    """Write ``obj`` as JSON atomically (:func:`gazelab.checkpoint.write_atomic`): never a half-written file."""
+    write_atomic(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=indent)))
 
 
 def run_trial(trial: Trial) -> dict:
@@ -243,14 +229,14 @@ def run_trial(trial: Trial) -> dict:
     Raises:
         KeyboardInterrupt: Ctrl-C stopped the run; its checkpoint is kept and no result.json is written.
     """
-    config_cls, train = algorithm(trial.algo)
+    algo = algorithm(trial.algo)
     run_dir = Path(trial.run_dir)
     # A checkpoint without result.json is an interrupted trial: continue it (Run refuses a different config).
     resume = str(run_dir) if (run_dir / CHECKPOINT_NAME).exists() else None
-    config = config_cls(**trial.config, run_dir=str(run_dir), resume=resume, progress=False,
-                        torch_threads=trial.threads)
+    config = algo.config_cls(**trial.config, run_dir=str(run_dir), resume=resume, progress=False,
+                             torch_threads=trial.threads)
     start = time.time()
-    result = train(config)
+    result = algo.train(config)
     if result.interrupted:
         raise KeyboardInterrupt(f"{trial.name} was interrupted; its checkpoint is kept")
     evals = [(row["global_step"], row["eval/success_once"]) for row in result.history if "eval/success_once" in row]
@@ -287,11 +273,11 @@ def run_trials(trials: Sequence[Trial], backend: str = "local", *, address: Opti
         gpus_per_trial: Ray only: GPUs each trial reserves (a fraction shares a GPU; 0 = trials see no GPU).
     """
     if backend not in BACKENDS:
-        raise ValueError(f"backend={backend!r} is unknown; use one of {BACKENDS}")
+        raise GazelabError(f"backend={backend!r} is unknown; use one of {BACKENDS}")
     if gpus_per_trial < 0:
-        raise ValueError(f"gpus_per_trial must be >= 0, got {gpus_per_trial!r}")
+        raise GazelabError(f"gpus_per_trial must be >= 0, got {gpus_per_trial!r}")
     if backend == "local" and (address or gpus_per_trial):
-        raise ValueError("address and gpus_per_trial need the ray backend; the local backend runs trials in this "
+        raise GazelabError("address and gpus_per_trial need the ray backend; the local backend runs trials in this "
                          "process on whatever device their config names")
     if not trials:
         return [], []
@@ -345,9 +331,9 @@ def _run_ray(trials: Sequence[Trial], address: Optional[str], gpus_per_trial: fl
         resources = ray.cluster_resources()
         cpus, gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
         if threads > cpus:
-            raise ValueError(f"each trial reserves {threads} CPUs (its torch threads) but the Ray cluster has {cpus:g}")
+            raise GazelabError(f"each trial reserves {threads} CPUs (its torch threads) but the Ray cluster has {cpus:g}")
         if gpus_per_trial > gpus:
-            raise ValueError(f"each trial reserves {gpus_per_trial:g} GPUs but the Ray cluster has {gpus:g}")
+            raise GazelabError(f"each trial reserves {gpus_per_trial:g} GPUs but the Ray cluster has {gpus:g}")
         at_once = int(min(cpus // threads, gpus // gpus_per_trial if gpus_per_trial else float("inf")))
         print(f"Ray: {cpus:g} CPUs, {gpus:g} GPUs; up to {at_once} trials at a time, each reserving {threads} CPU"
               f"{f' and {gpus_per_trial:g} GPU' if gpus_per_trial else ''}", flush=True)
@@ -425,9 +411,7 @@ def plot(results: Sequence[dict], path: Path, threshold: float) -> None:
         plot_learning_curves({m: runs[m] for m in METHODS if m in runs}, "eval/success_once", ax=ax, title=task)
         ax.axhline(threshold, color="grey", lw=0.8, ls="--")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fig.savefig(tmp, dpi=120, format="png")
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
 
 
 def write_summary(root: Path, results: Sequence[dict], extra: dict[str, Any], threshold: float) -> dict:

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import nbformat
 
+from gazelab.errors import GazelabError
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
 TUTORIALS_DIR = REPO_ROOT / "tutorials"
@@ -44,15 +46,15 @@ def strip_solution_code(source: str, where: str = "cell") -> str:
             out.append(f'{begin["indent"]}raise NotImplementedError("Exercise: {hint}")')
             inside = number
         elif inside is not None and begin:
-            raise ValueError(f"{where}: nested '# BEGIN SOLUTION' at line {number} (the open one is at {inside})")
+            raise GazelabError(f"{where}: nested '# BEGIN SOLUTION' at line {number} (the open one is at {inside})")
         elif END.match(line):
             if inside is None:
-                raise ValueError(f"{where}: '# END SOLUTION' at line {number} without a BEGIN")
+                raise GazelabError(f"{where}: '# END SOLUTION' at line {number} without a BEGIN")
             inside = None
         elif inside is None:
             out.append(line)
     if inside is not None:
-        raise ValueError(f"{where}: '# BEGIN SOLUTION' at line {inside} is never closed")
+        raise GazelabError(f"{where}: '# BEGIN SOLUTION' at line {inside} is never closed")
     return "\n".join(out)
 
 

@@ -3,8 +3,9 @@
 Plain functions: figures come back as ``matplotlib.figure.Figure`` (nothing is shown or saved here), frames as
 ``numpy`` uint8 arrays (H, W, 3). Notebooks call them directly or inside an ``ipywidgets.interact``.
 
-Coordinates follow :mod:`gazelab.attention`: the image spans [-1, 1] on both axes, x = column, y = row
-(downwards); the centre of pixel column i of a W-wide image is at x = -1 + 2 i / (W - 1).
+Drawing happens in image coordinates: the image spans [-1, 1] on both axes, x = column, y = row (downwards); the
+centre of pixel column i of a W-wide image is at x = -1 + 2 i / (W - 1). An agent's gaze is in feature-map
+coordinates (:mod:`gazelab.attention`): convert it with :func:`gaze_to_image` before drawing it on a frame.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure  # figures without pyplot: no global state, no double display in notebooks
 from PIL import Image, ImageDraw
+
+from gazelab.checks import check_int
+from gazelab.errors import GazelabError
 
 __all__ = [
     "gaze_ellipse",
@@ -43,7 +47,7 @@ def gaze_ellipse(mu, sigma, rho, width: int, height: int, n_std: float = 1.0, nu
     """Pixel coordinates (num, 2) as (column, row) of the ``n_std`` contour of the gaze Gaussian.
 
     Args:
-        mu: (2,) centre (x, y) in [-1, 1]; sigma: (2,) spreads; rho: correlation in (-1, 1).
+        mu: (2,) centre (x, y) in image coordinates ([-1, 1]); sigma: (2,) spreads; rho: correlation in (-1, 1).
         width, height: image size in pixels (the drawn image, any scale).
     """
     mu, sigma, rho = _np(mu).astype(float), _np(sigma).astype(float), float(_np(rho))
@@ -206,7 +210,7 @@ def plot_triplet(frames, returns, titles: Sequence[str] = ("anchor", "positive",
     """
     frames, returns = list(frames), [float(r) for r in _np(returns).reshape(-1)]
     if len(frames) != len(titles) or len(returns) != len(titles):
-        raise ValueError(f"frames and returns must hold {len(titles)} items each, got {len(frames)} and {len(returns)}")
+        raise GazelabError(f"frames and returns must hold {len(titles)} items each, got {len(frames)} and {len(returns)}")
     fig = Figure(figsize=(2.6 * len(frames), 2.9))
     for ax, frame, ret, title in zip(fig.subplots(1, len(frames)), frames, returns, titles):
         _show_image(ax, _np(frame), f"{title}\nreturn {ret:.3f}")
@@ -227,8 +231,7 @@ def plot_gaze_timeline(frames, mu, sigma, rho, step: int, titles: Sequence[str] 
     """
     mu, sigma, rho = _np(mu), _np(sigma), _np(rho)
     steps = len(mu)
-    if not 0 <= step < steps:
-        raise ValueError(f"step must lie in [0, {steps}), got {step!r}")
+    check_int("step", step, 0, steps - 1)
     fig = Figure(figsize=(8.5, 3.2))
     ax_frame, ax_curve = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
     title = titles[step] if titles is not None else f"step {step}"
@@ -292,7 +295,7 @@ def plot_embeddings_2d(points, classes, *, title: str = "", ax=None) -> Figure:
     """
     points, classes = np.asarray(_np(points), dtype=float), np.asarray(_np(classes))
     if points.ndim != 2 or points.shape[1] != 2 or len(classes) != len(points):
-        raise ValueError(f"points must be (N, 2) and classes (N,), got {points.shape} and {classes.shape}")
+        raise GazelabError(f"points must be (N, 2) and classes (N,), got {points.shape} and {classes.shape}")
     if ax is None:
         fig = Figure(figsize=(4, 4))
         ax = fig.subplots()

@@ -30,6 +30,7 @@ from torch import Tensor
 
 from gazelab import viz
 from gazelab.attention import gaussian_map
+from gazelab.errors import GazelabError
 
 __all__ = ["FigureSliders", "FoveaView", "fovea_view", "fovea_explorer", "triplet_browser", "gaze_timeline"]
 
@@ -59,7 +60,7 @@ class FigureSliders(ipywidgets.VBox):
 
     def __init__(self, draw: Callable[..., Any], **sliders: ipywidgets.ValueWidget):
         if not sliders:
-            raise ValueError("FigureSliders needs at least one slider")
+            raise GazelabError("FigureSliders needs at least one slider")
         self._draw = draw
         self.sliders = sliders
         self.image = ipywidgets.Image(format="png")
@@ -80,7 +81,7 @@ class FigureSliders(ipywidgets.VBox):
 def _frame_array(frame, name: str = "frame") -> np.ndarray:
     array = frame.detach().cpu().numpy() if isinstance(frame, Tensor) else np.asarray(frame)
     if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
-        raise ValueError(f"{name} must be an (H, W, 3) uint8 image, got shape {array.shape} dtype {array.dtype}")
+        raise GazelabError(f"{name} must be an (H, W, 3) uint8 image, got shape {array.shape} dtype {array.dtype}")
     return array
 
 
@@ -191,7 +192,7 @@ def triplet_browser(frames, returns, anchor_idx, positive_idx, negative_idx, *,
     idx = [torch.as_tensor(i).long().reshape(-1) for i in (anchor_idx, positive_idx, negative_idx)]
     count = len(idx[0])
     if count == 0 or any(len(i) != count for i in idx):
-        raise ValueError(f"anchor_idx, positive_idx, negative_idx must be non-empty and of equal length, got "
+        raise GazelabError(f"anchor_idx, positive_idx, negative_idx must be non-empty and of equal length, got "
                          f"{[len(i) for i in idx]}")
     returns = torch.as_tensor(returns).float().reshape(-1)
 
@@ -225,15 +226,15 @@ def gaze_timeline(frames, mu, sigma, rho, titles=None, *, show_static: bool = Tr
     mu, sigma, rho = to_np(mu).reshape(-1, 2), to_np(sigma).reshape(-1, 2), to_np(rho).reshape(-1)
     steps = len(mu)
     if steps == 0 or len(sigma) != steps or len(rho) != steps:
-        raise ValueError(f"mu, sigma, rho must hold the same number T >= 1 of steps, got {len(mu)}, {len(sigma)}, "
+        raise GazelabError(f"mu, sigma, rho must hold the same number T >= 1 of steps, got {len(mu)}, {len(sigma)}, "
                          f"{len(rho)}")
     frames = to_np(frames)
     if frames.ndim == 3:
         frames = np.broadcast_to(_frame_array(frames)[None], (steps, *frames.shape))
     if frames.ndim != 4 or len(frames) != steps:
-        raise ValueError(f"frames must be (T={steps}, H, W, 3) or one (H, W, 3) frame, got shape {frames.shape}")
+        raise GazelabError(f"frames must be (T={steps}, H, W, 3) or one (H, W, 3) frame, got shape {frames.shape}")
     if titles is not None and len(titles) != steps:
-        raise ValueError(f"titles must hold T={steps} strings, got {len(titles)}")
+        raise GazelabError(f"titles must hold T={steps} strings, got {len(titles)}")
     if show_static:
         display(viz.plot_gaze_timeline(frames, mu, sigma, rho, steps - 1, titles))
 

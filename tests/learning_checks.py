@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import torch
 
+from gazelab.algorithms import load_policy
 from gazelab.envs import make_env
-from gazelab.evaluate import evaluate_policy, load_policy
+from gazelab.episodes import evaluate_policy
 
 ENV = "gazelab/Reach-v0"
 EVAL_EPISODES = 256

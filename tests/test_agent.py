@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from gazelab.agent import ImageEncoder, PPOAgent, SACActor, SoftQNetwork
+from gazelab.agent import ImageBranch, PPOAgent, SACActor, SoftQNetwork
 
 
 def _obs(batch=5, size=64, state_dim=4, seed=0):
@@ -27,7 +27,7 @@ def test_ppo_agent_shapes(attention, encoder):
 
 def test_no_attention_is_the_baseline_projection():
     """attention='none': features = ReLU(Linear(flatten(CNN map))) exactly, as ManiSkill's NatureCNN."""
-    enc = ImageEncoder(64, encoder="nature", attention="none")
+    enc = ImageBranch(64, encoder="nature", attention="none")
     rgb = _obs()["rgb"]
     fmap = enc.cnn(rgb)
     expected = torch.relu(enc.projection[0](fmap.flatten(1)))
@@ -82,10 +82,10 @@ def test_gaze_rl_grad_false_keeps_the_forward_pass():
 
 def test_sac_networks_shapes_and_bounds():
     actor = SACActor(64, 4, 2, [-1, -1], [1, 1], encoder="nature", attention="gaze")
-    action, log_prob, mean, feature, enc = actor.get_action(_obs())
+    action, log_prob, mean, feature, image = actor.get_action(_obs())
     assert action.shape == (5, 2) and log_prob.shape == (5, 1) and feature.shape == (5, 256)
     assert action.abs().max() <= 1 and mean.abs().max() <= 1
-    assert enc.attention.mu.shape == (5, 2)
+    assert image.attention.mu.shape == (5, 2)
     q = SoftQNetwork(256, 4, 2)
     assert q(feature, _obs()["state"], action).shape == (5, 1)
     # given features, the actor does not run the encoder again
@@ -95,7 +95,7 @@ def test_sac_networks_shapes_and_bounds():
 def test_oracle_fovea_is_centred_on_the_prize_in_map_coordinates():
     """attention='oracle': mu = the env's prize converted image -> map, fixed sigma, and the heaviest cell of the
     map is the cell whose receptive field is centred nearest the prize."""
-    enc = ImageEncoder(64, encoder="fine", attention="oracle", sigma=0.25)
+    enc = ImageBranch(64, encoder="fine", attention="oracle", sigma=0.25)
     cells = enc.cnn.cell_centres()  # (100, 2) image coordinates
     prize = torch.stack([cells[23], cells[77], torch.tensor([0.11, -0.3])])
     out = enc(_obs(3)["rgb"], prize)

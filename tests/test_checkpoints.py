@@ -8,18 +8,18 @@ from pathlib import Path
 
 import pytest
 import torch
-
-import gazelab
-from gazelab.cli import main
-from gazelab.errors import TrainingDiverged
-
-from gazelab.envs import make_env
-from gazelab.evaluate import evaluate_policy, load_policy
-from gazelab.ppo import train_ppo
-from gazelab.sac import train_sac
-from gazelab.training import load_checkpoint
 from test_ppo import tiny as tiny_ppo
 from test_sac import tiny as tiny_sac
+
+import gazelab
+from gazelab.algorithms import load_policy
+from gazelab.checkpoint import load_checkpoint
+from gazelab.cli import main
+from gazelab.envs import make_env
+from gazelab.episodes import evaluate_policy
+from gazelab.errors import TrainingDiverged
+from gazelab.ppo import train_ppo
+from gazelab.sac import train_sac
 
 
 def sac_run(tmp_path, name, **overrides):

@@ -1,7 +1,9 @@
 """The `gazelab` command: help, clear errors for bad values, train -> resume -> eval (GIF) end to end."""
 
+import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -9,8 +11,11 @@ import sys
 import imageio.v3 as iio
 import pytest
 
+import gazelab
+from gazelab.algorithms import ALGORITHMS
+from gazelab.checkpoint import load_checkpoint
 from gazelab.cli import main
-from gazelab.training import load_checkpoint
+from gazelab.envs import list_envs, registry
 
 TINY = ["--env-id", "gazelab/Reach-v0", "--num-envs", "4", "--num-steps", "8", "--num-minibatches", "1",
         "--update-epochs", "1", "--encoder", "nature", "--eval-freq", "0", "--no-progress"]
@@ -19,32 +24,68 @@ TINY = ["--env-id", "gazelab/Reach-v0", "--num-envs", "4", "--num-steps", "8", "
 def test_help_lists_the_commands(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    for command in ("train ppo", "train sac", "eval", "demo"):
+    for command in ("train", "eval", "demo", "envs", "--version"):
         assert command in out
+    assert main([]) == 2 and "train" in capsys.readouterr().out  # no command: the same help, as a usage error
 
 
 @pytest.mark.parametrize("argv, flags", [
+    (["train", "--help"], ["ppo", "sac"]),
     (["train", "ppo", "--help"], ["--env-id", "--total-timesteps", "--num-envs", "--learning-rate", "--gamma",
                                   "--attention", "--contrastive", "--contrastive-buffer-size", "--gaze-rl-grad"]),
     (["train", "sac", "--help"], ["--env-id", "--buffer-size", "--utd", "--q-lr", "--attention"]),
     (["eval", "--help"], ["RUN_OR_CHECKPOINT", "--num-episodes"]),
     (["demo", "--help"], ["--smoke"]),
+    (["envs", "--help"], ["--family"]),
 ])
 def test_subcommand_help(capsys, argv, flags):
-    with pytest.raises(SystemExit) as exit_:
-        main(argv)
-    assert exit_.value.code == 0
+    assert main(argv) == 0
     out = capsys.readouterr().out
     for flag in flags:
         assert flag in out
 
 
+def _defaults_shown(out: str) -> dict[str, str]:
+    """{flag: shown default} of a tyro help text (box drawing and line wraps removed)."""
+    text = " ".join(out.replace("\u2502", " ").split())
+    return dict(re.findall(r"(--[a-z-]+) [A-Z{][^ ]* .*?\(default: ([^)]*)\)", text))
+
+
+@pytest.mark.parametrize("algo, argv, expected", [
+    ("ppo", [], {"--total-timesteps": "100000", "--num-envs": "32", "--num-steps": "32", "--num-minibatches": "8",
+                 "--update-epochs": "8", "--gamma": "0.8", "--eval-freq": "10", "--image-size": "64",
+                 "--clutter": "none", "--encoder": "fine"}),
+    ("ppo", ["--env-id", "gazelab/PushClutter-v0"], {"--total-timesteps": "400000", "--clutter": "medium"}),
+    ("ppo", ["--env-id", "PushT-v1", "--device", "cpu"], {"--total-timesteps": "25000000", "--num-steps": "100",
+                                                          "--gamma": "0.99", "--image-size": "128",
+                                                          "--encoder": "nature"}),
+    ("sac", [], {"--total-timesteps": "50000", "--buffer-size": "50000", "--batch-size": "128",
+                 "--learning-starts": "2000", "--utd": "0.125", "--num-envs": "16"}),
+])
+def test_train_help_shows_the_numbers_of_the_chosen_task(capsys, algo, argv, expected):
+    assert main(["train", algo, *argv, "--help"]) == 0
+    shown = _defaults_shown(capsys.readouterr().out)
+    assert {flag: shown.get(flag) for flag in expected} == expected
+    # every per-task field the run uses shows a number (None stays only where None means something: no threshold,
+    # no run directory, no resume, the training device, no clutter on a ManiSkill task without clutter levels)
+    env_id = shown["--env-id"]
+    meaningful_none = {"contrastive_threshold", "run_dir", "resume", "buffer_device"} | (
+        set() if "clutter" in registry[env_id].allowed_kwargs else {"clutter"})
+    per_task = [f.name for f in dataclasses.fields(ALGORITHMS[algo].config_cls)
+                if f.default is None and f.name not in meaningful_none]
+    assert not [name for name in per_task if shown.get("--" + name.replace("_", "-")) in (None, "None")], shown
+
+
+def test_version_and_envs(capsys):
+    assert main(["--version"]) == 0 and capsys.readouterr().out.strip() == f"gazelab {gazelab.__version__}"
+    assert main(["envs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(list_envs()) and all(line.split()[0] in list_envs() for line in lines)
+
+
 def _run(argv, capsys) -> tuple[int, str]:
     """Exit status and stderr (box drawing and line wraps of tyro's error panel removed)."""
-    try:
-        code = main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
+    code = main(argv)
     err = capsys.readouterr().err
     return code, " ".join(err.replace("\u2502", " ").split())
 
@@ -57,8 +98,8 @@ def _run(argv, capsys) -> tuple[int, str]:
     (["train", "sac", "--contrastive"], "contrastive=True needs attention"),
     (["train", "sac", "--num-envs", "128"], "training_freq=64 must be >= num_envs=128"),
     (["train", "ppo", "--attention", "fovea"], "fovea"),
-    (["train", "dqn"], "train ppo"),
-    (["fly"], "unknown command"),
+    (["train", "dqn"], "Available subcommands: ppo, sac"),
+    (["fly"], "Unrecognized options: fly"),
     (["eval", "/nonexistent/run"], "no checkpoint"),
 ])
 def test_bad_values_give_one_clear_error(capsys, argv, message):
@@ -78,14 +119,15 @@ def test_errors_that_are_not_bad_input_keep_their_traceback(tmp_path, monkeypatc
     def broken(config):
         raise ValueError("a bug deep inside torch")
 
-    monkeypatch.setattr("gazelab.ppo.train_ppo", broken)
+    monkeypatch.setitem(ALGORITHMS, "ppo", dataclasses.replace(ALGORITHMS["ppo"], train=broken))
     with pytest.raises(ValueError, match="a bug deep inside torch"):
         main(["train", "ppo", *TINY, "--run-dir", str(tmp_path / "run")])
 
 
-def test_console_entry_point_runs():
-    out = subprocess.run([sys.executable, "-m", "gazelab.cli", "--help"], capture_output=True, text=True, check=True)
-    assert "train ppo" in out.stdout
+@pytest.mark.parametrize("module", ["gazelab", "gazelab.cli"])
+def test_console_entry_point_runs(module):
+    out = subprocess.run([sys.executable, "-m", module, "train", "--help"], capture_output=True, text=True, check=True)
+    assert "ppo" in out.stdout and "sac" in out.stdout
 
 
 def test_train_resume_eval_end_to_end(tmp_path, capsys):
@@ -146,6 +188,14 @@ def test_resume_accepts_the_run_control_overrides(finished_run, tmp_path):
     ckpt = load_checkpoint(run)
     assert ckpt["global_step"] == 64 and ckpt["config"]["eval_freq"] == 1 and ckpt["config"]["progress"] is False
     assert "eval/success_once" in ckpt["history"][-1]
+
+
+def test_resume_help_shows_the_saved_config(finished_run, capsys):
+    assert main(["train", "ppo", "--resume", str(finished_run), "--help"]) == 0
+    out = capsys.readouterr().out
+    shown = _defaults_shown(out)
+    assert shown["--num-envs"] == "4" and shown["--encoder"] == "nature" and shown["--total-timesteps"] == "32"
+    assert f"the saved config of {finished_run}" in " ".join(out.split())
 
 
 @pytest.mark.parametrize("flag, message", [

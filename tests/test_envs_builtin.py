@@ -4,8 +4,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from gymnasium.utils.env_checker import check_env
 
-from gazelab.envs import CLUTTER_LADDER, CLUTTER_NAMES, list_envs, make_env
+from gazelab.envs import CLUTTER_LADDER, CLUTTER_NAMES, SingleEnv, list_envs, make_env
 from gazelab.envs.clutter import MIN_COLOUR_DISTANCE
 from gazelab.envs.raster import DISC, SpriteRasterizer, pack, unpack
 from gazelab.envs.tabletop import (BLOCK_COLOUR, BLOCK_HALF, GOAL_COLOUR, GOAL_DRAWN_RADIUS, GRIPPER_COLOUR,
@@ -310,3 +311,48 @@ def test_shapes_outside_the_image_are_clipped_or_invisible():
     assert not red[1].any()
     assert red[2, :, 0].any() and not red[2, :, 8:].any()  # 0.2 outside on the left: a sliver remains
     torch.testing.assert_close(raster.layer_map(centers, torch.zeros(3, 1, dtype=torch.long)).view(3, 32, 32) > 0, red)
+
+
+@pytest.mark.parametrize("env_id", BUILTIN)
+def test_gym_make_returns_the_batched_env_with_batched_and_single_spaces(env_id):
+    env = gym.make(env_id, num_envs=3, seed=0, device="cpu")
+    assert env is env.unwrapped and env.spec.id == env.env_id == env_id and env.num_envs == 3
+    assert env.observation_space["rgb"].shape == (3, 64, 64, 3) and env.action_space.shape == (3, 2)
+    assert env.single_observation_space["rgb"].shape == (64, 64, 3) and env.single_action_space.shape == (2,)
+    obs, _ = env.reset()
+    same, _ = make_env(env_id, 3, seed=0, device="cpu").reset()
+    assert all(torch.equal(obs[k], same[k]) for k in obs)
+    assert obs["rgb"].shape == env.observation_space["rgb"].shape
+
+
+# The checker's warnings, not failures: the state vector (positions and velocities) is declared unbounded, and a view
+# has no gymnasium spec of its own to re-make it in other render modes (it has only one).
+@pytest.mark.filterwarnings("ignore:.*Box observation space m:UserWarning", "ignore:.*not having a spec:UserWarning")
+@pytest.mark.parametrize("env_id", BUILTIN)
+def test_the_single_env_view_passes_gymnasiums_env_checker(env_id):
+    env = SingleEnv(make_env(env_id, 1, seed=0, device="cpu"))
+    check_env(env)
+    obs, _ = env.reset(seed=1)
+    assert obs in env.observation_space and env.render().shape == (64, 64, 3)
+    for _ in range(env.env.max_episode_steps):  # an episode ends instead of restarting: the caller resets
+        obs, reward, terminated, truncated, info = env.step(np.zeros(2, dtype=np.float32))
+        if terminated or truncated:
+            break
+    assert truncated and info["episode"]["episode_len"] == env.env.max_episode_steps
+    assert obs in env.observation_space and isinstance(reward, float)
+
+
+@pytest.mark.parametrize("env_id", ["gazelab/ReachClutter-v0", "gazelab/Push-v0"])
+def test_state_dict_continues_the_batch_exactly(env_id):
+    """A snapshot loaded into a fresh env (another seed) plays on exactly like the env it was taken from."""
+    actions = random_actions(60, 4, seed=2)  # long enough for episodes to end and restart
+    env, copy = make_env(env_id, 4, seed=0, device="cpu"), make_env(env_id, 4, seed=99, device="cpu")
+    env.reset()
+    copy.reset()
+    for action in actions[:20]:
+        env.step(action)
+    copy.load_state_dict(env.state_dict())
+    for action in actions[20:]:
+        obs, reward, *_ = env.step(action)
+        obs_copy, reward_copy, *_ = copy.step(action)
+        assert torch.equal(reward, reward_copy) and all(torch.equal(obs[k], obs_copy[k]) for k in obs)

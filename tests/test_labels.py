@@ -5,14 +5,8 @@ import torch
 
 from gazelab.attention import GaussianGaze
 from gazelab.contrastive import ContrastiveConfig
-from gazelab.labels import EpisodeLabeller, discount_cumsum
+from gazelab.labels import EpisodeLabeller
 from gazelab.plugin import ContrastivePlugin
-
-
-def test_discount_cumsum_by_hand():
-    torch.testing.assert_close(discount_cumsum(torch.tensor([1.0, 2.0, 4.0]), 0.5), torch.tensor([3.0, 4.0, 4.0]))
-    both = discount_cumsum(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), 0.9)  # two columns at once
-    torch.testing.assert_close(both, torch.tensor([[1.0, 0.9], [0.0, 1.0]]))
 
 
 def _run(label):

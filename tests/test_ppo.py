@@ -4,13 +4,14 @@ import os
 import signal
 import threading
 
+import learning_checks
 import pytest
 import torch
 
-import learning_checks
-from gazelab.evaluate import load_policy
+from gazelab.algorithms import load_policy
+from gazelab.checkpoint import load_checkpoint
+from gazelab.config import saved_config
 from gazelab.ppo import PPOConfig, train_ppo
-from gazelab.training import load_checkpoint, saved_config
 
 ENV = "gazelab/Reach-v0"
 
@@ -138,7 +139,7 @@ def test_one_iteration_on_maniskill_pushcube_cpu(tmp_path, monkeypatch):
     assert result.final["global_step"] == 4
     assert 0 < result.final["gaze/sigma_x"]
     ckpt = load_checkpoint(result.run_dir)
-    assert ckpt["config"]["encoder"] == "nature" and ckpt["env"] is None  # ManiSkill: state not captured
+    assert ckpt["config"]["encoder"] == "nature" and ckpt["envs"] is None  # ManiSkill: state not captured
     # On a GPU machine a CPU-physics env made to read the spaces would keep SAPIEN from making the GPU one later.
     monkeypatch.setattr("gazelab.envs.make_env", lambda *args, **kwargs: pytest.fail("load_policy made an env"))
     agent, _, _ = load_policy(result.run_dir, device="cpu")

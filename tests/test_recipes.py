@@ -9,7 +9,7 @@ import nbformat
 import pytest
 import tyro
 
-from gazelab import sweep
+from gazelab.algorithms import algorithm
 from gazelab.recipes import PAPER_METHODS, PAPER_SEEDS, PAPER_TASKS, RECIPES, recipe_table, sweep_command
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +52,7 @@ def a_gpu_machine(monkeypatch):
 @pytest.mark.parametrize("method", PAPER_METHODS)
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda r: f"{r.algo}-{r.env_id}")
 def test_each_command_parses_into_its_rows_settings(recipe, method, a_gpu_machine):
-    config_cls, _ = sweep.algorithm(recipe.algo)
+    config_cls = algorithm(recipe.algo).config_cls
     words = shlex.split(recipe.command(method))
     assert words[:3] == ["gazelab", "train", recipe.algo]
     config = tyro.cli(config_cls, args=words[3:])
@@ -69,7 +69,7 @@ def test_the_sweep_command_runs_the_tables_grid(algo, sample_efficiency, a_gpu_m
     assert sorted((t.task, t.method, t.seed) for t in args.trials) == sorted(
         itertools.product(PAPER_TASKS, PAPER_METHODS, range(1, PAPER_SEEDS + 1)))
     rows = {r.env_id: r for r in RECIPES if r.algo == algo}
-    config_cls, _ = sweep.algorithm(algo)
+    config_cls = algorithm(algo).config_cls
     for trial in args.trials:
         config = config_cls(**trial.config)
         assert config.device == "cuda"

@@ -4,10 +4,11 @@ exact resume, bad values, one ManiSkill iteration."""
 import pytest
 import torch
 
+from gazelab.checkpoint import load_checkpoint
+from gazelab.config import saved_config
 from gazelab.envs import make_env
-from gazelab.evaluate import evaluate_policy
+from gazelab.episodes import evaluate_policy
 from gazelab.sac import SACConfig, build_agent, train_sac
-from gazelab.training import load_checkpoint, saved_config
 
 ENV = "gazelab/Reach-v0"
 
@@ -47,7 +48,7 @@ def test_contrastive_step_changes_only_the_gaze(tmp_path):
     assert any(row.get("contrastive/triplets", 0) > 0 for row in on.history)
     a, b = load_checkpoint(off.run_dir), load_checkpoint(on.run_dir)
     changed = {k for k in a["actor"] if not torch.equal(a["actor"][k], b["actor"][k])}
-    assert changed and all(k.startswith("encoder.attention.") for k in changed), changed
+    assert changed and all(k.startswith("image.attention.") for k in changed), changed
     for key in ("qf1", "qf2", "qf1_target", "qf2_target"):
         assert all(torch.equal(v, b[key][k]) for k, v in a[key].items()), key
 
@@ -62,7 +63,7 @@ def test_resume_continues_exactly(tmp_path):
     for key in ("actor", "qf1", "qf2", "qf1_target", "qf2_target"):
         for name, value in a[key].items():
             assert torch.equal(value, b[key][name]), (key, name)
-    assert torch.equal(a["log_alpha"], b["log_alpha"])
+    assert torch.equal(a["temperature"]["log_alpha"], b["temperature"]["log_alpha"])
     drop = ("time", "charts/SPS")
     assert ([{k: v for k, v in r.items() if k not in drop} for r in straight.history]
             == [{k: v for k, v in r.items() if k not in drop} for r in resumed.history])

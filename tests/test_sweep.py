@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from gazelab import sweep
-from gazelab.ppo import PPOConfig
+from gazelab.algorithms import ALGORITHMS
+from gazelab.ppo import PPOConfig, train_ppo
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "benchmarks" / "results" / "sample_efficiency"
@@ -74,17 +75,17 @@ def test_grid_refuses_what_it_cannot_run_before_running_anything(tmp_path, overr
 
 
 # ---------------------------------------------------------------------------------------------- running
+def _replace_trainer(monkeypatch, train):
+    monkeypatch.setitem(ALGORITHMS, "ppo", dataclasses.replace(ALGORITHMS["ppo"], train=train))
+
+
 def test_a_failing_trial_is_reported_and_the_others_finish(tmp_path, monkeypatch, capsys):
-    import gazelab.ppo
-
-    train = gazelab.ppo.train_ppo
-
     def train_failing_seed_2(config):
         if config.seed == 2:
             raise RuntimeError("boom in seed 2")
-        return train(config)
+        return train_ppo(config)
 
-    monkeypatch.setattr(gazelab.ppo, "train_ppo", train_failing_seed_2)
+    _replace_trainer(monkeypatch, train_failing_seed_2)
     trials = tiny_grid(tmp_path, seeds=3)
     results, failures = sweep.run_trials(trials, "local")
     assert [r["seed"] for r in results] == [1, 3]
@@ -95,15 +96,11 @@ def test_a_failing_trial_is_reported_and_the_others_finish(tmp_path, monkeypatch
 
 
 def test_ctrl_c_stops_the_sweep_and_leaves_only_finished_trials_finished(tmp_path, monkeypatch):
-    import gazelab.ppo
-
-    train = gazelab.ppo.train_ppo
-
     def ctrl_c_in_seed_2(config):  # what train_ppo returns when Ctrl-C stopped it after a checkpoint
-        result = train(config)
+        result = train_ppo(config)
         return dataclasses.replace(result, interrupted=config.seed == 2)
 
-    monkeypatch.setattr(gazelab.ppo, "train_ppo", ctrl_c_in_seed_2)
+    _replace_trainer(monkeypatch, ctrl_c_in_seed_2)
     trials = tiny_grid(tmp_path, seeds=3)
     with pytest.raises(KeyboardInterrupt):
         sweep.run_trials(trials, "local")

@@ -4,7 +4,10 @@ Two families share one batched interface (ManiSkill3's ``ManiSkillVectorEnv(reco
 tensors, same-step auto-reset, ``final_observation`` / ``final_info`` when an episode ends):
 
 * built-in tabletop tasks (``gazelab/...-v0``): pure PyTorch, batched, 64x64 top-down images, thousands of steps
-  per second on a laptop CPU; clean and cluttered variants (``gazelab.envs.tabletop``, ``gazelab.envs.clutter``);
+  per second on a laptop CPU; clean and cluttered variants (``gazelab.envs.tabletop``, ``gazelab.envs.clutter``).
+  Importing this package registers them with gymnasium, so ``gym.make("gazelab/Reach-v0", num_envs=8)`` makes the
+  same batched env, as ``gym.make`` does for ManiSkill ids; :class:`~gazelab.envs.single.SingleEnv` is the one-env
+  gymnasium view;
 * ManiSkill3 tasks (``PushCube-v1`` ...): the real simulator, GPU (``physx_cuda``) when CUDA is available, else
   CPU with Vulkan rendering through Mesa's lavapipe (``gazelab.envs.maniskill``). ManiSkill is imported only
   when one of its ids is made.
@@ -19,15 +22,19 @@ tensors, same-step auto-reset, ``final_observation`` / ``final_info`` when an ep
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Optional
 
+import gymnasium as gym
 import torch
 
+from gazelab.checks import check_choice, check_int
 from gazelab.envs.clutter import CLUTTER_LADDER, CLUTTER_NAMES
-from gazelab.envs.tabletop import TabletopEnv, TaskSpec
+from gazelab.envs.single import SingleEnv
+from gazelab.envs.tabletop import TaskSpec
+from gazelab.errors import GazelabError
 
-__all__ = ["make_env", "list_envs", "describe_env", "registry", "EnvEntry", "CLUTTER_NAMES", "CLUTTER_LADDER",
-           "default_device"]
+__all__ = ["make_env", "list_envs", "describe_env", "is_builtin", "registry", "EnvEntry", "SingleEnv",
+           "CLUTTER_NAMES", "CLUTTER_LADDER", "default_device"]
 
 
 @dataclass(frozen=True)
@@ -35,34 +42,27 @@ class EnvEntry:
     """A registered environment id."""
 
     env_id: str
-    """The id passed to ``make_env``."""
+    """The id passed to ``make_env`` (and, for built-in tasks, to ``gym.make``)."""
     family: str
     """'builtin' (pure torch) or 'maniskill' (ManiSkill3 simulator)."""
     description: str
     """One line for listings."""
-    factory: Callable
-    """factory(env_id, num_envs, seed, device, image_size, **kwargs) -> batched env."""
+    task: Optional[TaskSpec] = None
+    """What a built-in id simulates (None for ManiSkill ids)."""
     defaults: dict = field(default_factory=dict)
     """Default keyword arguments of this id (e.g. its clutter level)."""
     allowed_kwargs: tuple[str, ...] = ()
     """Extra keyword arguments ``make_env`` accepts for this id."""
 
+    @property
+    def image_size(self) -> int:
+        """Default camera side in pixels: 64 built-in, 128 ManiSkill (its default camera)."""
+        return 64 if self.family == "builtin" else 128
+
 
 def default_device() -> torch.device:
     """``cuda`` when available, else ``cpu``."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _builtin(task: TaskSpec) -> Callable:
-    def factory(env_id, num_envs, seed, device, image_size, **kwargs):
-        return TabletopEnv(env_id, task, num_envs, seed, device=device, image_size=image_size or 64, **kwargs)
-    return factory
-
-
-def _maniskill(env_id, num_envs, seed, device, image_size, **kwargs):
-    from gazelab.envs.maniskill import make_maniskill_env  # lazy: never pay for SAPIEN on the built-in tasks
-
-    return make_maniskill_env(env_id, num_envs, seed, device=device, image_size=image_size or 128, **kwargs)
 
 
 REACH = TaskSpec("reach", goal_distance=(0.3, 0.6))
@@ -71,40 +71,56 @@ PUSH = TaskSpec("push", goal_distance=(0.35, 0.6))
 _BUILTIN_KWARGS = ("clutter",)
 _MANISKILL_KWARGS = ("include_state", "partial_reset", "control_mode", "reward_mode", "max_episode_steps")
 
+
+def _builtin(env_id: str, description: str, task: TaskSpec, clutter: str) -> EnvEntry:
+    return EnvEntry(env_id, "builtin", description, task, {"clutter": clutter}, _BUILTIN_KWARGS)
+
+
+def _maniskill(env_id: str, description: str, **defaults) -> EnvEntry:
+    return EnvEntry(env_id, "maniskill", description, None, defaults,
+                    _MANISKILL_KWARGS + tuple(name for name in defaults if name not in _MANISKILL_KWARGS))
+
+
 _ENTRIES = [
-    EnvEntry("gazelab/Reach-v0", "builtin", "move the gripper (blue) onto a goal (green) spawned 0.3-0.6 away",
-             _builtin(REACH), {"clutter": "none"}, _BUILTIN_KWARGS),
-    EnvEntry("gazelab/ReachFar-v0", "builtin",
-             "reach a goal spawned 1.2-1.8 away: two far-apart regions matter (single-Gaussian limit)",
-             _builtin(REACH_FAR), {"clutter": "none"}, _BUILTIN_KWARGS),
-    EnvEntry("gazelab/Push-v0", "builtin", "push the block (red) onto a goal spawned near it",
-             _builtin(PUSH), {"clutter": "none"}, _BUILTIN_KWARGS),
-    EnvEntry("gazelab/ReachClutter-v0", "builtin", "Reach-v0 with moving distractors and texture (default medium)",
-             _builtin(REACH), {"clutter": "medium"}, _BUILTIN_KWARGS),
-    EnvEntry("gazelab/ReachFarClutter-v0", "builtin", "ReachFar-v0 with clutter (default medium)",
-             _builtin(REACH_FAR), {"clutter": "medium"}, _BUILTIN_KWARGS),
-    EnvEntry("gazelab/PushClutter-v0", "builtin", "Push-v0 with moving distractors and texture (default medium)",
-             _builtin(PUSH), {"clutter": "medium"}, _BUILTIN_KWARGS),
-    EnvEntry("PushCube-v1", "maniskill", "ManiSkill3: push a cube onto a red/white target", _maniskill,
-             {}, _MANISKILL_KWARGS),
-    EnvEntry("PickCube-v1", "maniskill", "ManiSkill3: pick a cube and lift it to a goal position", _maniskill,
-             {}, _MANISKILL_KWARGS),
-    EnvEntry("PushT-v1", "maniskill", "ManiSkill3: push a T-shaped block into a T-shaped goal pose", _maniskill,
-             {}, _MANISKILL_KWARGS),
-    EnvEntry("PokeCube-v1", "maniskill", "ManiSkill3: use a peg to poke a cube onto a goal", _maniskill,
-             {}, _MANISKILL_KWARGS),
-    EnvEntry("gazelab/PushCubeClutter-v1", "maniskill",
-             "PushCube-v1 plus random visual-only distractor primitives (default medium)", _maniskill,
-             {"clutter": "medium"}, _MANISKILL_KWARGS + ("clutter",)),
+    _builtin("gazelab/Reach-v0", "move the gripper (blue) onto a goal (green) spawned 0.3-0.6 away", REACH, "none"),
+    _builtin("gazelab/ReachFar-v0", "reach a goal spawned 1.2-1.8 away: two far-apart regions matter "
+             "(single-Gaussian limit)", REACH_FAR, "none"),
+    _builtin("gazelab/Push-v0", "push the block (red) onto a goal spawned near it", PUSH, "none"),
+    _builtin("gazelab/ReachClutter-v0", "Reach-v0 with moving distractors and texture (default medium)", REACH,
+             "medium"),
+    _builtin("gazelab/ReachFarClutter-v0", "ReachFar-v0 with clutter (default medium)", REACH_FAR, "medium"),
+    _builtin("gazelab/PushClutter-v0", "Push-v0 with moving distractors and texture (default medium)", PUSH, "medium"),
+    _maniskill("PushCube-v1", "ManiSkill3: push a cube onto a red/white target"),
+    _maniskill("PickCube-v1", "ManiSkill3: pick a cube and lift it to a goal position"),
+    _maniskill("PushT-v1", "ManiSkill3: push a T-shaped block into a T-shaped goal pose"),
+    _maniskill("PokeCube-v1", "ManiSkill3: use a peg to poke a cube onto a goal"),
+    _maniskill("gazelab/PushCubeClutter-v1", "PushCube-v1 plus random visual-only distractor primitives (default "
+               "medium)", clutter="medium"),
 ]
 registry: dict[str, EnvEntry] = {e.env_id: e for e in _ENTRIES}
+
+for _entry in _ENTRIES:
+    if _entry.family == "builtin":
+        # The env checks its own inputs and ends its own episodes: gym.make returns it unwrapped, like make_env.
+        gym.register(_entry.env_id, entry_point="gazelab.envs.tabletop:TabletopEnv",
+                     kwargs={"task": _entry.task, **_entry.defaults}, disable_env_checker=True, order_enforce=False)
 
 
 def list_envs(family: str | None = None) -> list[str]:
     """Registered ids, optionally only one family ('builtin' or 'maniskill')."""
-    if family not in (None, "builtin", "maniskill"):
-        raise ValueError(f"family={family!r}; use None, 'builtin' or 'maniskill'")
+    check_choice("family", family, (None, "builtin", "maniskill"))
     return [e.env_id for e in _ENTRIES if family is None or e.family == family]
+
+
+def _entry(env_id: str) -> EnvEntry:
+    if env_id not in registry:
+        raise GazelabError(f"env_id={env_id!r} is unknown; known ids: {', '.join(list_envs())}")
+    return registry[env_id]
+
+
+def is_builtin(env_id: str) -> bool:
+    """True for the pure-torch built-in tasks, False for ManiSkill ids (GazelabError for unknown ids)."""
+    return _entry(env_id).family == "builtin"
 
 
 def make_env(env_id: str, num_envs: int = 1, seed: int | None = None, *, device=None, image_size: int | None = None,
@@ -118,28 +134,31 @@ def make_env(env_id: str, num_envs: int = 1, seed: int | None = None, *, device=
         device: torch device of the returned tensors; default ``cuda`` if available else ``cpu``.
         image_size: camera side in pixels (built-in default 64; ManiSkill default 128).
         **kwargs: per-id options: built-in ``clutter`` ('none'|'mild'|'medium'|'heavy' or 0..3, or 'lookalike');
-            ManiSkill
-            ``include_state`` (True), ``partial_reset`` (True), ``control_mode`` ('pd_joint_delta_pos'),
+            ManiSkill ``include_state`` (True), ``partial_reset`` (True), ``control_mode`` ('pd_joint_delta_pos'),
             ``reward_mode`` ('normalized_dense'), ``max_episode_steps`` (the task's), and ``clutter`` for
             gazelab/PushCubeClutter-v1.
     Returns:
-        A vector env with ``reset``/``step``/``close`` and ``num_envs``, ``device``, ``env_id``, ``sim_backend``
-        ('torch' built-in, 'physx_cuda' / 'physx_cpu' ManiSkill), ``max_episode_steps``,
-        ``single_observation_space``, ``single_action_space``. Observations are dicts with ``rgb`` (N, H, W, 3)
-        uint8 and ``state`` (N, S) float32 tensors.
+        A batched env with ``reset``/``step``/``close`` and ``num_envs``, ``device``, ``env_id``, ``sim_backend``
+        ('torch' built-in, 'physx_cuda' / 'physx_cpu' ManiSkill), ``max_episode_steps``, ``observation_space`` /
+        ``action_space`` (batched) and ``single_observation_space`` / ``single_action_space``. Observations are
+        dicts with ``rgb`` (N, H, W, 3) uint8 and ``state`` (N, S) float32 tensors.
     """
-    if env_id not in registry:
-        raise ValueError(f"env_id={env_id!r} is unknown; known ids: {', '.join(list_envs())}")
-    if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
-        raise ValueError(f"num_envs={num_envs!r}; must be an int >= 1")
-    if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16):
-        raise ValueError(f"image_size={image_size!r}; must be an int >= 16 (or None for the default)")
-    entry = registry[env_id]
+    entry = _entry(env_id)
+    check_int("num_envs", num_envs, 1)
+    if image_size is not None:
+        check_int("image_size", image_size, 16)
     unknown = sorted(set(kwargs) - set(entry.allowed_kwargs))
     if unknown:
-        raise ValueError(f"{env_id} got unknown keyword arguments {unknown}; allowed: {list(entry.allowed_kwargs)}")
+        raise GazelabError(f"{env_id} got unknown keyword arguments {unknown}; allowed: {list(entry.allowed_kwargs)}")
     device = default_device() if device is None else torch.device(device)
-    return entry.factory(env_id, num_envs, seed, device, image_size, **{**entry.defaults, **kwargs})
+    options = {**entry.defaults, **kwargs}
+    if entry.family == "builtin":
+        return gym.make(env_id, num_envs=num_envs, seed=seed, device=device, image_size=image_size or entry.image_size,
+                        **options)
+    from gazelab.envs.maniskill import make_maniskill_env  # lazy: never pay for SAPIEN on the built-in tasks
+
+    return make_maniskill_env(env_id, num_envs, seed, device=device, image_size=image_size or entry.image_size,
+                              **options)
 
 
 def describe_env(env) -> str:

@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor
 
 from gazelab.envs.raster import DISC, SQUARE, pack
+from gazelab.errors import GazelabError
 
 
 @dataclass(frozen=True)
@@ -62,21 +64,25 @@ CLUTTER_LEVELS: dict[str, ClutterSpec] = {
     "lookalike": ClutterSpec(6, 0.5, (0.1, 0.14, 0.18, 0.22), 0.04, 35.0, 0),
 }
 CLUTTER_NAMES = tuple(CLUTTER_LEVELS)
+ClutterName = Literal[CLUTTER_NAMES]
+"""The names as a type (config fields and the command line offer exactly these)."""
 CLUTTER_LADDER = ("none", "mild", "medium", "heavy")
 """The graded levels, quietest first (what ``clutter=0..3`` means); ``lookalike`` stands outside it."""
 MIN_COLOUR_DISTANCE = 100.0
 """Smallest RGB distance (0..441) between a random distractor colour and any task colour. At 100 a distractor can
 be the goal's size and move near it, but a green one is never a plausible goal."""
+_STATE = ("pos", "vel", "sprite_ids", "colours", "freq", "phase", "omega", "tint", "noise")
+"""The tensors that hold the clutter's state (``noise`` is None without pixel noise)."""
 _COLOUR_TRIES = 32  # candidates per distractor colour; about half are rejected, so all 32 failing is ~1e-10
 
 
 def clutter_level(level: str | int) -> str:
-    """Normalise a clutter level given as name or ladder index (0..3) to its name; ValueError otherwise."""
+    """Normalise a clutter level given as name or ladder index (0..3) to its name; GazelabError otherwise."""
     if isinstance(level, int) and not isinstance(level, bool) and 0 <= level < len(CLUTTER_LADDER):
         return CLUTTER_LADDER[level]
     if isinstance(level, str) and level in CLUTTER_LEVELS:
         return level
-    raise ValueError(f"clutter={level!r} is not a level; use one of {CLUTTER_NAMES} or 0..{len(CLUTTER_LADDER) - 1}")
+    raise GazelabError(f"clutter={level!r} is not a level; use one of {CLUTTER_NAMES} or 0..{len(CLUTTER_LADDER) - 1}")
 
 
 class Clutter:
@@ -161,6 +167,18 @@ class Clutter:
         first = ok.float().argmax(-1, keepdim=True)  # (b, k, 1): the first acceptable candidate (0 if none)
         chosen = torch.gather(candidates, 2, first[..., None].expand(b, k, 1, 3))[:, :, 0]
         return torch.where(ok.any(-1, keepdim=True), chosen, torch.full_like(chosen, 128.0))
+
+    def state_dict(self) -> dict:
+        """The distractors' and the texture's state (the generator is the env's, saved by the env)."""
+        state = {name: getattr(self, name).clone() for name in _STATE if getattr(self, name) is not None}
+        return {**state, "clock": self.clock}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`."""
+        for name in _STATE:
+            if name in state:
+                setattr(self, name, state[name].to(self.device))
+        self.clock = int(state["clock"])
 
     def step(self) -> None:
         """Advance the distractors one step (bouncing off the border) and the texture clock."""

@@ -27,6 +27,7 @@ from torch import Tensor
 
 from gazelab.envs.clutter import clutter_level
 from gazelab.envs.vulkan import ensure_vulkan
+from gazelab.errors import GazelabError
 
 CLUTTER_ID = "gazelab/PushCubeClutter-v1"
 
@@ -76,6 +77,8 @@ class ManiSkillEnv:
         self.max_episode_steps = max_episode_steps
         self.single_observation_space = vec_env.single_observation_space
         self.single_action_space = vec_env.single_action_space
+        self.observation_space = vec_env.observation_space
+        self.action_space = vec_env.action_space
         self._seed = seed
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -118,6 +121,8 @@ class CPUVectorEnv:
         self.max_episode_steps = max_episode_steps
         self.single_observation_space = self.vec_env.single_observation_space
         self.single_action_space = self.vec_env.single_action_space
+        self.observation_space = self.vec_env.observation_space
+        self.action_space = self.vec_env.action_space
         self._seed = seed
 
     @staticmethod
@@ -197,7 +202,7 @@ def make_maniskill_env(env_id: str, num_envs: int = 1, seed: int | None = None, 
     if env_id == CLUTTER_ID:
         env_kwargs["clutter"] = clutter_level("medium" if clutter is None else clutter)
     elif clutter is not None:
-        raise ValueError(f"clutter={clutter!r} is only accepted by {CLUTTER_ID}, not {env_id}")
+        raise GazelabError(f"clutter={clutter!r} is only accepted by {CLUTTER_ID}, not {env_id}")
     _import_maniskill(env_id)  # Vulkan set-up comes before any mani_skill import below
     use_gpu = device.type == "cuda"
     if use_gpu or num_envs == 1:

@@ -28,6 +28,12 @@ goal, which spawn 0.35-0.6 apart). The networks never read it; only the diagnost
 
 Step semantics copy mani_skill.vector.wrappers.gymnasium.ManiSkillVectorEnv(record_metrics=True): same-step
 auto-reset, ``final_observation`` / ``final_info`` / ``_final_info`` when any env is done.
+
+Like a ManiSkill env, :class:`TabletopEnv` is one ``gymnasium.Env`` that simulates the whole batch: its
+``observation_space`` / ``action_space`` are batched (leading dimension N), ``single_observation_space`` /
+``single_action_space`` describe one env, and ``gym.make("gazelab/Reach-v0", num_envs=N)`` makes it (the ids are
+registered by ``import gazelab.envs``). :class:`SingleEnv` is the plain one-env gymnasium view (numpy in and out,
+episodes end instead of resetting themselves), the one ``gymnasium.utils.env_checker.check_env`` accepts.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from torch import Tensor
 
 from gazelab.envs.clutter import CLUTTER_LEVELS, Clutter, clutter_level
 from gazelab.envs.raster import DISC, SQUARE, SpriteRasterizer, pack
+from gazelab.errors import GazelabError
 
 MAX_SPEED = 0.1  # gripper displacement per step at |action| = 1, in image units (the image spans 2 units)
 GRIPPER_RADIUS = 0.11
@@ -71,6 +78,10 @@ class TaskSpec:
     """Time limit (truncation)."""
 
 
+_STATE = ("gripper", "velocity", "goal", "block", "elapsed_steps", "returns", "success_once")
+"""The tensors that hold a batch's task state (the clutter keeps its own)."""
+
+
 def _sample_around(center: Tensor, lo: float, hi: float, gen: torch.Generator, tries: int = 32) -> Tensor:
     """Points at a distance in [lo, hi] from ``center`` (B, 2) that lie inside the spawn box.
 
@@ -86,26 +97,28 @@ def _sample_around(center: Tensor, lo: float, hi: float, gen: torch.Generator, t
     return cand[torch.arange(b, device=center.device), first].clamp(-SPAWN_BOUND, SPAWN_BOUND)
 
 
-class TabletopEnv:
+class TabletopEnv(gym.Env):
     """A batch of ``num_envs`` copies of one built-in task; see the module docstring.
 
     Args:
-        env_id: the registry id (kept as ``self.env_id``).
         task: what to solve.
         num_envs: batch size N (>= 1).
         seed: seeds the env's own generators (None = random).
         device: torch device for every tensor.
         image_size: image side S in pixels.
         clutter: clutter level name or int (see ``gazelab.envs.clutter``).
+        render_mode: "rgb_array" (``render()`` returns the batch's frames) or None.
     """
 
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
     sim_backend = "torch"
     """What simulates the batch (ManiSkill envs say physx_cuda / physx_cpu here): plain torch on ``device``."""
 
-    def __init__(self, env_id: str, task: TaskSpec, num_envs: int = 1, seed: int | None = None, *,
-                 device: torch.device | str = "cpu", image_size: int = 64, clutter: str | int = "none"):
-        self.env_id = env_id
+    def __init__(self, task: TaskSpec, num_envs: int = 1, seed: int | None = None, *,
+                 device: torch.device | str = "cpu", image_size: int = 64, clutter: str | int = "none",
+                 render_mode: str | None = "rgb_array"):
         self.task = task
+        self.render_mode = render_mode
         self.num_envs = num_envs
         self.device = torch.device(device)
         self.image_size = image_size
@@ -117,6 +130,8 @@ class TabletopEnv:
             "prize": gym.spaces.Box(-1.0, 1.0, (2,), np.float32),
         })
         self.single_action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
         # Two generators: clutter draws never shift the task's random stream, so clean and cluttered variants
         # with the same seed play out identically.
         self.task_gen = torch.Generator(device=self.device)
@@ -143,6 +158,11 @@ class TabletopEnv:
         self.elapsed_steps = torch.zeros(n, dtype=torch.int32, device=self.device)
         self.returns = torch.zeros(n, device=self.device)
         self.success_once = torch.zeros(n, dtype=torch.bool, device=self.device)
+
+    @property
+    def env_id(self) -> str:
+        """The id it was made with (``gym.make`` / ``make_env`` set ``spec``)."""
+        return self.spec.id if self.spec is not None else f"(unregistered {self.task.kind} task)"
 
     def _seed(self, seed: int | None) -> None:
         if seed is None:
@@ -238,7 +258,11 @@ class TabletopEnv:
         return success, torch.where(success, torch.ones_like(reward), reward)
 
     # ------------------------------------------------------------------------------------------ observations
-    def render(self, idx: Tensor | None = None) -> Tensor:
+    def render(self) -> Tensor | None:
+        """(N, S, S, 3) uint8 top-down images of every env (None when ``render_mode`` is None)."""
+        return self._draw() if self.render_mode == "rgb_array" else None
+
+    def _draw(self, idx: Tensor | None = None) -> Tensor:
         """(B, S, S, 3) uint8 top-down images of the envs ``idx`` (LongTensor; default all, B = N)."""
         sel = slice(None) if idx is None else idx
         objects = [self.goal, self.block, self.gripper] if self.task.kind == "push" else [self.goal, self.gripper]
@@ -253,7 +277,7 @@ class TabletopEnv:
 
     def _obs(self, idx: Tensor | None = None) -> dict[str, Tensor]:
         sel = slice(None) if idx is None else idx
-        return {"rgb": self.render(idx), "state": torch.cat([self.gripper[sel], self.velocity[sel]], 1),
+        return {"rgb": self._draw(idx), "state": torch.cat([self.gripper[sel], self.velocity[sel]], 1),
                 "prize": self.prize()[sel].clone()}
 
     def _info(self) -> dict:
@@ -264,17 +288,17 @@ class TabletopEnv:
         """Advance every env one step.
 
         Args:
-            action: (N, 2) gripper velocity, clipped to [-1, 1]; ValueError if any entry is nan or inf.
+            action: (N, 2) gripper velocity, clipped to [-1, 1]; GazelabError if any entry is nan or inf.
         Returns:
             obs, reward (N,) float32, terminated (N,) bool, truncated (N,) bool, info (see module docstring).
         """
         action = torch.as_tensor(action, dtype=torch.float32, device=self.device)
         if action.shape != (self.num_envs, 2):
-            raise ValueError(f"action has shape {tuple(action.shape)}; expected ({self.num_envs}, 2)")
+            raise GazelabError(f"action has shape {tuple(action.shape)}; expected ({self.num_envs}, 2)")
         # The clamp below passes NaN through, which would poison positions and rewards until the next reset.
         non_finite = ~torch.isfinite(action).all(1)
         if non_finite.any():
-            raise ValueError(f"{self.env_id}: non-finite action (nan or inf) in envs "
+            raise GazelabError(f"{self.env_id}: non-finite action (nan or inf) in envs "
                              f"{torch.nonzero(non_finite).flatten().tolist()}; actions must be finite")
         action = action.clamp(-1, 1)
         self._move(action)
@@ -309,6 +333,21 @@ class TabletopEnv:
             info.update(final_observation=final_obs, final_info=final_info, _final_info=done,
                         _final_observation=done, _elapsed_steps=done)
         return obs, reward, terminated, truncated, info
+
+    # ------------------------------------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict:
+        """Everything that decides what happens next (positions, counters, generators, clutter), for an exact resume."""
+        state = {name: getattr(self, name).clone() for name in _STATE}
+        return {**state, "task_gen": self.task_gen.get_state(), "clutter_gen": self.clutter_gen.get_state(),
+                "clutter": self.clutter.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict` (of an env with the same id, num_envs and options)."""
+        for name in _STATE:
+            setattr(self, name, state[name].to(self.device))
+        self.task_gen.set_state(state["task_gen"])
+        self.clutter_gen.set_state(state["clutter_gen"])
+        self.clutter.load_state_dict(state["clutter"])
 
     def close(self) -> None:
         """Nothing to release (kept for the vector-env interface)."""
