@@ -76,8 +76,9 @@ class Eval:
 
 @dataclass
 class Demo:
-    """Train the CNN baseline and gaze+contrastive PPO on the built-in cluttered task; write a learning-curve PNG,
-    a GIF of the trained agent with its fovea and a JSON summary (~4 min on 2 CPU cores; --smoke: ~1 min)."""
+    """Train the CNN baseline, gaze+contrastive and the oracle fovea (PPO) on the evidence task; write a
+    learning-curve PNG, a GIF of the trained gaze agent with its fovea and a JSON summary (~3-4 min on 2 CPU cores;
+    --smoke: ~1 min)."""
 
     smoke: bool = False
     """~1 minute version (tiny budgets); also on with GAZELAB_SMOKE=1"""

@@ -116,8 +116,8 @@ class TrainConfig:
     """spread of the oracle fovea in image units (the image spans 2; 0.25 covers the goal and its surroundings)"""
     gaze_rl_grad: Annotated[float, Interval(0, 1)] = 1.0
     """scale of the RL gradients into the attention head: 1 = unchanged, 0 = none (only the contrastive step trains)"""
-    gaze_head: GazeHead = "mlp"
-    """gaze head: 'mlp' (pooled map -> MLP -> mu, sigma, rho) or 'keypoint' (soft-argmax centre over the map's cells)"""
+    gaze_head: GazeHead = "keypoint"
+    """gaze head: 'keypoint' (soft-argmax centre over the map's cells: the fovea follows the goal frame by frame, PPO reaches 0.5 success ~2x sooner than with 'mlp'; README Evidence) or 'mlp' (pooled map -> MLP -> mu, sigma, rho)"""  # noqa: E501
     gaze_sigma_max: Annotated[float, Interval(0, low_open=True)] = 0.8
     """largest sigma of the gaze (feature-map units: the map's cell centres span [-1, 1])"""
     contrastive: bool = False

@@ -86,8 +86,8 @@ _ENTRIES = [
     _builtin("gazelab/ReachFar-v0", "reach a goal spawned 1.2-1.8 away: two far-apart regions matter "
              "(single-Gaussian limit)", REACH_FAR, "none"),
     _builtin("gazelab/Push-v0", "push the block (red) onto a goal spawned near it", PUSH, "none"),
-    _builtin("gazelab/ReachClutter-v0", "Reach-v0 with moving distractors and texture (default medium)", REACH,
-             "medium"),
+    _builtin("gazelab/ReachClutter-v0", "Reach-v0 with moving distractors and texture (default mild: the evidence "
+             "task)", REACH, "mild"),
     _builtin("gazelab/ReachFarClutter-v0", "ReachFar-v0 with clutter (default medium)", REACH_FAR, "medium"),
     _builtin("gazelab/PushClutter-v0", "Push-v0 with moving distractors and texture (default medium)", PUSH, "medium"),
     _maniskill("PushCube-v1", "ManiSkill3: push a cube onto a red/white target"),
