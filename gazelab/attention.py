@@ -35,6 +35,7 @@ from gazelab.errors import GazelabError
 __all__ = [
     "AttentionOutput",
     "gaussian_map",
+    "gaze_parameters",
     "GaussianGaze",
     "PatchAttention",
     "NoAttention",
@@ -103,6 +104,18 @@ def gaussian_map(mu: Tensor, sigma: Tensor, rho: Tensor, height: int, width: int
     if not (rho.abs() < 1).all():
         raise GazelabError(f"rho must lie in (-1, 1), got max |rho| = {rho.abs().max().item()}")
     return _gaussian_map(mu, sigma.to(mu.dtype), rho.to(mu.dtype), height, width)
+
+
+def gaze_parameters(raw: Tensor, sigma_floor: float, sigma_max: float, rho_max: float
+                    ) -> tuple[Tensor, Tensor, Tensor]:
+    """The gaze head's squashing: five free numbers per image -> a valid gaze (see :class:`GaussianGaze`).
+
+    ``raw`` (B, 5) = ``(a_x, a_y, b_x, b_y, c)`` -> ``mu = tanh(a)`` (B, 2) in (-1, 1), ``sigma = sigma_floor +
+    (sigma_max - sigma_floor) * sigmoid(b)`` (B, 2) in (sigma_floor, sigma_max) and ``rho = rho_max * tanh(c)`` (B,)
+    in (-rho_max, rho_max).
+    """
+    sigma = sigma_floor + (sigma_max - sigma_floor) * torch.sigmoid(raw[:, 2:4])
+    return torch.tanh(raw[:, 0:2]), sigma, rho_max * torch.tanh(raw[:, 4])
 
 
 def _check_fmap(fmap, in_channels: int) -> None:
@@ -218,18 +231,18 @@ class GaussianGaze(nn.Module):
         """Gaze parameters for a feature map (B, C, h, w): mu (B, 2), sigma (B, 2), rho (B,)."""
         _check_fmap(fmap, self.in_channels)
         if self.head_kind == "mlp":
-            raw = self.head(F.adaptive_avg_pool2d(fmap, self.pool))
-            mu, shape = torch.tanh(raw[:, 0:2]), raw[:, 2:5]
-        else:
-            b, _, h, w = fmap.shape
-            p = torch.softmax(KEYPOINT_SCALE * self.keypoint(fmap).flatten(1), dim=1).view(b, h, w)
-            xs = torch.linspace(-1.0, 1.0, w, dtype=fmap.dtype, device=fmap.device)
-            ys = torch.linspace(-1.0, 1.0, h, dtype=fmap.dtype, device=fmap.device)
-            mu = torch.stack([(p.sum(1) * xs).sum(1), (p.sum(2) * ys).sum(1)], dim=1)  # expected cell position
-            shape = self.shape(fmap.mean(dim=(2, 3)))
-        sigma = self.sigma_floor + (self.sigma_max - self.sigma_floor) * torch.sigmoid(shape[:, 0:2])
-        rho = self.rho_max * torch.tanh(shape[:, 2])
+            return self.squash(self.head(F.adaptive_avg_pool2d(fmap, self.pool)))
+        b, _, h, w = fmap.shape
+        p = torch.softmax(KEYPOINT_SCALE * self.keypoint(fmap).flatten(1), dim=1).view(b, h, w)
+        xs = torch.linspace(-1.0, 1.0, w, dtype=fmap.dtype, device=fmap.device)
+        ys = torch.linspace(-1.0, 1.0, h, dtype=fmap.dtype, device=fmap.device)
+        mu = torch.stack([(p.sum(1) * xs).sum(1), (p.sum(2) * ys).sum(1)], dim=1)  # expected cell position
+        _, sigma, rho = self.squash(F.pad(self.shape(fmap.mean(dim=(2, 3))), (2, 0)))  # (0, 0, b_x, b_y, c)
         return mu, sigma, rho
+
+    def squash(self, raw: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The head's five outputs (B, 5) -> mu, sigma, rho within this gaze's bounds (:func:`gaze_parameters`)."""
+        return gaze_parameters(raw, self.sigma_floor, self.sigma_max, self.rho_max)
 
     def forward(self, fmap: Tensor) -> AttentionOutput:
         """fmap (B, C, h, w) -> AttentionOutput with weights = gaussian_map(mu, sigma, rho, h, w)."""

@@ -7,6 +7,9 @@ iteration::
     plugin.end_rollout(returns)                       # PPO with label "gae": label the rollout's maps
     scalars = plugin.update(iteration)                # the contrastive step(s) on the buffer, when due
 
+PPO makes its two end-of-iteration calls through :func:`ppo_hook` (``train_ppo``'s ``contrastive_hook``, which
+notebook 6 replaces by the student's).
+
 Inside: the maps are labelled (:mod:`gazelab.labels`), stored detached with their episode ids in a
 :class:`~gazelab.buffer.ContrastiveBuffer`, and a :class:`~gazelab.contrastive.ContrastiveLearner` trains the
 attention head on triplets mined from the buffer. Nothing else of the agent changes.
@@ -21,11 +24,11 @@ from torch import Tensor, nn
 
 from gazelab.buffer import ContrastiveBuffer
 from gazelab.checks import check_choice
-from gazelab.contrastive import ContrastiveConfig, ContrastiveLearner
+from gazelab.contrastive import ContrastiveConfig, ContrastiveLearner, ContrastiveStats
 from gazelab.errors import GazelabError
 from gazelab.labels import LABELS, EpisodeLabeller
 
-__all__ = ["ContrastivePlugin"]
+__all__ = ["ContrastivePlugin", "ppo_hook"]
 
 
 class ContrastivePlugin:
@@ -104,12 +107,15 @@ class ContrastivePlugin:
         """Run the contrastive update if this iteration is due; its ``contrastive/*`` scalars (else empty)."""
         if iteration % self.every:
             return {}
-        stats = self.learner.update(self.buffer)
-        size = len(self.buffer)
+        scalars = self.scalars(self.learner.update(self.buffer))
         if self.on_policy:
             self.buffer.clear()
+        return scalars
+
+    def scalars(self, stats: ContrastiveStats) -> dict[str, float]:
+        """The ``contrastive/*`` scalars of an update that returned ``stats`` (with the buffer's size now)."""
         return {"contrastive/triplets": stats.triplets, "contrastive/triplet_loss": stats.triplet_loss,
-                "contrastive/spread_loss": stats.spread_loss, "contrastive/buffer_size": size,
+                "contrastive/spread_loss": stats.spread_loss, "contrastive/buffer_size": len(self.buffer),
                 "contrastive/pos_distance": stats.pos_distance, "contrastive/neg_distance": stats.neg_distance}
 
     def restart_episodes(self) -> None:
@@ -141,3 +147,13 @@ class ContrastivePlugin:
             self.t.copy_(state["episodes"]["t"])
         else:
             self.labeller.load_state_dict(state["episodes"])
+
+
+def ppo_hook(plugin: ContrastivePlugin, advantages: Tensor, values: Tensor, iteration: int) -> dict[str, float]:
+    """A PPO iteration's end-of-iteration call into its plug-in, after PPO's own update; returns the scalars to log.
+
+    The rollout's maps go into the buffer labelled with PPO's value targets ``advantages + values`` (T, N) (label
+    ``"gae"``; other labels were stored as their episodes ended), then the contrastive update runs if due.
+    """
+    plugin.end_rollout(advantages + values)
+    return plugin.update(iteration)

@@ -41,6 +41,7 @@ from gazelab.envs import is_builtin, make_env
 from gazelab.episodes import episode_success, evaluate_policy
 from gazelab.errors import GazelabError
 from gazelab.labels import Label
+from gazelab.plugin import ppo_hook
 from gazelab.prize import GazeTracker
 from gazelab.returns import gae
 from gazelab.run import LoopState, Run, TrainResult
@@ -166,8 +167,12 @@ def build_agent(config: PPOConfig, spaces) -> PPOAgent:
     )
 
 
-def train_ppo(config: PPOConfig) -> TrainResult:
-    """Train PPO (optionally with attention and the contrastive gaze update); see the module docstring."""
+def train_ppo(config: PPOConfig, *, gae_fn=gae, contrastive_hook=ppo_hook) -> TrainResult:
+    """Train PPO (optionally with attention and the contrastive gaze update); see the module docstring.
+
+    ``gae_fn`` (the signature of :func:`gazelab.returns.gae`) computes the advantages and ``contrastive_hook`` (that
+    of :func:`gazelab.plugin.ppo_hook`) hands each iteration to the plug-in: notebook 6 runs PPO on the student's.
+    """
     with Run(config) as run:
         device = run.device
         # env setup: training envs, and evaluation envs on another seed so their episodes differ
@@ -240,12 +245,9 @@ def train_ppo(config: PPOConfig) -> TrainResult:
             # bootstrap value according to termination and truncation
             with torch.no_grad():
                 next_value = agent.get_value(loop.next_obs).view(-1)
-                advantages = gae(rewards, values, dones, final_values, next_value, loop.next_done, config.gamma,
-                                 config.gae_lambda)
+                advantages = gae_fn(rewards, values, dones, final_values, next_value, loop.next_done, config.gamma,
+                                    config.gae_lambda)
                 returns = advantages + values
-
-            if contrastive:  # label "gae": the rollout's maps with these per-step returns
-                contrastive.end_rollout(returns)
 
             # flatten the batch
             b_obs = {k: v.flatten(0, 1) for k, v in obs.items()}
@@ -308,7 +310,8 @@ def train_ppo(config: PPOConfig) -> TrainResult:
                 if config.target_kl is not None and approx_kl > config.target_kl:
                     break
 
-            scalars = contrastive.update(iteration) if contrastive else {}
+            # the gaze plug-in: the rollout's maps labelled with these returns, then the contrastive update when due
+            scalars = contrastive_hook(contrastive, advantages, values, iteration) if contrastive else {}
 
             y_pred, y_true = b_values.cpu().numpy(), b_returns.cpu().numpy()
             var_y = np.var(y_true)

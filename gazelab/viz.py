@@ -221,13 +221,15 @@ def plot_triplet(frames, returns, titles: Sequence[str] = ("anchor", "positive",
 
 
 def plot_gaze_timeline(frames, mu, sigma, rho, step: int, titles: Sequence[str] | None = None, *,
-                       scale: int = 4) -> Figure:
+                       scale: int = 4, x: Sequence[float] | None = None, x_label: str = "step") -> Figure:
     """One step of a gaze sequence: the frame with its gaze, and mu / sigma over all steps with a marker at ``step``.
 
     Args:
         frames: (T, H, W, 3) uint8; mu: (T, 2); sigma: (T, 2); rho: (T,).
-        step: the step shown, 0 <= step < T.
+        step: the index of the recording shown, 0 <= step < T.
         titles: optional T titles (e.g. "update 40"), shown above the frame.
+        x: optional (T,) positions of the recordings on the curves' axis (e.g. the update each was recorded at;
+            default: 0 .. T-1), named by ``x_label``.
     """
     mu, sigma, rho = _np(mu), _np(sigma), _np(rho)
     steps = len(mu)
@@ -236,12 +238,14 @@ def plot_gaze_timeline(frames, mu, sigma, rho, step: int, titles: Sequence[str] 
     ax_frame, ax_curve = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
     title = titles[step] if titles is not None else f"step {step}"
     _show_image(ax_frame, draw_gaze(_np(frames[step]), mu[step], sigma[step], rho[step], scale=scale), title)
-    t = np.arange(steps)
+    t = np.arange(steps) if x is None else np.asarray(_np(x), dtype=float).reshape(-1)
+    if len(t) != steps:
+        raise GazelabError(f"x must hold T={steps} positions, got {len(t)}")
     for values, label, style in ((mu[:, 0], "mu_x", "-"), (mu[:, 1], "mu_y", "-"), (sigma[:, 0], "sigma_x", "--"),
                                  (sigma[:, 1], "sigma_y", "--"), (rho, "rho", ":")):
         ax_curve.plot(t, values, style, label=label)
-    ax_curve.axvline(step, color="k", alpha=0.4)
-    ax_curve.set_xlabel("step")
+    ax_curve.axvline(t[step], color="k", alpha=0.4)
+    ax_curve.set_xlabel(x_label)
     ax_curve.grid(alpha=0.3)
     ax_curve.legend(fontsize=8, ncol=3, loc="upper right")
     fig.tight_layout()

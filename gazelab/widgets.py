@@ -209,18 +209,22 @@ def triplet_browser(frames, returns, anchor_idx, positive_idx, negative_idx, *,
                                                                continuous_update=False))
 
 
-def gaze_timeline(frames, mu, sigma, rho, titles=None, *, show_static: bool = True) -> FigureSliders:
-    """A slider over steps (of an episode, or of training) showing the gaze on the frame and its parameter curves.
+def gaze_timeline(frames, mu, sigma, rho, titles=None, *, x=None, x_label: str = "step",
+                  show_static: bool = True) -> FigureSliders:
+    """A slider over the recordings of a gaze (the steps of an episode, or snapshots taken during training) showing
+    the gaze on the frame and its parameter curves.
 
     Args:
-        frames: (T, H, W, 3) uint8, or one (H, W, 3) frame used for every step (e.g. the gaze on a fixed frame
+        frames: (T, H, W, 3) uint8, or one (H, W, 3) frame used for every recording (e.g. the gaze on a fixed frame
             as training goes on).
         mu: (T, 2); sigma: (T, 2); rho: (T,) (numpy or tensors).
         titles: optional T strings shown above the frame (e.g. "update 40").
-        show_static: display the figure of the last step first.
+        x: optional (T,) positions of the recordings on the curves' axis, e.g. the training update at which each
+            was taken (default 0 .. T-1: episode steps), named by ``x_label`` (e.g. "contrastive update").
+        show_static: display the figure of the last recording first.
 
     Returns:
-        The widget; ``.result`` is the step shown.
+        The widget (its slider runs over the recordings, 0 .. T-1); ``.result`` is the recording shown.
     """
     to_np = lambda x: x.detach().cpu().numpy() if isinstance(x, Tensor) else np.asarray(x)  # noqa: E731
     mu, sigma, rho = to_np(mu).reshape(-1, 2), to_np(sigma).reshape(-1, 2), to_np(rho).reshape(-1)
@@ -236,10 +240,12 @@ def gaze_timeline(frames, mu, sigma, rho, titles=None, *, show_static: bool = Tr
     if titles is not None and len(titles) != steps:
         raise GazelabError(f"titles must hold T={steps} strings, got {len(titles)}")
     if show_static:
-        display(viz.plot_gaze_timeline(frames, mu, sigma, rho, steps - 1, titles))
+        display(viz.plot_gaze_timeline(frames, mu, sigma, rho, steps - 1, titles, x=x, x_label=x_label))
 
     def draw(step):
-        return viz.plot_gaze_timeline(frames, mu, sigma, rho, step, titles), step
+        return viz.plot_gaze_timeline(frames, mu, sigma, rho, step, titles, x=x, x_label=x_label), step
 
-    return FigureSliders(draw, step=ipywidgets.IntSlider(steps - 1, 0, steps - 1, description="step",
+    # the slider picks a recording: an episode step by default, else the index of a snapshot (its x is in the title)
+    return FigureSliders(draw, step=ipywidgets.IntSlider(steps - 1, 0, steps - 1,
+                                                         description="step" if x is None else "recording",
                                                          continuous_update=False))

@@ -1,68 +1,150 @@
-"""check_exercise: PASS keeps the student's function, a stub or a wrong answer falls back to the reference."""
+"""gazelab.exercises: `use` checks a student's function by value against references the student's namespace does not
+hold, catches aliasing of the library's function, never stops a notebook (outside strict mode); `grade` raises."""
+
+import math
 
 import pytest
 import torch
 
-from gazelab.exercises import ExerciseError, check_exercise
+from gazelab import exercises
+from gazelab.contrastive import cosine_distance
+from gazelab.exercises import EXERCISES, ExerciseError, grade, use
 
 
-def reference(x, scale=2.0):
-    return {"y": x * scale, "parts": (x.sum(), None)}
+@pytest.fixture(autouse=True)
+def not_strict(monkeypatch):
+    monkeypatch.delenv(exercises.STRICT_ENV_VAR, raising=False)
 
 
-def make_inputs(generator):
-    return (torch.randn(4, 3, generator=generator),)
+def correct(a, b):
+    a, b = a.flatten(1), b.flatten(1)
+    return 1 - (a * b).sum(1) / (a.norm(dim=1).clamp_min(1e-8) * b.norm(dim=1).clamp_min(1e-8))
 
 
-def correct(x, scale=2.0):
-    return {"y": scale * x, "parts": (x.sum(), None)}
+def no_guard(a, b):  # right on random inputs, NaN on the zero-vector edge case
+    a, b = a.flatten(1), b.flatten(1)
+    return 1 - (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1))
 
 
-def wrong(x, scale=2.0):
-    return {"y": x * scale + 1e-2, "parts": (x.sum(), None)}
+def wrong(a, b):
+    return 1 - (a.flatten(1) * b.flatten(1)).sum(1)
 
 
-def stub(x, scale=2.0):
+def stub(a, b):
     raise NotImplementedError("Exercise: write it")
 
 
-def test_a_correct_answer_passes_and_is_used(capsys, monkeypatch):
-    monkeypatch.delenv("GAZELAB_STRICT_EXERCISES", raising=False)
-    assert check_exercise("t", correct, reference, make_inputs) is correct
+def buggy(a, b):
+    return a.flatten(1) @ b  # a shape error
+
+
+def test_a_correct_answer_passes_and_is_used(capsys):
+    fn = use("1.1", correct)
+    assert "PASS" in capsys.readouterr().out
+    a, b = torch.randn(3, 4), torch.randn(3, 4)
+    assert torch.allclose(fn(a, b), correct(a, b))
+    grade("1.1", correct)
+    grade("1.1", correct, seed=7, trials=20)
+
+
+@pytest.mark.parametrize("alias", [cosine_distance, lambda a, b: cosine_distance(a, b) + 0.0],
+                         ids=["assigned", "wrapped"])
+def test_aliasing_the_library_function_fails(alias, capsys):
+    assert use("1.1", alias) is cosine_distance
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "gazelab.contrastive.cosine_distance" in out and "write it yourself" in out
+    with pytest.raises(ExerciseError, match="write it yourself"):
+        grade("1.1", alias)
+
+
+def test_the_expected_values_are_not_in_the_students_namespace():
+    """The check cell names an exercise by its key: no reference function or value is passed in or returned."""
+    import inspect
+    assert list(inspect.signature(use).parameters)[:2] == ["key", "fn"]
+    assert list(inspect.signature(grade).parameters)[:2] == ["key", "fn"]
+
+
+def test_a_wrong_answer_fails_with_a_message(capsys):
+    assert use("1.1", wrong) is cosine_distance
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "wrong result on random input 1" in out and "largest difference" in out
+    with pytest.raises(ExerciseError, match="wrong result"):
+        grade("1.1", wrong)
+
+
+def test_an_edge_case_is_checked(capsys):
+    assert use("1.1", no_guard) is cosine_distance
+    assert "edge case 'zero vectors" in capsys.readouterr().out
+    grade("1.1", no_guard, seed=3, trials=5)  # random inputs alone do not show it
+
+
+def test_not_implemented_falls_back_to_the_reference(capsys):
+    assert use("1.1", stub) is cosine_distance
+    assert "not written yet" in capsys.readouterr().out
+    with pytest.raises(ExerciseError, match="not written yet"):
+        grade("1.1", stub)
+
+
+def test_a_raising_function_falls_back_with_a_clear_message(capsys):
+    assert use("1.1", buggy) is cosine_distance
+    out = capsys.readouterr().out
+    assert "FAIL: it raised RuntimeError" in out and "buggy" in out and "reference" in out
+
+
+def test_a_function_that_passed_but_raises_later_falls_back(capsys):
+    calls = []
+
+    def fragile(a, b):
+        calls.append(1)
+        if a.shape[0] == 13:
+            raise ValueError("not on 13 rows")
+        return correct(a, b)
+
+    fn = use("1.1", fragile)
+    a, b = torch.randn(13, 3), torch.randn(13, 3)
+    assert torch.allclose(fn(a, b), cosine_distance(a, b))
+    assert "raised ValueError" in capsys.readouterr().out
+    n = len(calls)
+    fn(a, b)
+    assert len(calls) == n  # from then on, the reference only
+
+
+@pytest.mark.parametrize("student", [stub, wrong, buggy, cosine_distance])
+def test_strict_mode_raises(student, monkeypatch):
+    monkeypatch.setenv(exercises.STRICT_ENV_VAR, "1")
+    with pytest.raises(ExerciseError):
+        use("1.1", student)
+
+
+def test_student_cannot_corrupt_the_reference_inputs(capsys):
+    def in_place(a, b):
+        out = correct(a, b)
+        a.mul_(0)
+        return out
+
+    assert use("1.1", in_place) is not cosine_distance
     assert "PASS" in capsys.readouterr().out
 
 
-def test_a_stub_falls_back_to_the_reference_with_a_note(capsys, monkeypatch):
-    monkeypatch.delenv("GAZELAB_STRICT_EXERCISES", raising=False)
-    assert check_exercise("t", stub, reference, make_inputs) is reference
-    assert "not implemented yet" in capsys.readouterr().out
+def test_unknown_key_lists_the_exercises():
+    with pytest.raises(KeyError, match="1.1"):
+        use("0.9", correct)
 
 
-def test_a_wrong_answer_fails_with_the_size_of_the_error(capsys, monkeypatch):
-    monkeypatch.delenv("GAZELAB_STRICT_EXERCISES", raising=False)
-    assert check_exercise("t", wrong, reference, make_inputs) is reference
-    out = capsys.readouterr().out
-    assert "FAIL" in out and "0.01" in out
+def test_every_exercise_has_inputs_and_edge_cases_the_reference_handles():
+    for key, exercise in EXERCISES.items():
+        assert exercise.key == key and exercise.forbidden, key
+        cases = exercises._cases(exercise, 0, 2, edge_cases=True)
+        assert len(cases) >= 3, f"{key}: no edge case"
+        for _, inputs in cases[:3] if key in ("5.1", "6.2") else cases:  # the stateful ones are slow
+            exercise.outcome(exercise.reference, inputs)
 
 
-def test_a_wrong_structure_fails(capsys, monkeypatch):
-    monkeypatch.delenv("GAZELAB_STRICT_EXERCISES", raising=False)
-    assert check_exercise("t", lambda x, scale=2.0: x * scale, reference, make_inputs) is reference
-    assert "FAIL" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("student", [stub, wrong])
-def test_strict_mode_raises_instead_of_falling_back(student, monkeypatch):
-    monkeypatch.setenv("GAZELAB_STRICT_EXERCISES", "1")
-    with pytest.raises(ExerciseError):
-        check_exercise("t", student, reference, make_inputs)
-
-
-def test_student_cannot_corrupt_the_reference_inputs(monkeypatch):
-    monkeypatch.delenv("GAZELAB_STRICT_EXERCISES", raising=False)
-
-    def in_place(x, scale=2.0):
-        x.mul_(scale)
-        return {"y": x, "parts": (x.sum() / scale, None)}
-
-    assert check_exercise("t", in_place, reference, make_inputs) is in_place
+def test_mixture_of_one_component_is_the_gaussian_map():
+    from gazelab.attention import gaussian_map
+    mu, sigma, rho = torch.tensor([[0.2, -0.3]]), torch.tensor([[0.4, 0.25]]), torch.tensor([0.5])
+    assert torch.allclose(exercises.mixture_map(mu[:, None], sigma[:, None], rho[:, None], 6, 7),
+                          gaussian_map(mu, sigma, rho, 6, 7))
+    two = exercises.mixture_map(torch.tensor([[[-1.0, -1.0], [1.0, 1.0]]]), torch.full((1, 2, 2), 0.2),
+                                torch.zeros(1, 2), 5, 5)
+    assert math.isclose(two[0, 0, 0].item(), 1.0) and math.isclose(two[0, -1, -1].item(), 1.0)

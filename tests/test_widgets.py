@@ -141,3 +141,15 @@ def test_plot_gaze_timeline_rejects_a_step_out_of_range(frame):
 def test_plot_triplet_needs_three_frames_and_returns(frame):
     with pytest.raises(ValueError, match="3 items"):
         viz.plot_triplet([frame, frame], [0.0, 1.0])
+
+
+def test_gaze_timeline_of_training_snapshots_labels_them_by_update_not_by_index(frame, shown):
+    updates = [0, 5, 10, 15]
+    mu, sigma, rho = torch.zeros(4, 2), torch.full((4, 2), 0.3), torch.zeros(4)
+    widget = widgets.gaze_timeline(frame, mu, sigma, rho, titles=[f"update {u}" for u in updates], x=updates,
+                                   x_label="contrastive update")
+    curve = widget.figure.axes[1]
+    assert curve.get_xlabel() == "contrastive update" and max(curve.lines[0].get_xdata()) == 15
+    assert "recording" in _sliders(widget) and "step" not in _sliders(widget)
+    with pytest.raises(ValueError, match="positions"):
+        viz.plot_gaze_timeline(frame[None].repeat(4, 0), mu, sigma, rho, step=0, x=[0, 1])
