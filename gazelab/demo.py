@@ -30,7 +30,7 @@ from gazelab.checkpoint import write_atomic
 from gazelab.config import METHODS
 from gazelab.course import smoke_mode
 from gazelab.envs import make_env
-from gazelab.evaluate import image_cnn, record_episode, write_video
+from gazelab.evaluate import image_cnn, record_episodes, write_video
 from gazelab.ppo import PPOConfig, train_ppo
 from gazelab.viz import plot_learning_curves
 
@@ -81,11 +81,7 @@ def run_demo(smoke: Optional[bool] = None, out_dir: str | os.PathLike = "runs/de
 
     agent, config, _ = load_policy(out / "gaze_contrastive", device="cpu")
     env = make_env(DEMO_ENV, 1, seed=seed + 100, device="cpu")
-    frames, episodes = [], []
-    for _ in range(VIDEO_EPISODES):  # each reset draws a new goal: the fovea should jump to it
-        episode_frames, episode = record_episode(agent.act, env, encoder=image_cnn(agent))
-        frames += episode_frames
-        episodes.append(episode)
+    frames, episodes = record_episodes(agent.act, env, VIDEO_EPISODES, encoder=image_cnn(agent))
     videos = write_video(frames, out / "gaze_agent")
     summary.update(learning_curves=str(curves), videos=[str(v) for v in videos], video_episodes=episodes)
     write_atomic(out / "summary.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=2)))

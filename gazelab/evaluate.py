@@ -5,7 +5,7 @@
 * :func:`gazelab.algorithms.load_policy`: the policy of a saved run, rebuilt without an env;
 * :func:`gazelab.episodes.evaluate_policy`: success rate, return and length over N whole episodes;
 * :func:`record_episode`: frames of one episode with the attention overlay (:func:`gazelab.viz.draw_gaze`), the
-  gaze converted from feature-map to image coordinates;
+  gaze converted from feature-map to image coordinates (:func:`record_episodes`: several in a row);
 * :func:`write_video`: GIF (always) and MP4 (when imageio-ffmpeg works).
 """
 
@@ -27,7 +27,7 @@ from gazelab.envs import describe_env, make_env
 from gazelab.episodes import EPISODE_KEYS, Policy, evaluate_policy
 from gazelab.viz import draw_gaze, gaze_to_image
 
-__all__ = ["evaluate_run", "record_episode", "write_video", "image_cnn"]
+__all__ = ["evaluate_run", "record_episode", "record_episodes", "write_video", "image_cnn"]
 
 
 def _overlay(frame: Tensor, att: AttentionOutput, i: int, scale: int, encoder=None) -> np.ndarray:
@@ -64,6 +64,17 @@ def record_episode(policy: Policy, env, *, scale: Optional[int] = None, env_inde
             episode = {k: float(info["final_info"]["episode"][k][env_index]) for k in EPISODE_KEYS}
             return frames, episode
     raise RuntimeError(f"episode of env {env_index} did not end within max_episode_steps={env.max_episode_steps}")
+
+
+def record_episodes(policy: Policy, env, num_episodes: int, **kwargs) -> tuple[list[np.ndarray], list[dict]]:
+    """``num_episodes`` episodes of :func:`record_episode` one after another (each reset draws a new layout, so a
+    gaze that follows the goal is seen jumping to it); their frames concatenated and their episode records."""
+    frames, episodes = [], []
+    for _ in range(num_episodes):
+        episode_frames, episode = record_episode(policy, env, **kwargs)
+        frames += episode_frames
+        episodes.append(episode)
+    return frames, episodes
 
 
 def image_cnn(agent) -> torch.nn.Module:

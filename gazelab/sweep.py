@@ -322,6 +322,10 @@ def _run_ray(trials: Sequence[Trial], address: Optional[str], gpus_per_trial: fl
     ray = import_ray()
     # Ray reports usage statistics by default: a sweep must work offline and send nothing anywhere.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Ray starts its workers at nice 15: any other process on the machine (a notebook, the test suite, a second
+    # sweep) would then starve the trials (seen here: 13% of a core each while other jobs ran). A sweep
+    # runs at the priority of the command that started it.
+    os.environ.setdefault("RAY_worker_niceness", "0")
     if address:
         ray.init(address=address, logging_level=logging.ERROR)
     else:
