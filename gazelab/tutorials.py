@@ -236,7 +236,11 @@ def _hint_above(source: str) -> str:
 
 
 def _nbgrader_cli(course: Path, *args: str) -> None:
-    subprocess.run([sys.executable, "-m", "nbgrader", *args, "--force"], cwd=course, check=True)
+    # nbgrader runs the `alembic` command of its environment to set up the gradebook: put this Python's scripts first
+    # on PATH, so a .venv that is not activated (make's $(PY)) still finds it.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    subprocess.run([sys.executable, "-m", "nbgrader", *args, "--force"], cwd=course, check=True,
+                   env={**os.environ, "PATH": path})
 
 
 def setup_course(course: Path = COURSE_DIR, solutions_dir: Path = SOLUTIONS_DIR,
