@@ -26,13 +26,15 @@ else
 STAMP  := $(VENV)/.gazelab-installed
 endif
 
-.PHONY: demo test test-fast tutorials lab benchmarks gallery clean-venv help
+.PHONY: demo test test-fast tutorials release grade lab benchmarks gallery clean-venv help
 
 help:
 	@echo "make demo        train baseline vs gaze+contrastive PPO on the built-in cluttered task -> runs/demo/"
 	@echo "make test        unit tests + all notebooks in smoke mode (what CI runs)"
 	@echo "make test-fast   unit tests without ManiSkill and notebooks"
 	@echo "make tutorials   regenerate tutorials/ from solutions/ (the single source)"
+	@echo "make release     nbgrader student release of the assignments (no solutions) -> build/course/release/"
+	@echo "make grade SUBMISSIONS=dir   autograde dir/<student>/<notebook>.ipynb -> build/course/grades_by_student.csv"
 	@echo "make lab         JupyterLab on tutorials/"
 	@echo "make benchmarks  speed + mining benchmarks (prints numbers)"
 	@echo "GPU=1            with any target on an NVIDIA GPU machine: CUDA torch, no lavapipe (make demo GPU=1)"
@@ -62,6 +64,15 @@ test-fast: $(STAMP)
 
 tutorials: $(STAMP)
 	$(PY) -m gazelab.tutorials
+
+# The instructor's workflow (INSTRUCTORS.md): nbgrader course folder in $(COURSE), one assignment per notebook.
+COURSE ?= build/course
+release: $(STAMP)
+	$(PY) -m gazelab.tutorials release --course $(COURSE)
+
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder of <student>/<notebook>.ipynb"; exit 2; }
+	$(PY) -m gazelab.tutorials grade "$(SUBMISSIONS)" --course $(COURSE)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir=tutorials $(if $(filter 0,$(shell id -u)),--allow-root)

@@ -46,8 +46,8 @@ from gazelab.encoders import FineNatureCNN, make_encoder
 from gazelab.plugin import ContrastivePlugin, ppo_hook
 from gazelab.returns import discount_cumsum, gae
 
-__all__ = ["STRICT_ENV_VAR", "ExerciseError", "Exercise", "EXERCISES", "use", "grade", "check_exercise",
-           "gaze_with_squash", "mixture_map"]
+__all__ = ["STRICT_ENV_VAR", "ExerciseError", "Exercise", "EXERCISES", "use", "grade", "gaze_with_squash",
+           "mixture_map"]
 
 STRICT_ENV_VAR = "GAZELAB_STRICT_EXERCISES"
 
@@ -562,24 +562,3 @@ EXERCISES: dict[str, Exercise] = {e.key: e for e in [
 ]}
 """Every code exercise of the course by its number; the notebooks' ``use`` / ``grade`` cells name them."""
 
-
-# --------------------------------------------------------------------------------------- the previous interface
-def check_exercise(name: str, student_fn: Callable, reference_fn: Callable,
-                   make_inputs: Callable[[torch.Generator], Inputs], *, trials: int = 5, atol: float = 1e-5,
-                   rtol: float = 1e-4, seed: int = 0) -> Callable:
-    """The previous check (the reference passed in by the notebook, no alias detection), kept while notebooks
-    move to :func:`use`: the student's function on a match over ``trials`` random inputs, else ``reference_fn``."""
-    exercise = Exercise(name, name, reference_fn, make_inputs, atol=atol, rtol=rtol)
-    try:
-        problem = _problem(exercise, student_fn, _cases(exercise, seed, trials, edge_cases=False))
-    except _NotWritten:
-        message = f"[ exercise {name} ] not written yet: the cells below use the reference."
-    else:
-        if problem is None:
-            print(f"[ exercise {name} ] PASS: matches the reference on {trials} random inputs.")
-            return student_fn
-        message = f"[ exercise {name} ] FAIL: {problem}. The cells below use the reference."
-    if _strict():
-        raise ExerciseError(message)
-    print(message)
-    return reference_fn
