@@ -77,8 +77,8 @@ class Eval:
 @dataclass
 class Demo:
     """Train the CNN baseline, gaze+contrastive and the oracle fovea (PPO) on the evidence task; write a
-    learning-curve PNG, a GIF of the trained gaze agent with its fovea and a JSON summary (~3-4 min on 2 CPU cores;
-    --smoke: ~1 min)."""
+    learning-curve PNG, a GIF of the trained gaze agent with its fovea and a JSON summary (~4 min on 2 CPU cores;
+    --smoke: ~1-2 min)."""
 
     smoke: bool = False
     """~1 minute version (tiny budgets); also on with GAZELAB_SMOKE=1"""

@@ -47,7 +47,7 @@ from gazelab.config import METHODS, RUN_CONTROL_FIELDS
 from gazelab.errors import GazelabError
 
 __all__ = ["BACKENDS", "Trial", "Failure", "parse_overrides", "trial_dir", "grid", "split_finished", "run_trial",
-           "run_trials", "import_ray", "aggregate", "plot", "write_summary", "write_json"]
+           "run_trials", "import_ray", "aggregate", "plot", "write_summary", "write_json", "histories"]
 
 BACKENDS = ("ray", "local")
 RESULT_NAME = "result.json"
@@ -134,6 +134,17 @@ class Trial:
 def trial_dir(root: Path, task: str, method: str, seed: int) -> Path:
     """``<root>/<task with '/' -> '-'>/<method>/seed<seed>``."""
     return Path(root).resolve() / task.replace("/", "-") / method / f"seed{seed}"
+
+
+def histories(root: Path) -> dict[tuple[str, str], list[list[dict]]]:
+    """The logged rows of every trial under a sweep's ``root``: {(task dir, method): [rows of seed 1, ...]}, each
+    ``rows`` the lines of a ``history.jsonl`` (for :func:`gazelab.viz.plot_learning_curves`); {} if there are none."""
+    found: dict[tuple[str, str], list[list[dict]]] = {}
+    for path in sorted(Path(root).glob("*/*/seed*/history.jsonl")):
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if rows:
+            found.setdefault((path.parts[-4], path.parts[-3]), []).append(rows)
+    return found
 
 
 def grid(root: Path, algo: str, tasks: Sequence[str], methods: Sequence[str], seeds: int,

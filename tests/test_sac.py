@@ -23,7 +23,9 @@ def tiny(tmp_path, name, **overrides) -> SACConfig:
 
 SAC_MARGIN = 0.15
 """Required gap in mean reward per step between SAC (5,120 steps, fixed alpha 0.02; tests/learning_checks.py) and a
-random policy (0.283). MEASURED_PLACEHOLDER"""
+random policy (0.283). Measured with scripts/learning_margins.py, seeds 1-3 x 1 and 2 torch threads (2026-11-26): trained
+0.622-0.666, margin 0.338-0.382 (mean 0.364) over the 6 runs, while their success rates ranged 0.55-0.77: the threshold
+sits below half the smallest margin measured."""
 
 
 def test_sac_beats_random_on_reach(tmp_path):
