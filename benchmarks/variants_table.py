@@ -20,42 +20,45 @@ from pathlib import Path
 
 import numpy as np
 
+from gazelab import sweep
+
 ROOT = Path(__file__).resolve().parent / "results" / "sample_efficiency"
+THRESHOLD = 0.5
+"""The sweeps' success threshold: each result.json's steps_to_threshold was measured at it (sample_efficiency.py's
+default; every committed sweep used it)."""
 GAZE_KEYS = ("prize_distance", "centre_distance", "prize_mass", "prize_mass_chance", "mu_std", "sigma_x")
 
 
-def run_row(run: Path, threshold: float) -> dict:
-    """One run's steps to threshold (None if never), budget, final success and final gaze metrics."""
-    result = json.loads((run / "result.json").read_text())
-    evals = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
-    evals = [row for row in evals if "eval/success_once" in row]
-    reached = next((row["global_step"] for row in evals if row["eval/success_once"] >= threshold), None)
-    last = evals[-2:]
-    gaze = {k: float(np.mean([row[f"eval/{k}"] for row in last])) for k in GAZE_KEYS
-            if all(f"eval/{k}" in row for row in last)}
-    return {"steps": reached, "budget": result["total_timesteps"], "final": float(np.mean(
-        [row["eval/success_once"] for row in last])), **gaze}
+def final_gaze(run: Path) -> dict:
+    """The gaze metrics of a run's last two evaluations (the window of its final success), averaged."""
+    evals = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines() if line.strip()]
+    last = [row for row in evals if "eval/success_once" in row][-2:]
+    return {k: float(np.mean([row[f"eval/{k}"] for row in last])) for k in GAZE_KEYS
+            if last and all(f"eval/{k}" in row for row in last)}
 
 
-def collect(patterns: list[str], threshold: float) -> list[dict]:
-    """Rows (tag, task, method, overrides, per-seed values and their means) for every tag matching a pattern."""
+def collect(patterns: list[str]) -> list[dict]:
+    """Rows (tag, task, method, overrides, the sweep's statistics, per-seed steps, gaze metrics averaged over seeds)
+    for every tag matching a pattern; steps to threshold and final success are the trials' own (``result.json``,
+    at the sweep's threshold), aggregated by :func:`gazelab.sweep.aggregate` as in ``summary.json``."""
     rows = []
-    for tag_dir in sorted(p for p in ROOT.iterdir() if p.is_dir() and any(fnmatch.fnmatch(p.name, pat) for pat in patterns)):
+    tags = (p for p in ROOT.iterdir() if p.is_dir() and any(fnmatch.fnmatch(p.name, pat) for pat in patterns))
+    for tag_dir in sorted(tags):
         summary = tag_dir / "summary.json"
         extra = json.loads(summary.read_text()).get("extra", {}) if summary.exists() else {}
         for task_dir in sorted(p for p in tag_dir.iterdir() if p.is_dir()):
             for method_dir in sorted(p for p in task_dir.iterdir() if p.is_dir()):
-                runs = [run_row(r, threshold) for r in sorted(method_dir.glob("seed*")) if (r / "result.json").exists()]
+                runs = [r for r in sorted(method_dir.glob("seed*")) if (r / "result.json").exists()]
                 if not runs:
                     continue
-                steps = np.array([r["steps"] if r["steps"] is not None else r["budget"] for r in runs], dtype=float)
-                row = {"tag": tag_dir.name, "task": task_dir.name, "method": method_dir.name, "extra": extra,
-                       "seeds": len(runs), "reached": sum(r["steps"] is not None for r in runs),
-                       "steps_mean": float(steps.mean()), "steps_std": float(steps.std()),
-                       "steps_per_seed": [r["steps"] for r in runs], "final_mean": float(np.mean([r["final"] for r in runs])),
-                       "final_std": float(np.std([r["final"] for r in runs]))}
+                results = [json.loads((r / "result.json").read_text()) for r in runs]
+                (stats,) = (m for t in sweep.aggregate(results, THRESHOLD).values()
+                            for m in t.values())
+                row = {"tag": tag_dir.name, "task": task_dir.name, "method": method_dir.name, "extra": extra, **stats,
+                       "steps_per_seed": [r["steps_to_threshold"] for r in results]}
+                gazes = [final_gaze(r) for r in runs]
                 for key in GAZE_KEYS:
-                    values = [r[key] for r in runs if key in r]
+                    values = [g[key] for g in gazes if key in g]
                     if values:
                         row[key] = float(np.mean(values))
                 rows.append(row)
@@ -69,18 +72,18 @@ def fmt(row: dict, key: str, spec: str = ".2f") -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("tags", nargs="+", help="tag names or shell patterns, e.g. 'screen-mild-*'")
-    parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument("--out", type=Path, default=None, help="also write the rows as JSON here")
     args = parser.parse_args()
-    rows = collect(args.tags, args.threshold)
+    rows = collect(args.tags)
     header = ["tag", "method", "overrides", "reached", "steps to 0.5", "final success", "fovea->prize", "centre->prize",
               "mass on prize", "mu std", "sigma"]
     lines = []
     for r in rows:
         extra = " ".join(f"{k}={v}" for k, v in r["extra"].items()) or "-"
         lines.append([r["tag"], r["method"], extra, f"{r['reached']}/{r['seeds']}",
-                      f"{r['steps_mean']:,.0f} ± {r['steps_std']:,.0f}", f"{r['final_mean']:.2f} ± {r['final_std']:.2f}",
+                      f"{r['steps_to_threshold_mean']:,.0f} ± {r['steps_to_threshold_std']:,.0f}",
+                      f"{r['final_success_mean']:.2f} ± {r['final_success_std']:.2f}",
                       fmt(r, "prize_distance"), fmt(r, "centre_distance"),
                       f"{fmt(r, 'prize_mass')} / {fmt(r, 'prize_mass_chance')}", fmt(r, "mu_std"), fmt(r, "sigma_x")])
     if args.markdown:
