@@ -80,15 +80,17 @@ class GazeTracker:
         self._counts[name] = self._counts.get(name, 0) + values.shape[0]
 
     def add(self, att: AttentionOutput, prize: Optional[Tensor] = None) -> None:
-        """Accumulate a batch of B frames (``prize`` (B, 2) image coordinates, or None)."""
+        """Accumulate a batch of B frames (``prize`` (B, 2) image coordinates, or None).
+
+        Called every rollout step: everything stays on the attention's device (no host sync until ``scalars``)."""
+        values = gaze_on_prize(att, prize, self.cnn) if prize is not None else {}
         if att.mu is not None:
             self._add("mu", att.mu)
             self._add("sigma", att.sigma)
-            self._mu_image.append(self.cnn.map_to_image(att.mu.detach().float()).cpu())
-        if prize is not None:
-            for name, values in gaze_on_prize(att, prize, self.cnn).items():
-                if name != "mu_image":
-                    self._add(name, values)
+            mu_image = values.pop("mu_image", None)
+            self._mu_image.append(mu_image if mu_image is not None else self.cnn.map_to_image(att.mu.detach().float()))
+        for name, value in values.items():
+            self._add(name, value)
 
     def scalars(self) -> dict[str, float]:
         """The means since the last call (empty if nothing was added), and reset."""
