@@ -56,7 +56,7 @@ EVIDENCE = REPO_ROOT / "benchmarks" / "results" / "sample_efficiency" / "evidenc
 
 
 def run_demo(smoke: Optional[bool] = None, out_dir: str | os.PathLike = "runs/demo", seed: int = 1) -> dict:
-    """Train both methods, write the plot, the GIF and the summary; print where they are; return the summary.
+    """Train the three methods, write the plot, the GIF and the summary; print where they are; return the summary.
 
     ``smoke``: tiny budgets; None = whether ``GAZELAB_SMOKE`` is set (:func:`gazelab.course.smoke_mode`)."""
     smoke = smoke if smoke is not None else smoke_mode()
