@@ -8,7 +8,7 @@ Layers, bottom to top (the README's "Map of the package" has one line per module
     RL             agent, ppo, sac
     tools          algorithms (the registry), evaluate, sweep, recipes
     front ends     demo, cli (the ``gazelab`` command; ``python -m gazelab``)
-    teaching       viz, widgets, exercises, course, tutorials (on the method and the tasks only)
+    teaching       viz, widgets, exercises, course, tutorials, site (on the method and the tasks only)
 """
 
 __version__ = "0.1.0"

@@ -22,7 +22,7 @@ LAYERS = [
     ("front ends", ["demo", "cli", "__main__"]),
 ]
 """Bottom to top: a module may import its own layer and the layers below, never one above."""
-TEACHING = ["viz", "widgets", "exercises", "course", "tutorials"]
+TEACHING = ["viz", "widgets", "exercises", "course", "tutorials", "site"]
 """The notebooks' helpers, a side layer: they build on the foundation, the method, the tasks and each other only, and
 only the tools and front ends (evaluation videos, sweep plots, the demo) use them, never the method or the trainers."""
 TEACHING_MAY_IMPORT = {"foundation", "method", "tasks"}
