@@ -26,13 +26,14 @@ else
 STAMP  := $(VENV)/.gazelab-installed
 endif
 
-.PHONY: demo test test-fast tutorials release grade lab benchmarks gallery clean-venv help
+.PHONY: demo test test-fast tutorials site release grade lab benchmarks gallery clean-venv help
 
 help:
 	@echo "make demo        train baseline vs gaze+contrastive PPO on the built-in cluttered task -> runs/demo/"
 	@echo "make test        unit tests + all notebooks in smoke mode (what CI runs)"
 	@echo "make test-fast   unit tests without ManiSkill and notebooks"
 	@echo "make tutorials   regenerate tutorials/ from solutions/ (the single source)"
+	@echo "make site        execute every notebook (full budget) -> build/site/index.html, HTML pages that read offline"
 	@echo "make release     nbgrader student release of the assignments (no solutions) -> build/course/release/"
 	@echo "make grade SUBMISSIONS=dir   autograde dir/<student>/<notebook>.ipynb -> build/course/grades_by_student.csv"
 	@echo "make lab         JupyterLab on tutorials/"
@@ -64,6 +65,13 @@ test-fast: $(STAMP)
 
 tutorials: $(STAMP)
 	$(PY) -m gazelab.tutorials
+
+# The course executed, as HTML pages readable without running anything and without network (gazelab/site.py):
+# SITE_SOURCE=solutions for the solved notebooks; GAZELAB_SMOKE=1 for the smoke budgets (~1 min instead of ~5 on 2
+# idle cores, tutorials/README.md has the times per notebook).
+SITE_SOURCE ?= tutorials
+site: $(STAMP)
+	$(PY) -m gazelab.site --source $(SITE_SOURCE) --out build/site
 
 # The instructor's workflow (INSTRUCTORS.md): nbgrader course folder in $(COURSE), one assignment per notebook.
 COURSE ?= build/course
