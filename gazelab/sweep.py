@@ -27,6 +27,7 @@ picks up where it stopped. On a cluster of several machines ``root`` must be on 
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
 import logging
 import os
@@ -47,7 +48,8 @@ from gazelab.config import METHODS, RUN_CONTROL_FIELDS
 from gazelab.errors import GazelabError
 
 __all__ = ["BACKENDS", "Trial", "Failure", "parse_overrides", "trial_dir", "grid", "split_finished", "run_trial",
-           "run_trials", "import_ray", "aggregate", "plot", "write_summary", "write_json", "histories"]
+           "run_trials", "import_ray", "aggregate", "plot", "write_summary", "write_json", "histories",
+           "final_gaze", "variant_rows", "GAZE_KEYS"]
 
 BACKENDS = ("ray", "local")
 RESULT_NAME = "result.json"
@@ -145,6 +147,54 @@ def histories(root: Path) -> dict[tuple[str, str], list[list[dict]]]:
         if rows:
             found.setdefault((path.parts[-4], path.parts[-3]), []).append(rows)
     return found
+
+
+GAZE_KEYS = ("prize_distance", "centre_distance", "prize_mass", "prize_mass_chance", "mu_std", "sigma_x")
+"""The gaze-on-prize metrics (``gazelab.prize``) every evaluation logs as ``eval/<key>``: fovea-to-prize distance
+and a centred fovea's, weight on the prize and chance's (image units), spread of the fovea's centre across frames,
+sigma (map units)."""
+
+
+def final_gaze(run: Path) -> dict[str, float]:
+    """The gaze metrics (:data:`GAZE_KEYS`) of a trial's last two evaluations (the window of its final success),
+    averaged; {} for a run without a gaze."""
+    rows = [json.loads(line) for line in (Path(run) / "history.jsonl").read_text().splitlines() if line.strip()]
+    last = [row for row in rows if "eval/success_once" in row][-2:]
+    return {k: float(np.mean([row[f"eval/{k}"] for row in last])) for k in GAZE_KEYS
+            if last and all(f"eval/{k}" in row for row in last)}
+
+
+def variant_rows(results_dir: Path, patterns: Sequence[str], threshold: float = 0.5) -> list[dict]:
+    """One row per (sweep tag, task, method) for every tag directory under ``results_dir`` matching a shell
+    pattern (``"screen-mild-*"``), in name order: ``tag``, ``task``, ``method``, ``extra`` (the tag's config
+    overrides, from its ``summary.json``), the statistics of :func:`aggregate` over the seeds' ``result.json``
+    (steps to ``threshold``, censored at the budget; final success), ``steps_per_seed`` (None: never reached),
+    ``budget`` (env steps per run) and the gaze metrics of
+    :func:`final_gaze` averaged over seeds. ``threshold`` must be the one the sweep ran with (its trials measured
+    steps to it)."""
+    rows = []
+    tags = [p for p in sorted(Path(results_dir).iterdir())
+            if p.is_dir() and any(fnmatch.fnmatch(p.name, pattern) for pattern in patterns)]
+    for tag_dir in tags:
+        summary = tag_dir / "summary.json"
+        extra = json.loads(summary.read_text()).get("extra", {}) if summary.exists() else {}
+        for task_dir in sorted(p for p in tag_dir.iterdir() if p.is_dir()):
+            for method_dir in sorted(p for p in task_dir.iterdir() if p.is_dir()):
+                runs = [r for r in sorted(method_dir.glob("seed*")) if (r / RESULT_NAME).exists()]
+                if not runs:
+                    continue
+                results = [json.loads((r / RESULT_NAME).read_text()) for r in runs]
+                (stats,) = (m for t in aggregate(results, threshold).values() for m in t.values())
+                row = {"tag": tag_dir.name, "task": task_dir.name, "method": method_dir.name, "extra": extra, **stats,
+                       "steps_per_seed": [r["steps_to_threshold"] for r in results],
+                       "budget": max(r["total_timesteps"] for r in results)}
+                gazes = [final_gaze(r) for r in runs]
+                for key in GAZE_KEYS:
+                    values = [g[key] for g in gazes if key in g]
+                    if values:
+                        row[key] = float(np.mean(values))
+                rows.append(row)
+    return rows
 
 
 def grid(root: Path, algo: str, tasks: Sequence[str], methods: Sequence[str], seeds: int,

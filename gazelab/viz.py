@@ -34,6 +34,7 @@ __all__ = [
     "plot_embeddings_2d",
     "gaze_to_image",
     "plot_series",
+    "plot_variants",
 ]
 
 GAZE_COLOUR = (255, 230, 0)
@@ -354,5 +355,46 @@ def plot_series(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *
     ax.grid(alpha=0.3)
     if len(series) > 1:
         ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_variants(rows: Sequence[Mapping], labels: Sequence[str], *, threshold: float = 0.5,
+                  title: str | None = None) -> Figure:
+    """Sweep results side by side (rows of :func:`gazelab.sweep.variant_rows`, one label each, top to bottom).
+
+    Left: steps to ``threshold`` success, mean bar with the std as error bar and one dot per seed (hollow dots: the
+    seed never reached it and counts at its budget). Right, for rows with a gaze: the fovea's final distance to the
+    prize (image units) next to a centred fovea's, the question "did the gaze find the prize?".
+    """
+    if len(labels) != len(rows):
+        raise GazelabError(f"labels must name every row: got {len(labels)} labels for {len(rows)} rows")
+    if not rows:
+        raise GazelabError("rows is empty: no sweep matched (check the tag patterns and the results directory)")
+    fig = Figure(figsize=(11, 0.45 * len(rows) + 1.4))
+    steps_ax, gaze_ax = fig.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [3, 2]})
+    y = np.arange(len(rows))[::-1]
+    for yi, row in zip(y, rows):
+        steps_ax.barh(yi, row["steps_to_threshold_mean"], xerr=row["steps_to_threshold_std"], color="C0", alpha=0.35,
+                      capsize=3)
+        for steps in row.get("steps_per_seed", []):
+            censored = steps is None
+            steps_ax.plot(row["budget"] if censored else steps, yi, "o", color="C0", mfc="none" if censored else "C0",
+                          ms=4)
+        if "prize_distance" in row:
+            gaze_ax.barh(yi + 0.18, row["prize_distance"], height=0.36, color="C2", label="learned fovea")
+        if "centre_distance" in row:
+            gaze_ax.barh(yi - 0.18, row["centre_distance"], height=0.36, color="0.7", label="centred fovea")
+    steps_ax.set_yticks(y, labels, fontsize=8)
+    steps_ax.set_xlabel(f"env steps to {threshold:g} success (dots: seeds)")
+    gaze_ax.set_xlabel("fovea -> prize, final eval (image units)")
+    handles, names = gaze_ax.get_legend_handles_labels()
+    unique = dict(zip(names, handles))
+    if unique:
+        gaze_ax.legend(unique.values(), unique.keys(), fontsize=8, loc="lower right")
+    for ax in (steps_ax, gaze_ax):
+        ax.grid(axis="x", alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

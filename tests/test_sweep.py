@@ -187,10 +187,31 @@ def test_committed_runs_aggregate_to_their_committed_summary(root):
     methods = {m: s for t in saved["results"].values() for m, s in t.items()}
     (seeds,) = {s["seeds"] for s in methods.values()}
     (threshold,) = {s["threshold"] for s in methods.values()}
-    trials = sweep.grid(root, "ppo", list(saved["results"]), list(methods), seeds, saved["extra"])
+    algo = json.loads(next(root.glob(f"*/*/seed*/{sweep.RESULT_NAME}")).read_text()).get("algo", "ppo")  # early sweeps: PPO, before results named it
+    trials = sweep.grid(root, algo, list(saved["results"]), list(methods), seeds, saved["extra"])
     finished, pending = sweep.split_finished(trials)
     assert not pending
     assert sweep.aggregate(finished, threshold) == saved["results"]
+
+
+def test_variant_rows_match_the_committed_summary_and_carry_the_gaze_metrics():
+    rows = sweep.variant_rows(COMMITTED, ["evidence-mild*"])
+    saved = json.loads((COMMITTED / "evidence-mild" / "summary.json").read_text())["results"]
+    by_method = {row["method"]: row for row in rows}
+    assert set(by_method) == {"none", "patch", "gaze", "gaze+contrastive", "oracle"}
+    for method, stats in saved["gazelab/ReachClutter-v0"].items():
+        row = by_method[method]
+        assert row["tag"] == "evidence-mild" and row["budget"] == 60_000
+        assert row["steps_to_threshold_mean"] == pytest.approx(stats["steps_to_threshold_mean"])
+        assert len(row["steps_per_seed"]) == stats["seeds"] == 5
+    # only runs with a fovea have gaze metrics; the learned gaze ends nearer the goal than a centred fovea would
+    assert "prize_distance" not in by_method["none"]
+    for method in ("gaze", "gaze+contrastive", "oracle"):
+        assert by_method[method]["prize_distance"] < by_method[method]["centre_distance"] / 2
+
+
+def test_variant_rows_of_no_matching_tag_is_empty():
+    assert sweep.variant_rows(COMMITTED, ["no-such-tag-*"]) == []
 
 
 def test_rerunning_a_finished_sweep_only_rewrites_its_summary(tmp_path, sample_efficiency):

@@ -54,3 +54,27 @@ def test_plot_series_draws_one_line_per_label():
     assert len(ax.lines) == 2
     assert ax.get_xscale() == "log"
     np.testing.assert_allclose(ax.lines[0].get_ydata(), [3, 2, 1])
+
+
+def _row(steps, budget=1000, gaze=True):
+    row = {"steps_to_threshold_mean": float(np.mean([budget if s is None else s for s in steps])),
+           "steps_to_threshold_std": 0.0, "steps_per_seed": steps, "budget": budget}
+    if gaze:
+        row.update(prize_distance=0.2, centre_distance=0.6)
+    return row
+
+
+def test_plot_variants_marks_censored_seeds_at_the_budget_and_names_every_row():
+    rows = [_row([100, 300]), _row([500, None], gaze=False)]
+    fig = viz.plot_variants(rows, ["gazed", "baseline"])
+    steps_ax, gaze_ax = fig.axes
+    assert [t.get_text() for t in steps_ax.get_yticklabels()] == ["gazed", "baseline"]  # top to bottom
+    dots = {(line.get_xdata()[0], line.get_markerfacecolor() == "none") for line in steps_ax.lines
+            if line.get_marker() == "o"}
+    assert dots == {(100, False), (300, False), (500, False), (1000, True)}  # the censored seed: hollow, at 1000
+    assert len(gaze_ax.patches) == 2  # learned + centred fovea, only for the row with a gaze
+
+
+def test_plot_variants_refuses_labels_that_do_not_match_the_rows():
+    with pytest.raises(Exception, match="2 labels for 1 rows"):
+        viz.plot_variants([_row([1])], ["a", "b"])
