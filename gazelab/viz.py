@@ -35,6 +35,7 @@ __all__ = [
     "gaze_to_image",
     "plot_series",
     "plot_variants",
+    "plot_success_and_gaze",
 ]
 
 GAZE_COLOUR = (255, 230, 0)
@@ -396,5 +397,27 @@ def plot_variants(rows: Sequence[Mapping], labels: Sequence[str], *, threshold: 
         ax.grid(axis="x", alpha=0.3)
     if title:
         fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_success_and_gaze(runs: Mapping[str, Sequence[Sequence[Mapping[str, float]]]], *,
+                          title: str = "") -> Figure:
+    """Runs of several methods, two panels: evaluation success vs env steps (mean, min-max over seeds), and for the
+    runs whose evaluations log a gaze (``eval/prize_distance``) the fovea's distance to the prize vs env steps, with
+    a dashed line at the mean distance of a fovea fixed at the centre over the same evaluations (image units).
+
+    ``runs``: {label: [history rows of each seed]}, e.g. from :func:`gazelab.sweep.histories`."""
+    fig = Figure(figsize=(11, 3.6))
+    success_ax, gaze_ax = fig.subplots(1, 2)
+    plot_learning_curves(runs, "eval/success_once", ax=success_ax, title=f"eval success{title}")
+    gazed = {label: histories for label, histories in runs.items()
+             if any("eval/prize_distance" in row for history in histories for row in history)}
+    plot_learning_curves(gazed, "eval/prize_distance", ax=gaze_ax, title="fovea to goal (image units)")
+    centred = [row["eval/centre_distance"] for histories in gazed.values() for history in histories
+               for row in history if "eval/centre_distance" in row]
+    if centred:
+        gaze_ax.axhline(float(np.mean(centred)), color="grey", ls="--", lw=1, label="a centred fovea")
+        gaze_ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

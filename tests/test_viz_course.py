@@ -78,3 +78,16 @@ def test_plot_variants_marks_censored_seeds_at_the_budget_and_names_every_row():
 def test_plot_variants_refuses_labels_that_do_not_match_the_rows():
     with pytest.raises(Exception, match="2 labels for 1 rows"):
         viz.plot_variants([_row([1])], ["a", "b"])
+
+
+def test_plot_success_and_gaze_draws_the_gaze_panel_only_for_gazed_runs_with_the_centred_reference():
+    gazed = [[{"global_step": s, "eval/success_once": 0.5, "eval/prize_distance": 0.2, "eval/centre_distance": c}
+              for s, c in ((100, 0.5), (200, 0.7))]]
+    plain = [[{"global_step": s, "eval/success_once": 0.1, "eval/centre_distance": 0.9} for s in (100, 200)]]
+    fig = viz.plot_success_and_gaze({"gaze": gazed, "none": plain})
+    success_ax, gaze_ax = fig.axes
+    assert len(success_ax.lines) == 2
+    curves = [line for line in gaze_ax.lines if line.get_linestyle() != "--"]
+    (reference,) = [line for line in gaze_ax.lines if line.get_linestyle() == "--"]
+    assert [line.get_label() for line in curves] == ["gaze"]  # the run without a gaze has no curve there
+    assert reference.get_ydata()[0] == pytest.approx(0.6)  # the gazed runs' centred distances only, not 0.9
