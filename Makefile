@@ -67,7 +67,7 @@ tutorials: $(STAMP)
 	$(PY) -m gazelab.tutorials
 
 # The course executed, as HTML pages readable without running anything and without network (gazelab/site.py):
-# SITE_SOURCE=solutions for the solved notebooks; GAZELAB_SMOKE=1 for the smoke budgets (~1 min instead of ~5 on 2
+# SITE_SOURCE=solutions for the solved notebooks; GAZELAB_SMOKE=1 for the smoke budgets (~1.5 min instead of ~8 on 2
 # idle cores, tutorials/README.md has the times per notebook).
 SITE_SOURCE ?= tutorials
 site: $(STAMP)
