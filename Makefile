@@ -64,23 +64,23 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q tests -m "not maniskill"
 
 tutorials: $(STAMP)
-	$(PY) -m gazelab.tutorials
+	$(PY) -m gazelab.authoring.tutorials
 
-# The course executed, as HTML pages readable without running anything and without network (gazelab/site.py):
+# The course executed, as HTML pages readable without running anything and without network (gazelab/authoring/site.py):
 # SITE_SOURCE=solutions for the solved notebooks; GAZELAB_SMOKE=1 for the smoke budgets (~1.5 min instead of ~8 on 2
 # idle cores, tutorials/README.md has the times per notebook).
 SITE_SOURCE ?= tutorials
 site: $(STAMP)
-	$(PY) -m gazelab.site --source $(SITE_SOURCE) --out build/site
+	$(PY) -m gazelab.authoring.site --source $(SITE_SOURCE) --out build/site
 
 # The instructor's workflow (INSTRUCTORS.md): nbgrader course folder in $(COURSE), one assignment per notebook.
 COURSE ?= build/course
 release: $(STAMP)
-	$(PY) -m gazelab.tutorials release --course $(COURSE)
+	$(PY) -m gazelab.authoring.tutorials release --course $(COURSE)
 
 grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder of <student>/<notebook>.ipynb"; exit 2; }
-	$(PY) -m gazelab.tutorials grade "$(SUBMISSIONS)" --course $(COURSE)
+	$(PY) -m gazelab.authoring.tutorials grade "$(SUBMISSIONS)" --course $(COURSE)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir=tutorials $(if $(filter 0,$(shell id -u)),--allow-root)

@@ -6,7 +6,7 @@
 The run's policy plays ``--episodes`` episodes of its own task (deterministic actions, a fresh env seed); each
 reset draws a new goal, so a gaze that follows the goal is seen jumping to it while the clutter moves. The PNG shows
 every ``--every``-th frame with its episode and step, and the fovea-to-goal distance of each episode's first frame
-is what ``gazelab.prize`` measures over whole evaluations (README Evidence). Needs the run's checkpoint
+is what ``gazelab.rl.prize`` measures over whole evaluations (README Evidence). Needs the run's checkpoint
 (checkpoints are not committed: re-run the sweep, or film any run of yours).
 """
 
@@ -15,10 +15,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gazelab.algorithms import load_policy
+from gazelab.rl.algorithms import load_policy
 from gazelab.envs import make_env
-from gazelab.evaluate import image_cnn, record_episodes, write_video
-from gazelab.viz import plot_attention
+from gazelab.experiments.evaluate import image_cnn, record_episodes, write_video
+from gazelab.teach.viz import plot_attention
 
 
 def main(argv=None) -> None:

@@ -4,7 +4,7 @@
 
 For each run (a directory with checkpoint.pt; attention `gaze`) the deterministic policy plays ``--envs`` episodes
 for ``--steps`` steps; at every step the gaze centre is converted to image coordinates
-(:func:`gazelab.viz.gaze_to_image`) and compared with the gripper and the goal. Printed per run: mean distance
+(:func:`gazelab.teach.viz.gaze_to_image`) and compared with the gripper and the goal. Printed per run: mean distance
 from the fovea centre to the gripper and to the goal, the same for a fixed fovea at the image centre (what a gaze
 that ignores the image would score), the spread of mu across frames (0 = the same gaze for every image) and the
 mean sigma (image units; the image spans 2). Writes benchmarks/results/gaze_focus.json (the runs given).
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from gazelab.viz import gaze_to_image
+from gazelab.teach.viz import gaze_to_image
 from saved_runs import main, open_run, run_identity
 
 COLUMNS = [("fovea->gripper", "fovea_to_gripper", ">15.3f"), ("centre->gripper", "centre_to_gripper", ">16.3f"),

@@ -9,9 +9,9 @@
    every frame is kept with its reward, episode id and the true prize / gripper positions.
 2. Features: a frozen FineNatureCNN, seeded at random init, or the CNN of a trained run (``--cnn RUN``), maps the
    frames to the feature maps the contrastive buffer would hold.
-3. For each variant (a set of :class:`gazelab.contrastive.ContrastiveConfig` fields, a gaze head and a label), a
-   fresh :class:`gazelab.attention.GaussianGaze` is trained by ``ContrastiveLearner.update`` on a buffer of the
-   first 80% of the episodes, then measured on the other 20% with :func:`gazelab.prize.gaze_on_prize`: fovea to
+3. For each variant (a set of :class:`gazelab.method.contrastive.ContrastiveConfig` fields, a gaze head and a label), a
+   fresh :class:`gazelab.method.attention.GaussianGaze` is trained by ``ContrastiveLearner.update`` on a buffer of the
+   first 80% of the episodes, then measured on the other 20% with :func:`gazelab.rl.prize.gaze_on_prize`: fovea to
    prize vs a centred fovea, fovea to gripper, weight on the prize vs chance, spread of the centre across frames.
 
 Writes ``benchmarks/results/gaze_probe/<tag>.json``. What the probe cannot show: the interplay with RL (PPO's
@@ -27,13 +27,13 @@ from pathlib import Path
 
 import torch
 
-from gazelab.attention import GaussianGaze
-from gazelab.buffer import ContrastiveBuffer
-from gazelab.contrastive import ContrastiveConfig, ContrastiveLearner
-from gazelab.encoders import FineNatureCNN
+from gazelab.method.attention import GaussianGaze
+from gazelab.method.buffer import ContrastiveBuffer
+from gazelab.method.contrastive import ContrastiveConfig, ContrastiveLearner
+from gazelab.method.encoders import FineNatureCNN
 from gazelab.envs import make_env
-from gazelab.labels import EpisodeLabeller
-from gazelab.prize import GazeTracker
+from gazelab.method.labels import EpisodeLabeller
+from gazelab.rl.prize import GazeTracker
 
 RESULTS = Path(__file__).resolve().parent / "results" / "gaze_probe"
 
@@ -57,7 +57,7 @@ VARIANTS: dict[str, dict] = {
     "keypoint-lr1e-2": {"head": "keypoint", "lr": 1e-2},
     "keypoint-success-lr1e-2": {"head": "keypoint", "label": "success", "lr": 1e-2},
 }
-"""name -> overrides: ContrastiveConfig fields, plus 'head' (GaussianGaze head) and 'label' (gazelab.labels; default
+"""name -> overrides: ContrastiveConfig fields, plus 'head' (GaussianGaze head) and 'label' (gazelab.method.labels; default
 return_to_go with gamma 0.8, the offline stand-in for PPO's GAE returns)."""
 
 
@@ -94,7 +94,7 @@ def load_cnn(run: str | None, seed: int) -> torch.nn.Module:
     if run is None:
         torch.manual_seed(seed)
         return FineNatureCNN(64).eval()
-    from gazelab.evaluate import image_cnn, load_policy
+    from gazelab.experiments.evaluate import image_cnn, load_policy
 
     agent, _, _ = load_policy(run, device="cpu")
     return image_cnn(agent).eval()

@@ -17,10 +17,10 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from gazelab.attention import GaussianGaze
-from gazelab.buffer import ContrastiveBuffer
-from gazelab.contrastive import ContrastiveConfig, ContrastiveLearner, mine_triplets
-from gazelab.encoders import FineNatureCNN
+from gazelab.method.attention import GaussianGaze
+from gazelab.method.buffer import ContrastiveBuffer
+from gazelab.method.contrastive import ContrastiveConfig, ContrastiveLearner, mine_triplets
+from gazelab.method.encoders import FineNatureCNN
 
 
 def fill(buffer: ContrastiveBuffer, size: int, chunk: int = 5_000, seed: int = 0) -> None:

@@ -6,7 +6,7 @@ For each saved run on a built-in reach task: the run's own stochastic policy pla
 ``--steps`` steps (the data PPO would collect); every frame's CNN map (detached, as the contrastive buffer stores
 it) and its discounted return-to-go (the run's gamma; the last 20 steps of each env are dropped, their returns are
 cut short) go into a ContrastiveBuffer, and triplets are mined exactly as the contrastive step mines them
-(``gazelab.contrastive.mine_triplets`` with the run's k and anchor count). Then, with the true positions:
+(``gazelab.method.contrastive.mine_triplets`` with the run's k and anchor count). Then, with the true positions:
 
 * neighbour vs random: mean gripper-to-gripper and goal-to-goal distance between an anchor and its k visual
   nearest neighbours, and between random pairs. Ratios near 1 mean "looks alike" is decided by something else
@@ -22,9 +22,9 @@ from __future__ import annotations
 import torch
 from saved_runs import main, open_run, run_identity
 
-from gazelab.buffer import ContrastiveBuffer
-from gazelab.contrastive import knn_excluding_self, mine_triplets
-from gazelab.returns import discount_cumsum
+from gazelab.method.buffer import ContrastiveBuffer
+from gazelab.method.contrastive import knn_excluding_self, mine_triplets
+from gazelab.method.returns import discount_cumsum
 
 CUT = 20  # steps dropped at the end of every env's window: gamma^20 < 0.012 for gamma <= 0.8
 COLUMNS = [("triplets", "triplets", ">8d"),

@@ -7,7 +7,7 @@
     python benchmarks/sample_efficiency.py --algo sac --tag sac     # SAC instead of PPO
     python benchmarks/sample_efficiency.py --backend local          # without Ray: one trial after another
 
-Where it runs (``gazelab.sweep``): with Ray installed (``pip install "gazelab[sweep]"``) every (task, method,
+Where it runs (``gazelab.experiments.sweep``): with Ray installed (``pip install "gazelab[sweep]"``) every (task, method,
 seed) trial is a Ray task reserving ``--threads`` CPUs and ``--gpus-per-trial`` GPUs, and Ray runs as many at
 once as fit: on this machine by default (all cores), or on an existing Ray cluster with ``--address``:
 
@@ -18,8 +18,8 @@ once as fit: on this machine by default (all cores), or on an existing Ray clust
 On a cluster ``--results-dir`` must be a filesystem every node sees (NFS, ...): trials write their files where
 they run. Without Ray (or with ``--backend local``) the same trial function runs here, one trial at a time.
 
-For every trial one training run with the task's defaults of the algorithm (``TASK_DEFAULTS`` of gazelab.ppo /
-gazelab.sac, shown by ``gazelab train ppo --env-id ID --help``; PPO on the two Reach tasks: the budgets in
+For every trial one training run with the task's defaults of the algorithm (``TASK_DEFAULTS`` of gazelab.rl.ppo /
+gazelab.rl.sac, shown by ``gazelab train ppo --env-id ID --help``; PPO on the two Reach tasks: the budgets in
 ``BUDGETS``), evaluated with the deterministic policy
 every ``--eval-every`` iterations. Per run: *steps to threshold* = the first evaluation step whose success rate
 reaches ``--threshold`` (runs that never reach it count as censored at their budget) and *final success* = mean
@@ -44,9 +44,9 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from gazelab import sweep
-from gazelab.algorithms import ALGORITHMS, algorithm
-from gazelab.config import METHODS
+from gazelab.experiments import sweep
+from gazelab.rl.algorithms import ALGORITHMS, algorithm
+from gazelab.rl.config import METHODS
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sample_efficiency"
 TASKS = ("gazelab/Reach-v0", "gazelab/ReachClutter-v0")
@@ -60,7 +60,7 @@ committed sweeps); SAC at its per-task default (50 iterations of 64 steps on the
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line, checked (bad values stop here with one argparse error), plus ``root`` (the sweep's
-    results directory), ``overrides`` (parsed ``--set``) and ``trials`` (``gazelab.sweep.grid``)."""
+    results directory), ``overrides`` (parsed ``--set``) and ``trials`` (``gazelab.experiments.sweep.grid``)."""
     has_ray = importlib.util.find_spec("ray") is not None
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--algo", choices=list(ALGORITHMS), default="ppo", help="trainer (default: %(default)s)")

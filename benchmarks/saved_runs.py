@@ -15,7 +15,7 @@ from typing import Callable
 
 import torch
 
-from gazelab.algorithms import load_policy
+from gazelab.rl.algorithms import load_policy
 from gazelab.envs import make_env
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from gazelab.algorithms import ALGORITHMS, algorithm
-from gazelab.config import METHODS as TRAINING_METHODS
+from gazelab.rl.algorithms import ALGORITHMS, algorithm
+from gazelab.rl.config import METHODS as TRAINING_METHODS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # The paper's four methods plus the contrastive step every 4th iteration (the stride option).

@@ -4,7 +4,7 @@
     python benchmarks/triplet_landscape.py --cnn runs/ppo/<baseline run>  # the CNN of a trained run
 
 Frames of a noisy scripted expert (as ``gaze_probe.py``) are mapped by a frozen CNN, labelled, stored in a
-:class:`~gazelab.buffer.ContrastiveBuffer` and mined exactly as the contrastive step mines them (for each label and
+:class:`~gazelab.method.buffer.ContrastiveBuffer` and mined exactly as the contrastive step mines them (for each label and
 each neighbour rule). Then, instead of training a gaze, the anchor's fovea (one eye per triplet, sigma 0.25 image
 units) is *placed*: on the anchor's goal (the prize), its gripper, the map centre, or a random spot. For each
 placement: the share of mined triplets the placement already separates (cosine distance anchor-negative >
@@ -23,9 +23,9 @@ from pathlib import Path
 import torch
 
 from gaze_probe import collect, features, labelled, load_cnn
-from gazelab.attention import gaussian_map
-from gazelab.buffer import ContrastiveBuffer
-from gazelab.contrastive import cosine_distance, mine_triplets
+from gazelab.method.attention import gaussian_map
+from gazelab.method.buffer import ContrastiveBuffer
+from gazelab.method.contrastive import cosine_distance, mine_triplets
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PLACEMENTS = ("goal", "gripper", "centre", "random")

@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from gazelab import sweep
+from gazelab.experiments import sweep
 
 ROOT = Path(__file__).resolve().parent / "results" / "sample_efficiency"
 THRESHOLD = 0.5

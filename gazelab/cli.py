@@ -27,11 +27,11 @@ from typing import Annotated, Literal, Optional, Union
 import tyro
 
 import gazelab
-from gazelab.algorithms import ALGORITHMS, algorithm
-from gazelab.checkpoint import load_checkpoint
-from gazelab.checks import AtLeast, check_fields
-from gazelab.config import TrainConfig, config_from_dict
-from gazelab.errors import GazelabError, TrainingDiverged
+from gazelab.rl.algorithms import ALGORITHMS, algorithm
+from gazelab.rl.checkpoint import load_checkpoint
+from gazelab.core.checks import AtLeast, check_fields
+from gazelab.rl.config import TrainConfig, config_from_dict
+from gazelab.core.errors import GazelabError, TrainingDiverged
 
 __all__ = ["main"]
 
@@ -61,7 +61,7 @@ class Eval:
         check_fields(self)
 
     def __call__(self) -> int:
-        from gazelab.evaluate import evaluate_run
+        from gazelab.experiments.evaluate import evaluate_run
 
         summary = evaluate_run(self.run, num_episodes=self.num_episodes, num_envs=self.num_envs, seed=self.seed,
                                out_dir=self.out, video=self.video, device=self.device)
@@ -86,7 +86,7 @@ class Demo:
     """output directory"""
 
     def __call__(self) -> int:
-        from gazelab.demo import run_demo
+        from gazelab.experiments.demo import run_demo
 
         run_demo(smoke=self.smoke or None, out_dir=self.out)
         return 0

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import torch
 
-from gazelab.algorithms import load_policy
+from gazelab.rl.algorithms import load_policy
 from gazelab.envs import make_env
-from gazelab.episodes import evaluate_policy
+from gazelab.rl.evaluation import evaluate_policy
 
 ENV = "gazelab/Reach-v0"
 EVAL_EPISODES = 256
@@ -27,7 +27,7 @@ EVAL_SEED = 123
 
 def ppo_config(run_dir, seed: int = 1, **overrides):
     """PPO on Reach with ManiSkill's RGB update (8 epochs) on 16 envs, NatureCNN: ~60 s on one idle core."""
-    from gazelab.ppo import PPOConfig
+    from gazelab.rl.ppo import PPOConfig
 
     values = dict(env_id=ENV, seed=seed, total_timesteps=20_480, num_envs=16, num_steps=32, num_minibatches=4,
                   update_epochs=8, encoder="nature", eval_freq=0, progress=False, run_dir=str(run_dir))
@@ -37,7 +37,7 @@ def ppo_config(run_dir, seed: int = 1, **overrides):
 def sac_config(run_dir, seed: int = 1, **overrides):
     """SAC on Reach with a fixed small temperature (autotune starts alpha at 1 and needs thousands of updates to
     bring it down, longer than a test can wait): ~2300 gradient steps, 1-2 minutes on one idle core."""
-    from gazelab.sac import SACConfig
+    from gazelab.rl.sac import SACConfig
 
     values = dict(env_id=ENV, seed=seed, num_envs=8, total_timesteps=5_120, learning_starts=512, batch_size=64,
                   utd=0.5, autotune=False, alpha=0.02, encoder="nature", eval_freq=0, progress=False,
@@ -65,11 +65,11 @@ def trained_vs_random(run_dir) -> tuple[dict[str, float], dict[str, float]]:
 def train_and_compare(algo: str, run_dir, seed: int = 1, **overrides) -> tuple[dict[str, float], dict[str, float]]:
     """Train ``algo`` ('ppo' or 'sac') with its check's config, then ``trained_vs_random``."""
     if algo == "ppo":
-        from gazelab.ppo import train_ppo
+        from gazelab.rl.ppo import train_ppo
 
         train_ppo(ppo_config(run_dir, seed, **overrides))
     else:
-        from gazelab.sac import train_sac
+        from gazelab.rl.sac import train_sac
 
         train_sac(sac_config(run_dir, seed, **overrides))
     return trained_vs_random(run_dir)

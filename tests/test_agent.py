@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from gazelab.agent import ImageBranch, PPOAgent, SACActor, SoftQNetwork
+from gazelab.rl.networks import ImageBranch, PPOAgent, SACActor, SoftQNetwork
 
 
 def _obs(batch=5, size=64, state_dim=4, seed=0):

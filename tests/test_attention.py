@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from gazelab.attention import (
+from gazelab.method.attention import (
     ATTENTION_KINDS,
     AttentionOutput,
     GaussianGaze,

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from gazelab.buffer import ContrastiveBuffer
+from gazelab.method.buffer import ContrastiveBuffer
 
 SHAPE = (4, 3, 3)
 

@@ -12,14 +12,14 @@ from test_ppo import tiny as tiny_ppo
 from test_sac import tiny as tiny_sac
 
 import gazelab
-from gazelab.algorithms import load_policy
-from gazelab.checkpoint import load_checkpoint
+from gazelab.rl.algorithms import load_policy
+from gazelab.rl.checkpoint import load_checkpoint
 from gazelab.cli import main
 from gazelab.envs import make_env
-from gazelab.episodes import evaluate_policy
-from gazelab.errors import TrainingDiverged
-from gazelab.ppo import train_ppo
-from gazelab.sac import train_sac
+from gazelab.rl.evaluation import evaluate_policy
+from gazelab.core.errors import TrainingDiverged
+from gazelab.rl.ppo import train_ppo
+from gazelab.rl.sac import train_sac
 
 
 def sac_run(tmp_path, name, **overrides):

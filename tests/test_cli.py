@@ -12,8 +12,8 @@ import imageio.v3 as iio
 import pytest
 
 import gazelab
-from gazelab.algorithms import ALGORITHMS
-from gazelab.checkpoint import load_checkpoint
+from gazelab.rl.algorithms import ALGORITHMS
+from gazelab.rl.checkpoint import load_checkpoint
 from gazelab.cli import main
 from gazelab.envs import list_envs, registry
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from gazelab.attention import GaussianGaze, PatchAttention
-from gazelab.buffer import ContrastiveBuffer
-from gazelab.contrastive import (
+from gazelab.method.attention import GaussianGaze, PatchAttention
+from gazelab.method.buffer import ContrastiveBuffer
+from gazelab.method.contrastive import (
     ContrastiveConfig,
     ContrastiveLearner,
     ContrastiveStats,

@@ -1,8 +1,8 @@
-"""gazelab.course: the smoke switch, budgets and the set-up report the first notebook prints."""
+"""gazelab.teach.course: the smoke switch, budgets and the set-up report the first notebook prints."""
 
 import pytest
 
-from gazelab import course
+from gazelab.teach import course
 
 
 @pytest.mark.parametrize("value, smoke", [("1", True), ("yes", True), ("0", False), ("", False)])
@@ -23,7 +23,7 @@ def test_budget_rejects_mixed_types():
 
 
 def test_repo_root_holds_the_package_and_the_notebooks():
-    assert (course.REPO_ROOT / "gazelab" / "course.py").is_file()
+    assert (course.REPO_ROOT / "gazelab" / "teach" / "course.py").is_file()
     assert (course.REPO_ROOT / "solutions").is_dir()
     assert course.RUNS_DIR.parent == course.REPO_ROOT
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from gazelab.encoders import ENCODER_KINDS, FineNatureCNN, NatureCNN, make_encoder
+from gazelab.method.encoders import ENCODER_KINDS, FineNatureCNN, NatureCNN, make_encoder
 
 
 @pytest.mark.parametrize(

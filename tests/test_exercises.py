@@ -1,4 +1,4 @@
-"""gazelab.exercises: `use` checks a student's function by value against references the student's namespace does not
+"""gazelab.teach.exercises: `use` checks a student's function by value against references the student's namespace does not
 hold, catches aliasing of the library's function, never stops a notebook (outside strict mode); `grade` raises."""
 
 import math
@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 
-from gazelab import exercises
-from gazelab.contrastive import cosine_distance
-from gazelab.exercises import EXERCISES, ExerciseError, grade, use
+from gazelab.teach import exercises
+from gazelab.method.contrastive import cosine_distance
+from gazelab.teach.exercises import EXERCISES, ExerciseError, grade, use
 
 
 @pytest.fixture(autouse=True)
@@ -52,7 +52,7 @@ def test_a_correct_answer_passes_and_is_used(capsys):
 def test_aliasing_the_library_function_fails(alias, capsys):
     assert use("1.1", alias) is cosine_distance
     out = capsys.readouterr().out
-    assert "FAIL" in out and "gazelab.contrastive.cosine_distance" in out and "write it yourself" in out
+    assert "FAIL" in out and "gazelab.method.contrastive.cosine_distance" in out and "write it yourself" in out
     with pytest.raises(ExerciseError, match="write it yourself"):
         grade("1.1", alias)
 
@@ -141,7 +141,7 @@ def test_every_exercise_has_inputs_and_edge_cases_the_reference_handles():
 
 
 def test_mixture_of_one_component_is_the_gaussian_map():
-    from gazelab.attention import gaussian_map
+    from gazelab.method.attention import gaussian_map
     mu, sigma, rho = torch.tensor([[0.2, -0.3]]), torch.tensor([[0.4, 0.25]]), torch.tensor([0.5])
     assert torch.allclose(exercises.mixture_map(mu[:, None], sigma[:, None], rho[:, None], 6, 7),
                           gaussian_map(mu, sigma, rho, 6, 7))

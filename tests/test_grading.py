@@ -10,7 +10,7 @@ import shutil
 import nbformat
 import pytest
 
-from gazelab import tutorials
+from gazelab.authoring import tutorials
 
 pytest.importorskip("nbgrader", reason="the grading workflow needs nbgrader (gazelab[grading], in gazelab[all])")
 

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from gazelab.attention import GaussianGaze
-from gazelab.contrastive import ContrastiveConfig
-from gazelab.labels import EpisodeLabeller
-from gazelab.plugin import ContrastivePlugin
+from gazelab.method.attention import GaussianGaze
+from gazelab.method.contrastive import ContrastiveConfig
+from gazelab.method.labels import EpisodeLabeller
+from gazelab.method.plugin import ContrastivePlugin
 
 
 def _run(label):

@@ -8,10 +8,10 @@ import learning_checks
 import pytest
 import torch
 
-from gazelab.algorithms import load_policy
-from gazelab.checkpoint import load_checkpoint
-from gazelab.config import saved_config
-from gazelab.ppo import PPOConfig, train_ppo
+from gazelab.rl.algorithms import load_policy
+from gazelab.rl.checkpoint import load_checkpoint
+from gazelab.rl.config import saved_config
+from gazelab.rl.ppo import PPOConfig, train_ppo
 
 ENV = "gazelab/Reach-v0"
 

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from gazelab.attention import AttentionOutput, GaussianGaze, NoAttention
-from gazelab.encoders import FineNatureCNN
-from gazelab.prize import PRIZE_RADIUS, GazeTracker, gaze_on_prize
+from gazelab.method.attention import AttentionOutput, GaussianGaze, NoAttention
+from gazelab.method.encoders import FineNatureCNN
+from gazelab.rl.prize import PRIZE_RADIUS, GazeTracker, gaze_on_prize
 
 CNN = FineNatureCNN(64)  # 10x10 map over image coordinates -0.571 .. 0.571
 

@@ -9,14 +9,14 @@ import nbformat
 import pytest
 import tyro
 
-from gazelab.algorithms import algorithm
-from gazelab.recipes import PAPER_METHODS, PAPER_SEEDS, PAPER_TASKS, RECIPES, recipe_table, sweep_command
+from gazelab.rl.algorithms import algorithm
+from gazelab.experiments.recipes import PAPER_METHODS, PAPER_SEEDS, PAPER_TASKS, RECIPES, recipe_table, sweep_command
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = ["README.md", "solutions/08_maniskill.ipynb", "tutorials/08_maniskill.ipynb"]
 
 # Read off ManiSkill's examples/baselines/ppo/examples.sh (RGB section; PokeCube-v1: its state command's budget
-# and rollout length) and sac/README.md (the PickCube-v1 RGB command), independently of gazelab.ppo.TASK_DEFAULTS.
+# and rollout length) and sac/README.md (the PickCube-v1 RGB command), independently of gazelab.rl.ppo.TASK_DEFAULTS.
 PPO_MANISKILL = {  # num_envs, num_steps, update_epochs, num_minibatches, gamma, total_timesteps
     "PushCube-v1": (256, 20, 8, 8, 0.8, 1_000_000),
     "PickCube-v1": (256, 50, 8, 8, 0.8, 10_000_000),
@@ -85,4 +85,4 @@ def test_documents_show_the_table_and_the_sweep_commands_verbatim(document):
     else:
         text = path.read_text()
     for part in (recipe_table(), sweep_command("ppo"), sweep_command("sac")):
-        assert part in text, f"{document} lacks the current recipe: paste the output of `python -m gazelab.recipes`"
+        assert part in text, f"{document} lacks the current recipe: paste the output of `python -m gazelab.experiments.recipes`"

@@ -1,8 +1,8 @@
-"""Returns (gazelab.returns): the discounted return-to-go and PPO's GAE on cases computed by hand."""
+"""Returns (gazelab.method.returns): the discounted return-to-go and PPO's GAE on cases computed by hand."""
 
 import torch
 
-from gazelab.returns import discount_cumsum, gae
+from gazelab.method.returns import discount_cumsum, gae
 
 
 def test_discount_cumsum_by_hand():

@@ -5,9 +5,9 @@ import learning_checks
 import pytest
 import torch
 
-from gazelab.checkpoint import load_checkpoint
-from gazelab.config import saved_config
-from gazelab.sac import SACConfig, train_sac
+from gazelab.rl.checkpoint import load_checkpoint
+from gazelab.rl.config import saved_config
+from gazelab.rl.sac import SACConfig, train_sac
 
 ENV = "gazelab/Reach-v0"
 

@@ -1,4 +1,4 @@
-"""gazelab.site: the executed course as offline HTML pages, built here from two tiny notebooks (a kernel each)."""
+"""gazelab.authoring.site: the executed course as offline HTML pages, built here from two tiny notebooks (a kernel each)."""
 
 import re
 
@@ -6,8 +6,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from gazelab import site
-from gazelab.errors import GazelabError
+from gazelab.authoring import site
+from gazelab.core.errors import GazelabError
 
 
 def _write(folder, name, *cells):

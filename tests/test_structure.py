@@ -1,5 +1,5 @@
-"""The package's layers: imports go one way and form no cycle, the trainers pull in no plotting or widgets, and the
-README's map of the package lists every module, in layer order."""
+"""The package's layers: the folders of gazelab/ import one way, as the layer table of docs/design.md (the one
+description of the architecture) says; no import cycle; the trainers pull in no plotting or widgets."""
 
 import ast
 import re
@@ -11,35 +11,31 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "gazelab"
-
-LAYERS = [
-    ("foundation", ["errors", "checks"]),
-    ("method", ["returns", "attention", "encoders", "buffer", "contrastive", "labels", "plugin", "prize"]),
-    ("tasks", ["envs"]),
-    ("run plumbing", ["checkpoint", "config", "episodes", "run"]),
-    ("RL", ["agent", "ppo", "sac"]),
-    ("tools", ["algorithms", "evaluate", "sweep", "recipes"]),
-    ("front ends", ["demo", "cli", "__main__"]),
-]
-"""Bottom to top: a module may import its own layer and the layers below, never one above."""
-TEACHING = ["viz", "widgets", "exercises", "course", "tutorials", "site"]
-"""The notebooks' helpers, a side layer: they build on the foundation, the method, the tasks and each other only, and
-only the tools and front ends (evaluation videos, sweep plots, the demo) use them, never the method or the trainers."""
-TEACHING_MAY_IMPORT = {"foundation", "method", "tasks"}
-TEACHING_USED_FROM = "tools"
-
-LAYER_OF = {module: index for index, (_, modules) in enumerate(LAYERS) for module in modules}
+FRONT_END = "front end"
+"""The layer of the files at the package root (cli.py, __main__.py): they may import everything."""
 
 
-def _top_module(path: Path) -> str:
-    """gazelab/ppo.py -> 'ppo'; gazelab/envs/tabletop.py -> 'envs' (a subpackage is one module of the map)."""
-    parts = path.relative_to(PACKAGE).with_suffix("").parts
-    return parts[0]
+def layer_table() -> dict[str, set[str] | None]:
+    """{folder: the folders it may import (None = everything)} from docs/design.md's table."""
+    text = (ROOT / "docs" / "design.md").read_text()
+    section = text.split("## The package's layers", 1)[1].split("\n## ", 1)[0]
+    rules = {}
+    for row in re.findall(r"^\| (`.+?`) \|.*\| (.+?) \|$", section, flags=re.MULTILINE):
+        names = re.findall(r"`([\w.]+?)/?`", row[0])
+        allowed = None if row[1] == "everything" else {x.strip() for x in row[1].split(",") if x.strip() != "-"}
+        for name in names:
+            rules[FRONT_END if name.endswith(".py") else name] = allowed
+    return rules
 
 
-def _dotted(path: Path) -> str:
-    parts = path.relative_to(ROOT).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+RULES = layer_table()
+FILES = sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts and p != PACKAGE / "__init__.py")
+
+
+def _layer(path: Path) -> str:
+    """gazelab/rl/ppo.py -> 'rl'; gazelab/cli.py -> the front end."""
+    parts = path.relative_to(PACKAGE).parts
+    return parts[0] if len(parts) > 1 else FRONT_END
 
 
 def _gazelab_imports(path: Path) -> set[str]:
@@ -50,35 +46,34 @@ def _gazelab_imports(path: Path) -> set[str]:
             found |= {alias.name for alias in node.names if alias.name.startswith("gazelab")}
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("gazelab"):
             found.add(node.module)
-            # `from gazelab import ppo`: the names may be modules themselves
-            found |= {f"{node.module}.{alias.name}" for alias in node.names
-                      if (PACKAGE.parent / f"{node.module}.{alias.name}".replace(".", "/")).with_suffix(".py").exists()}
-    return found - {"gazelab"}
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}  # `from gazelab.rl import ppo`
+    return found
 
 
-FILES = sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts and p != PACKAGE / "__init__.py")
-MODULES = sorted({_top_module(p) for p in FILES})
+def _dotted(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def test_every_module_has_a_place():
-    assert set(MODULES) == set(LAYER_OF) | set(TEACHING), set(MODULES) ^ (set(LAYER_OF) | set(TEACHING))
+def test_the_table_names_every_folder_and_nothing_else():
+    folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert folders | {FRONT_END} == set(RULES), sorted(folders ^ (set(RULES) - {FRONT_END}))
+    root_files = {p.name for p in PACKAGE.glob("*.py")} - {"__init__.py"}
+    assert root_files == {"cli.py", "__main__.py"}, root_files
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_imports_go_down_the_layers(path):
-    here = _top_module(path)
-    imported = {name.split(".")[1] for name in _gazelab_imports(path)} - {here}
-    if here in TEACHING:
-        allowed = {m for name, modules in LAYERS if name in TEACHING_MAY_IMPORT for m in modules} | set(TEACHING)
-        assert imported <= allowed, f"teaching helper {here} imports {sorted(imported - allowed)}"
+    here, allowed = _layer(path), RULES[_layer(path)]
+    if allowed is None:
         return
-    may_use_teaching = LAYER_OF[here] >= [name for name, _ in LAYERS].index(TEACHING_USED_FROM)
-    upward = sorted(m for m in imported if (not may_use_teaching if m in TEACHING else LAYER_OF[m] > LAYER_OF[here]))
-    assert not upward, f"{here} ({LAYERS[LAYER_OF[here]][0]}) imports {upward} from a layer above"
+    imported = {name.split(".")[1] for name in _gazelab_imports(path) if name.count(".") >= 1}
+    imported -= {here, "__version__"}
+    assert imported <= allowed, f"{path.relative_to(PACKAGE)} ({here}/) imports {sorted(imported - allowed)}"
 
 
 def test_no_import_cycle():
-    graph = {_dotted(p): {name for name in _gazelab_imports(p)} for p in FILES}
+    graph = {_dotted(p): _gazelab_imports(p) for p in FILES}
     graph = {module: {t for t in targets if t in graph} for module, targets in graph.items()}
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
 
@@ -96,16 +91,19 @@ def test_no_import_cycle():
             visit(module, [module])
 
 
+def test_the_rule_catches_an_upward_import(tmp_path):
+    """The check itself: a method module importing a trainer is reported."""
+    bad = PACKAGE / "method" / "_probe_upward.py"
+    try:
+        bad.write_text("from gazelab.rl.ppo import train_ppo\n")
+        with pytest.raises(AssertionError, match="imports \\['rl'\\]"):
+            test_imports_go_down_the_layers(bad)
+    finally:
+        bad.unlink()
+
+
 def test_importing_the_trainers_pulls_no_plotting_or_widgets():
-    code = ("import sys, gazelab.ppo, gazelab.sac; "
+    code = ("import sys, gazelab.rl.ppo, gazelab.rl.sac; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'matplotlib', 'ipywidgets', 'PIL', 'IPython'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]", out.stdout
-
-
-def test_the_readme_map_lists_every_module_in_layer_order():
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Map of the package", 1)[1].split("\n## ", 1)[0]
-    listed = re.findall(r"^\| `gazelab[./]([a-z_]+)", section, flags=re.MULTILINE)
-    expected = [m for _, modules in LAYERS for m in modules] + TEACHING
-    assert listed == expected

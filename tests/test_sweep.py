@@ -1,4 +1,4 @@
-"""Sweeps (gazelab.sweep + benchmarks/sample_efficiency.py): typed --set, the grid, resume, failures, Ray, and the
+"""Sweeps (gazelab.experiments.sweep + benchmarks/sample_efficiency.py): typed --set, the grid, resume, failures, Ray, and the
 committed results still aggregating to their committed summaries."""
 
 import dataclasses
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from gazelab import sweep
-from gazelab.algorithms import ALGORITHMS
-from gazelab.ppo import PPOConfig, train_ppo
+from gazelab.experiments import sweep
+from gazelab.rl.algorithms import ALGORITHMS
+from gazelab.rl.ppo import PPOConfig, train_ppo
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "benchmarks" / "results" / "sample_efficiency"

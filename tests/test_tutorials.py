@@ -5,7 +5,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from gazelab.tutorials import SOLUTIONS_DIR, TUTORIALS_DIR, exercise_count, make_tutorial, strip_solution_code
+from gazelab.authoring.tutorials import SOLUTIONS_DIR, TUTORIALS_DIR, exercise_count, make_tutorial, strip_solution_code
 
 SOLUTIONS = sorted(SOLUTIONS_DIR.glob("*.ipynb"))
 

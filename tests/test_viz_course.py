@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from gazelab import viz
-from gazelab.encoders import make_encoder
+from gazelab.teach import viz
+from gazelab.method.encoders import make_encoder
 
 
 @pytest.mark.parametrize("kind,size", [("fine", 64), ("nature", 128), ("nature", 64)])

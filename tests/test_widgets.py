@@ -7,9 +7,9 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from gazelab import viz, widgets
-from gazelab.attention import gaussian_map
-from gazelab.encoders import FineNatureCNN
+from gazelab.teach import viz, widgets
+from gazelab.method.attention import gaussian_map
+from gazelab.method.encoders import FineNatureCNN
 
 
 def _pixels(fig: Figure) -> np.ndarray:

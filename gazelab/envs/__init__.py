@@ -27,11 +27,11 @@ from typing import Optional
 import gymnasium as gym
 import torch
 
-from gazelab.checks import check_choice, check_int
+from gazelab.core.checks import check_choice, check_int
 from gazelab.envs.clutter import CLUTTER_LADDER, CLUTTER_NAMES
 from gazelab.envs.single import SingleEnv
 from gazelab.envs.tabletop import TaskSpec
-from gazelab.errors import GazelabError
+from gazelab.core.errors import GazelabError
 
 __all__ = ["make_env", "list_envs", "describe_env", "is_builtin", "registry", "EnvEntry", "SingleEnv",
            "CLUTTER_NAMES", "CLUTTER_LADDER", "default_device"]

@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from gazelab.envs.raster import DISC, SQUARE, pack
-from gazelab.errors import GazelabError
+from gazelab.core.errors import GazelabError
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from torch import Tensor
 
 from gazelab.envs.clutter import clutter_level
 from gazelab.envs.vulkan import ensure_vulkan
-from gazelab.errors import GazelabError
+from gazelab.core.errors import GazelabError
 
 CLUTTER_ID = "gazelab/PushCubeClutter-v1"
 

@@ -6,7 +6,7 @@ covered pixels, not with ``H * W * L`` as a dense mask would. ``layer_map`` answ
 where" (for measuring how much of the image the clutter covers).
 
 Coordinates: positions live in the square [-1, 1]^2 with x = column (left -> right) and y = row (top -> bottom);
-pixel centres sit at ``linspace(-1, 1, size)``, the convention of ``gazelab.attention``.
+pixel centres sit at ``linspace(-1, 1, size)``, the convention of ``gazelab.method.attention``.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gazelab.checks import check_int
+from gazelab.core.checks import check_int
 
 __all__ = ["SingleEnv"]
 

@@ -24,7 +24,7 @@ where the goal and the block are must be read from the image. A third key, ``pri
 *privileged*: the image coordinates of what decides the return (reach: the goal; push: the midpoint of block and
 goal, which spawn 0.35-0.6 apart). The networks never read it; only the diagnostics do: the oracle fovea
 (``attention="oracle"``, the upper bound of what a perfect fovea buys) and the gaze-on-prize metric
-(:mod:`gazelab.prize`).
+(:mod:`gazelab.rl.prize`).
 
 Step semantics copy mani_skill.vector.wrappers.gymnasium.ManiSkillVectorEnv(record_metrics=True): same-step
 auto-reset, ``final_observation`` / ``final_info`` / ``_final_info`` when any env is done.
@@ -47,7 +47,7 @@ from torch import Tensor
 
 from gazelab.envs.clutter import CLUTTER_LEVELS, Clutter, clutter_level
 from gazelab.envs.raster import DISC, SQUARE, SpriteRasterizer, pack
-from gazelab.errors import GazelabError
+from gazelab.core.errors import GazelabError
 
 MAX_SPEED = 0.1  # gripper displacement per step at |action| = 1, in image units (the image spans 2 units)
 GRIPPER_RADIUS = 0.11

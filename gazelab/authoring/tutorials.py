@@ -1,0 +1,389 @@
+"""Generate the student notebooks (``tutorials/``) from the solved ones (``solutions/``), the single source.
+
+Markers used in ``solutions/*.ipynb``:
+
+- In a code cell, the lines between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` (markers included) become one
+  ``raise NotImplementedError(...)`` line at the marker's indentation. Text after ``BEGIN SOLUTION`` becomes the
+  hint in the error message, e.g. ``# BEGIN SOLUTION compute d = grid - mu first``.
+- A markdown cell tagged ``solution`` (cell metadata ``tags``) is replaced by an "answer here" prompt.
+
+Tutorials are written without outputs, so they open clean in JupyterLab. Run ``python -m gazelab.authoring.tutorials``
+(or ``make tutorials``) after editing a solution; ``tests/test_tutorials.py`` fails when the two folders drift.
+
+The same solved notebooks are the source of the nbgrader assignments (INSTRUCTORS.md). ``make tutorials`` also
+writes their nbgrader metadata (:func:`annotate`): the cell of each code exercise is a solution cell; after it
+comes a locked, autograded test cell, ``grade("2.1", my_gaussian_map)`` with hidden tests between
+``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``, worth :data:`CODE_POINTS` (or the points its metadata
+already holds); a solution-tagged answer is a manually graded answer cell whose text is the model answer and the
+rubric; an exercise's statement is locked. Tutorials drop the test cells (``use`` already tells the student how
+they did, and a raising test would stop the self-study notebook) and the nbgrader metadata.
+
+``python -m gazelab.authoring.tutorials release`` builds the student release with ``nbgrader generate_assignment`` (one
+assignment per notebook) in a course folder; ``python -m gazelab.authoring.tutorials grade SUBMISSIONS`` autogrades a folder
+of submissions (``SUBMISSIONS/<student>/.../<notebook>.ipynb``) there and writes a per-student grade table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from gazelab.core.errors import GazelabError
+from gazelab.core.paths import REPO_ROOT
+
+SOLUTIONS_DIR = REPO_ROOT / "solutions"
+TUTORIALS_DIR = REPO_ROOT / "tutorials"
+
+BEGIN = re.compile(r"^(?P<indent>[ \t]*)# BEGIN SOLUTION\b(?P<hint>.*)$")
+END = re.compile(r"^[ \t]*# END SOLUTION\b")
+SOLUTION_TAG = "solution"
+ANSWER_PROMPT = "**Your answer:** _write it here, then compare with a classmate or the solutions notebook._"
+RELEASE_ANSWER_PROMPT = "**Your answer:** _write it here._"
+CODE_POINTS = 2
+"""Points of a code exercise's autograded test cell (unless its metadata says otherwise)."""
+ANSWER_POINTS = 2
+"""Points of a written answer, graded by hand with the rubric in its model answer."""
+HIDDEN_SEED = 2024
+"""Seed of the hidden tests' random inputs (the visible test and ``use`` run seed 0)."""
+COURSE_DIR = REPO_ROOT / "build" / "course"
+"""The nbgrader course folder ``make release`` / ``make grade`` use (ignored by git)."""
+_USE = re.compile(r'\buse\(\s*"(?P<key>\d+\.\d+)"\s*,\s*(?P<fn>\w+)')
+_EXERCISE_HEADER = re.compile(r"^#+ Exercise (?P<key>\d+\.\d+)", re.MULTILINE)
+
+
+def strip_solution_code(source: str, where: str = "cell") -> str:
+    """Replace every ``# BEGIN SOLUTION`` ... ``# END SOLUTION`` region of ``source`` by a stub line."""
+    out: list[str] = []
+    inside = None
+    for number, line in enumerate(source.splitlines(), start=1):
+        begin = BEGIN.match(line)
+        if inside is None and begin:
+            hint = begin["hint"].strip() or "write your solution here"
+            out.append(f'{begin["indent"]}raise NotImplementedError("Exercise: {hint}")')
+            inside = number
+        elif inside is not None and begin:
+            raise GazelabError(f"{where}: nested '# BEGIN SOLUTION' at line {number} (the open one is at {inside})")
+        elif END.match(line):
+            if inside is None:
+                raise GazelabError(f"{where}: '# END SOLUTION' at line {number} without a BEGIN")
+            inside = None
+        elif inside is None:
+            out.append(line)
+    if inside is not None:
+        raise GazelabError(f"{where}: '# BEGIN SOLUTION' at line {inside} is never closed")
+    return "\n".join(out)
+
+
+def is_test_cell(cell) -> bool:
+    """An autograded test cell (nbgrader ``grade`` without ``solution``): points, no student code."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def make_tutorial(solution: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
+    """Return the student version of a solved notebook: solutions stubbed out, no test cells, no outputs."""
+    tutorial = copy.deepcopy(solution)
+    tutorial.cells = [cell for cell in tutorial.cells if not is_test_cell(cell)]
+    for cell in tutorial.cells:
+        cell.get("metadata", {}).pop("nbgrader", None)
+    for index, cell in enumerate(tutorial.cells):
+        where = f"{name} cell {index}"
+        if cell.cell_type == "code":
+            cell.source = strip_solution_code(cell.source, where)
+            cell.outputs = []
+            cell.execution_count = None
+        elif cell.cell_type == "markdown" and SOLUTION_TAG in cell.get("metadata", {}).get("tags", []):
+            cell.source = ANSWER_PROMPT
+            cell.metadata["tags"] = [t for t in cell.metadata["tags"] if t != SOLUTION_TAG]
+        cell.get("metadata", {}).pop("execution", None)
+    return tutorial
+
+
+def exercise_count(notebook: nbformat.NotebookNode) -> int:
+    """Number of solution regions and solution-tagged answers in a solved notebook."""
+    code = sum(
+        sum(1 for line in cell.source.splitlines() if BEGIN.match(line))
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+    )
+    answers = sum(1 for cell in notebook.cells if SOLUTION_TAG in cell.get("metadata", {}).get("tags", []))
+    return code + answers
+
+
+def _write_atomically(notebook: nbformat.NotebookNode, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        nbformat.write(notebook, handle)
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600; a notebook is an ordinary readable file
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------------------------------ nbgrader metadata
+def _nbgrader(grade_id: str, *, grade: bool = False, solution: bool = False, locked: bool = False,
+              points: float | None = None) -> dict:
+    meta = {"grade": grade, "grade_id": grade_id.replace(".", "_"), "locked": locked, "schema_version": 3, "solution": solution,
+            "task": False}
+    if grade:
+        meta["points"] = points
+    return meta
+
+
+def _test_source(key: str, fn: str) -> str:
+    return (f'# autograded test of exercise {key}: the same check as use() above; hidden tests on other inputs\n'
+            f'grade("{key}", {fn})\n'
+            f'### BEGIN HIDDEN TESTS\n'
+            f'grade("{key}", {fn}, seed={HIDDEN_SEED}, trials=20)\n'
+            f'### END HIDDEN TESTS')
+
+
+def annotate(solution: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
+    """The solved notebook with its nbgrader metadata (see the module's docstring); idempotent.
+
+    Inserts the autograded test cell after every code exercise (a cell with a ``# BEGIN SOLUTION`` region and a
+    ``use("K", fn)`` call) that has none, and keeps the points already in the metadata."""
+    notebook = copy.deepcopy(solution)
+    cells, answers, key, solution_cell = [], 0, None, None
+    for index, cell in enumerate(notebook.cells):
+        old = cell.get("metadata", {}).get("nbgrader", {})
+        if is_test_cell(cell):
+            continue  # rewritten after its exercise's cell below
+        if cell.cell_type == "markdown":
+            header = _EXERCISE_HEADER.search(cell.source)
+            key = header["key"] if header else key
+            if SOLUTION_TAG in cell.metadata.get("tags", []):
+                answers += 1
+                answer_id = f"answer-{key}" if key else f"answer-{name[:2]}-{answers}"
+                cell.metadata["nbgrader"] = _nbgrader(answer_id, grade=True, solution=True,
+                                                      points=old.get("points", ANSWER_POINTS))
+                key = None
+            elif header:
+                cell.metadata["nbgrader"] = _nbgrader(f"exercise-{header['key']}", locked=True)
+            else:
+                cell.metadata.pop("nbgrader", None)
+            cells.append(cell)
+            continue
+        cells.append(cell)
+        exercise = any(BEGIN.match(line) for line in cell.source.splitlines())
+        used = _USE.search(cell.source)
+        if exercise:
+            solution_cell = cell
+        else:
+            cell.metadata.pop("nbgrader", None)
+        if used is None or solution_cell is None:
+            if exercise:  # its use() line may sit in the next cell
+                following = notebook.cells[index + 1] if index + 1 < len(notebook.cells) else None
+                if following is None or not _USE.search(following.source):
+                    raise GazelabError(f"{name} cell {index}: a code exercise needs its `fn = use(\"K\", my_fn)` "
+                                       "line, in its cell or the next")
+            continue
+        solution_cell.metadata["nbgrader"] = _nbgrader(f"solution-{used['key']}", solution=True)
+        solution_cell = None
+        following = notebook.cells[index + 1] if index + 1 < len(notebook.cells) else None
+        points = CODE_POINTS
+        if following is not None and is_test_cell(following):
+            points = following.metadata["nbgrader"].get("points", CODE_POINTS)
+            test = following
+            test.source = _test_source(used["key"], used["fn"])
+        else:
+            test = nbformat.v4.new_code_cell(_test_source(used["key"], used["fn"]))
+        test.metadata["nbgrader"] = _nbgrader(f"test-{used['key']}", grade=True, locked=True, points=points)
+        key = None
+        cells.append(test)
+    notebook.cells = cells
+    return notebook
+
+
+def generate(solutions_dir: Path = SOLUTIONS_DIR, tutorials_dir: Path = TUTORIALS_DIR) -> list[Path]:
+    """Write ``tutorials_dir/X.ipynb`` for every ``solutions_dir/X.ipynb`` (after writing the solution's nbgrader
+    metadata into it, when missing); return the written paths."""
+    tutorials_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for solution_path in sorted(solutions_dir.glob("*.ipynb")):
+        solution = nbformat.read(solution_path, as_version=4)
+        annotated = annotate(solution, solution_path.name)
+        if annotated != solution:
+            _write_atomically(annotated, solution_path)
+            solution = annotated
+        target = tutorials_dir / solution_path.name
+        _write_atomically(make_tutorial(solution, solution_path.name), target)
+        written.append(target)
+    return written
+
+
+# ------------------------------------------------------------------------------------ nbgrader release and grading
+_CONFIG = """c = get_config()
+c.CourseDirectory.course_id = "gazelab"
+c.ClearSolutions.code_stub = {{"python": 'raise NotImplementedError("Exercise: write your solution here")'}}
+c.ClearSolutions.text_stub = {answer!r}
+c.Execute.timeout = 1800  # seconds per cell: the full budgets train for minutes (GAZELAB_SMOKE=1 for a quick run)
+"""
+
+
+def _hint_above(source: str) -> str:
+    """``# BEGIN SOLUTION hint`` -> ``# Hint: hint`` then ``# BEGIN SOLUTION``: nbgrader drops the marker line."""
+    return BEGIN.sub(lambda m: f"{m['indent']}# Hint: {m['hint'].strip()}\n{m['indent']}# BEGIN SOLUTION"
+                     if m["hint"].strip() else m[0], source)
+
+
+def _nbgrader_cli(course: Path, *args: str) -> None:
+    # nbgrader runs the `alembic` command of its environment to set up the gradebook: put this Python's scripts first
+    # on PATH, so a .venv that is not activated (make's $(PY)) still finds it.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    subprocess.run([sys.executable, "-m", "nbgrader", *args, "--force"], cwd=course, check=True,
+                   env={**os.environ, "PATH": path})
+
+
+def setup_course(course: Path = COURSE_DIR, solutions_dir: Path = SOLUTIONS_DIR,
+                 names: list[str] | None = None) -> list[str]:
+    """A course folder for nbgrader: its config and ``source/<name>/<name>.ipynb`` for every annotated solved
+    notebook (``names``: only these; the set-up check 00 has nothing to grade); returns the assignment names."""
+    course.mkdir(parents=True, exist_ok=True)
+    (course / "nbgrader_config.py").write_text(_CONFIG.format(answer=RELEASE_ANSWER_PROMPT))
+    assignments = []
+    for path in sorted(solutions_dir.glob("*.ipynb")):
+        if path.stem.startswith("00") or (names and path.stem not in names):
+            continue
+        notebook = annotate(nbformat.read(path, as_version=4), path.name)
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                cell.source = _hint_above(cell.source)
+                cell.outputs, cell.execution_count = [], None
+        (course / "source" / path.stem).mkdir(parents=True, exist_ok=True)
+        _write_atomically(notebook, course / "source" / path.stem / path.name)
+        assignments.append(path.stem)
+    return assignments
+
+
+def release(course: Path = COURSE_DIR, names: list[str] | None = None) -> Path:
+    """Build the student release (``course/release/<name>/<name>.ipynb``) with ``nbgrader generate_assignment``."""
+    for name in setup_course(course, names=names):
+        _nbgrader_cli(course, "generate_assignment", name)
+    leaks = solution_leaks(course / "release")
+    if leaks:
+        raise GazelabError("solution text in the student release:\n" + "\n".join(leaks[:20]))
+    return course / "release"
+
+
+def solution_text(solution: nbformat.NotebookNode) -> set[str]:
+    """The lines only a solution holds: inside ``# BEGIN SOLUTION`` regions and hidden tests, and the model
+    answers (lines of 20 characters or more that appear nowhere else in the notebook)."""
+    secret, public = set(), set()
+    for cell in solution.cells:
+        answer = SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])
+        inside = False
+        for line in cell.source.splitlines():
+            text = line.strip()
+            if BEGIN.match(line) or "BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif END.match(line) or "END HIDDEN TESTS" in line:
+                inside = False
+            elif len(text) >= 20:
+                (secret if inside or answer else public).add(text)
+    return secret - public
+
+
+def solution_leaks(release_dir: Path, solutions_dir: Path = SOLUTIONS_DIR) -> list[str]:
+    """``path: line`` for every solution line (:func:`solution_text`) or marker found in a released notebook."""
+    leaks = []
+    for path in sorted(release_dir.rglob("*.ipynb")):
+        solved = solutions_dir / path.name
+        secret = solution_text(nbformat.read(solved, as_version=4)) if solved.exists() else set()
+        released = nbformat.read(path, as_version=4)
+        for cell in released.cells:
+            for line in cell.source.splitlines():
+                text = line.strip()
+                if text in secret or any(m in line for m in ("BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS",
+                                                             "**Rubric", "**Answer.**")):
+                    leaks.append(f"{path.relative_to(release_dir)}: {text[:100]}")
+    return leaks
+
+
+def grade_submissions(submissions: Path, course: Path = COURSE_DIR, table: Path | None = None) -> Path:
+    """Autograde ``submissions/<student>/**/<assignment>.ipynb`` with ``nbgrader autograde`` and write the
+    per-student table (CSV: a row per student, the points of every graded cell, each assignment's and the total;
+    written answers stay empty until graded by hand in formgrader). Returns the table's path."""
+    assignments = setup_course(course)
+    found = {}
+    for student in sorted(p for p in submissions.iterdir() if p.is_dir()):
+        for path in sorted(student.rglob("*.ipynb")):
+            if path.stem in assignments and ".ipynb_checkpoints" not in path.parts:
+                target = course / "submitted" / student.name / path.stem / path.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
+                found.setdefault(path.stem, []).append(student.name)
+    if not found:
+        raise GazelabError(f"no submission under {submissions} (expected <student>/.../<assignment>.ipynb, "
+                           f"assignments: {', '.join(assignments)})")
+    for name in found:
+        _nbgrader_cli(course, "generate_assignment", name)  # records the assignment's cells in the gradebook
+        _nbgrader_cli(course, "autograde", name)
+    return write_grade_table(course, table or course / "grades_by_student.csv")
+
+
+def write_grade_table(course: Path, table: Path) -> Path:
+    """The gradebook of ``course`` as one CSV row per student (see :func:`grade_submissions`)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    rows, columns = {}, []
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        for assignment in sorted(gradebook.assignments, key=lambda a: a.name):
+            cells = [(nb.name, cell.name, cell.max_score) for nb in assignment.notebooks for cell in nb.grade_cells]
+            columns += [f"{assignment.name}/{cell} ({points:g})" for _, cell, points in cells]
+            columns.append(f"{assignment.name} ({assignment.max_score:g})")
+            for student in gradebook.students:
+                row = rows.setdefault(student.id, {"student": student.id})
+                try:
+                    submission = gradebook.find_submission(assignment.name, student.id)
+                except MissingEntry:
+                    continue
+                for notebook, cell, points in cells:
+                    grade = gradebook.find_grade(cell, notebook, assignment.name, student.id)
+                    row[f"{assignment.name}/{cell} ({points:g})"] = "" if grade.score is None else grade.score
+                row[f"{assignment.name} ({assignment.max_score:g})"] = submission.score
+        maximum = sum(a.max_score for a in gradebook.assignments)
+    for row in rows.values():
+        row[f"total ({maximum:g})"] = sum(v for k, v in row.items() if "/" not in k and k != "student"
+                                          and isinstance(v, (int, float)))
+    table.parent.mkdir(parents=True, exist_ok=True)
+    with open(table, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, ["student", *columns, f"total ({maximum:g})"])
+        writer.writeheader()
+        writer.writerows(rows[s] for s in sorted(rows))
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--solutions", type=Path, default=SOLUTIONS_DIR, help="folder of solved notebooks")
+    parser.add_argument("--tutorials", type=Path, default=TUTORIALS_DIR, help="folder to write the student notebooks")
+    parser.add_argument("--course", type=Path, default=COURSE_DIR, help="nbgrader course folder (release, grade)")
+    parser.add_argument("command", nargs="?", default="tutorials", choices=["tutorials", "release", "grade"],
+                        help="tutorials: write tutorials/ (default); release: the nbgrader student release; "
+                             "grade: autograde SUBMISSIONS into a per-student CSV")
+    parser.add_argument("submissions", nargs="?", type=Path, help="grade: folder of <student>/<notebook>.ipynb")
+    parser.add_argument("--assignments", nargs="*", help="release: only these notebooks (e.g. 01_triplet_loss)")
+    args = parser.parse_args(argv)
+    if args.command == "release":
+        print(f"student release in {release(args.course, args.assignments)} (no solution text found in it)")
+    elif args.command == "grade":
+        if args.submissions is None:
+            parser.error("grade needs the folder of submissions")
+        print(f"grades per student: {grade_submissions(args.submissions, args.course)}")
+    else:
+        for path in generate(args.solutions, args.tutorials):
+            print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,348 @@
+"""Spatial attention over a CNN feature map: the Gaussian gaze, patch attention and the identity.
+
+Every attention module maps a feature map ``fmap`` of shape (B, C, h, w) to an :class:`AttentionOutput` whose
+``features = fmap * weights[:, None]`` keep the input's shape, so the actor/critic heads behind it do not
+change when the attention kind changes.
+
+Coordinates: a gaze lives on the **feature map** (docs/design.md, "Coordinates"):
+
+* ``x`` is the column (left -> right), ``y`` is the row (top -> bottom);
+* the map spans [-1, 1] on both axes: the centres of its ``w`` columns are ``linspace(-1, 1, w)`` and the
+  centres of its ``h`` rows are ``linspace(-1, 1, h)``, so a gaze is independent of the map resolution;
+* the map covers only the middle of the image (unpadded convolutions): the CNN's ``map_to_image`` /
+  ``image_to_map`` convert (:mod:`gazelab.method.encoders`; FineNatureCNN at 64 px: map -1..1 = image -0.57..0.57, so a
+  sigma of 0.3 on the map is 0.17 on the image);
+* a gaze is ``mu = (mu_x, mu_y)``, ``sigma = (sigma_x, sigma_y)`` and a correlation ``rho``; its covariance is
+  ``S = [[sigma_x^2, rho sigma_x sigma_y], [rho sigma_x sigma_y, sigma_y^2]]`` (the paper's sigma_xy is
+  ``rho * sigma_x * sigma_y``; |rho| < 1 keeps S positive definite) and its map is
+  ``exp(-1/2 d^T S^-1 d)`` with ``d = cell - mu``: 1 at ``mu``, falling off with the Mahalanobis distance.
+"""
+
+from __future__ import annotations
+
+import math
+import typing
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gazelab.core.checks import check_choice, check_int, check_number, check_tensor
+from gazelab.core.errors import GazelabError
+
+__all__ = [
+    "AttentionOutput",
+    "gaussian_map",
+    "gaze_parameters",
+    "GaussianGaze",
+    "PatchAttention",
+    "NoAttention",
+    "OracleGaze",
+    "AttentionKind",
+    "ATTENTION_KINDS",
+    "GazeHead",
+    "make_attention",
+]
+
+
+@dataclass
+class AttentionOutput:
+    """What every attention module returns."""
+
+    features: Tensor
+    """(B, C, h, w): the input feature map multiplied element-wise by ``weights``."""
+    weights: Tensor
+    """(B, h, w) in [0, 1]: the attention weight of each feature-map cell."""
+    mu: Tensor | None = None
+    """(B, 2) gaze centre (x = column, y = row) in feature-map coordinates ([-1, 1]); None without a fovea."""
+    sigma: Tensor | None = None
+    """(B, 2) gaze spread (sigma_x, sigma_y) > 0 in feature-map units (the map spans [-1, 1]); or None."""
+    rho: Tensor | None = None
+    """(B,) correlation of the gaze in (-1, 1) (tilt of the ellipse); or None."""
+
+
+def _gaussian_map(mu: Tensor, sigma: Tensor, rho: Tensor, height: int, width: int) -> Tensor:
+    """:func:`gaussian_map` without the input checks (the gaze head guarantees valid parameters)."""
+    xs = torch.linspace(-1.0, 1.0, width, dtype=mu.dtype, device=mu.device)
+    ys = torch.linspace(-1.0, 1.0, height, dtype=mu.dtype, device=mu.device)
+    # Standardised offsets u = dx / sigma_x (B,1,w) and v = dy / sigma_y (B,h,1); broadcasting gives (B,h,w).
+    u = (xs[None, None, :] - mu[:, 0, None, None]) / sigma[:, 0, None, None]
+    v = (ys[None, :, None] - mu[:, 1, None, None]) / sigma[:, 1, None, None]
+    r = rho[:, None, None]
+    # d^T S^-1 d in closed form for the 2x2 covariance: (u^2 - 2 rho u v + v^2) / (1 - rho^2).
+    quad = (u.square() - 2.0 * r * u * v + v.square()) / (1.0 - r.square())
+    return torch.exp(-0.5 * quad)
+
+
+def gaussian_map(mu: Tensor, sigma: Tensor, rho: Tensor, height: int, width: int) -> Tensor:
+    """Gaussian attention map ``exp(-1/2 d^T S^-1 d)`` on an ``height x width`` grid of cell centres (the cells of a
+    feature map, or the pixels of an image: the grid spans [-1, 1] either way).
+
+    Args:
+        mu: (B, 2) centre (x = column, y = row); the grid spans [-1, 1] (values outside are allowed).
+        sigma: (B, 2) standard deviations (sigma_x, sigma_y) > 0, in the same normalized units.
+        rho: (B,) correlation in (-1, 1); ``rho > 0`` tilts the ellipse along the (+x, +y) diagonal
+            (towards the bottom-right, since y grows downwards).
+        height: number of rows h >= 1 (row centres ``linspace(-1, 1, h)``).
+        width: number of columns w >= 1 (column centres ``linspace(-1, 1, w)``).
+
+    Returns:
+        (B, height, width) weights in (0, 1], equal to 1 where a cell centre coincides with ``mu``.
+    """
+    check_int("height", height, 1)
+    check_int("width", width, 1)
+    check_tensor("mu", mu, (None, 2), "(B, 2)")
+    batch = mu.shape[0]
+    check_tensor("sigma", sigma, (batch, 2), f"({batch}, 2) like mu")
+    check_tensor("rho", rho, (batch,), f"({batch},) like mu")
+    if not torch.isfinite(mu).all():
+        raise GazelabError(f"mu must be finite, got {mu.tolist() if mu.numel() <= 8 else 'non-finite values'}")
+    if not (sigma > 0).all() or not torch.isfinite(sigma).all():
+        raise GazelabError(f"sigma must be finite and > 0, got min {sigma.min().item() if sigma.numel() else None}")
+    if not (rho.abs() < 1).all():
+        raise GazelabError(f"rho must lie in (-1, 1), got max |rho| = {rho.abs().max().item()}")
+    return _gaussian_map(mu, sigma.to(mu.dtype), rho.to(mu.dtype), height, width)
+
+
+def gaze_parameters(raw: Tensor, sigma_floor: float, sigma_max: float, rho_max: float
+                    ) -> tuple[Tensor, Tensor, Tensor]:
+    """The gaze head's squashing: five free numbers per image -> a valid gaze (see :class:`GaussianGaze`).
+
+    ``raw`` (B, 5) = ``(a_x, a_y, b_x, b_y, c)`` -> ``mu = tanh(a)`` (B, 2) in (-1, 1), ``sigma = sigma_floor +
+    (sigma_max - sigma_floor) * sigmoid(b)`` (B, 2) in (sigma_floor, sigma_max) and ``rho = rho_max * tanh(c)`` (B,)
+    in (-rho_max, rho_max).
+    """
+    sigma = sigma_floor + (sigma_max - sigma_floor) * torch.sigmoid(raw[:, 2:4])
+    return torch.tanh(raw[:, 0:2]), sigma, rho_max * torch.tanh(raw[:, 4])
+
+
+def _check_fmap(fmap, in_channels: int) -> None:
+    check_tensor("fmap", fmap, (None, in_channels, None, None), f"(B, {in_channels}, h, w)")
+
+
+GazeHead = Literal["mlp", "keypoint"]
+"""The gaze heads of :class:`GaussianGaze` (see its docstring)."""
+
+KEYPOINT_SCALE = 10.0
+"""Inverse temperature of the keypoint head's soft-argmax. From zero-initialised scores, Adam moves each weight by
+about its learning rate per step; unscaled, the scores would sharpen 10x slower than the MLP head moves (measured on
+synthetic maps: after 300 steps at lr 3e-4 the centre had not left the middle)."""
+
+
+class GaussianGaze(nn.Module):
+    """Foveal attention: a small head predicts one 2-D Gaussian per image and weights the feature map with it.
+
+    Head: ``adaptive_avg_pool(fmap) -> (C, pool, pool)`` -> flatten -> Linear -> ReLU -> Linear -> 5 numbers
+    ``(a_x, a_y, b_x, b_y, c)`` mapped to
+
+    * ``mu = tanh(a)`` in (-1, 1) (the feature map),
+    * ``sigma = sigma_floor + (sigma_max - sigma_floor) * sigmoid(b)`` in (sigma_floor, sigma_max),
+    * ``rho = rho_max * tanh(c)`` in (-rho_max, rho_max) (|rho| < 1 keeps the covariance positive definite).
+
+    Pooling to a small grid (rather than a global average) keeps *where* things are, so the gaze can follow an
+    object; the flattened map would also work but makes the head as large as the actor's projection.
+
+    ``head="keypoint"`` replaces the pooled MLP's centre by a spatial soft-argmax (a keypoint detector): a 1x1
+    convolution scores every cell, ``p = softmax(scores)`` over the h*w cells, and ``mu = sum_cells p * cell``.
+    sigma and rho then come from a linear layer on the globally pooled map. The centre can only sit where the
+    detector fires, so the head cannot encode a class in its position without seeing something there (the
+    pooled MLP can: it may read the outcome from its input and move by class), and it follows a moving object by
+    construction. It starts uniform (zero scores): mu = (0, 0), like the MLP head.
+
+    Why a ceiling (a softplus, the first design, has none): in PPO on the cluttered reach task the RL gradients grew
+    sigma to ~3, a flat map over the whole feature map, i.e. no attention at all, and the spread loss (weight 0.1)
+    did not hold it back. ``sigma_max`` bounds how much of the map one fovea can cover; it also makes the single-Gaussian
+    limit (two far-apart regions, ``ReachFar``) a visible one.
+
+    The last layer starts with small weights and a bias that gives ``mu = (0, 0)``, ``sigma = init_sigma`` and
+    ``rho = 0``: a centred, broad gaze that keeps most of the map visible until learning says where to look.
+
+    Args:
+        in_channels: C of the feature map.
+        hidden: width of the hidden layer (default 64).
+        pool: side of the pooled grid the head sees (default 4, i.e. 4x4 cells).
+        sigma_floor: smallest possible sigma (default 0.05, in feature-map units, where the map spans 2; about a
+            fifth of a cell of an 8x8 map). It keeps S^-1 finite; the spread loss is what keeps the fovea from
+            collapsing.
+        sigma_max: largest possible sigma (default 0.8: a cell two sigma from the centre of the fovea, 1.6 units
+            away, still gets weight exp(-2) ~ 0.14, so a centred fovea sees the whole map, faded at the rim).
+        init_sigma: sigma of the initial gaze (default: 0.6 or, under a lower cap, 0.75 * sigma_max; at 0.6 a
+            cell one unit from the centre, e.g. the middle of an edge, starts at weight exp(-1/2 / 0.36) ~ 0.25).
+        rho_max: bound on |rho| (default 0.9).
+        init_scale: std of the last layer's initial weights (default 0.01), so gazes start almost identical.
+        head: "mlp" (pooled grid -> MLP -> all five numbers) or "keypoint" (soft-argmax centre, see above).
+    """
+
+    HEADS = typing.get_args(GazeHead)
+
+    def __init__(
+        self,
+        in_channels: int,
+        *,
+        head: str = "mlp",
+        hidden: int = 64,
+        pool: int = 4,
+        sigma_floor: float = 0.05,
+        sigma_max: float = 0.8,
+        init_sigma: float | None = None,
+        rho_max: float = 0.9,
+        init_scale: float = 0.01,
+    ):
+        super().__init__()
+        self.in_channels = check_int("in_channels", in_channels, 1)
+        check_int("hidden", hidden, 1)
+        self.pool = check_int("pool", pool, 1)
+        check_number("sigma_floor", sigma_floor, 0, low_open=True)
+        check_number("sigma_max", sigma_max, sigma_floor, low_open=True)
+        if init_sigma is None:
+            init_sigma = min(0.6, sigma_floor + 0.75 * (sigma_max - sigma_floor))
+        check_number("init_sigma", init_sigma, sigma_floor, sigma_max, low_open=True, high_open=True)
+        check_number("rho_max", rho_max, 0, 1, low_open=True, high_open=True)
+        check_number("init_scale", init_scale, 0)
+        check_choice("head", head, self.HEADS)
+        self.head_kind = head
+        self.sigma_floor = float(sigma_floor)
+        self.sigma_max = float(sigma_max)
+        self.rho_max = float(rho_max)
+        # logit((init_sigma - floor) / (max - floor)): the bias that gives sigma = init_sigma.
+        fraction = (init_sigma - sigma_floor) / (sigma_max - sigma_floor)
+        sigma_bias = math.log(fraction / (1.0 - fraction))
+        if head == "mlp":
+            self.head = nn.Sequential(
+                nn.Flatten(),
+                nn.Linear(in_channels * pool * pool, hidden),
+                nn.ReLU(),
+                nn.Linear(hidden, 5),
+            )
+            last, bias = self.head[-1], [0.0, 0.0, sigma_bias, sigma_bias, 0.0]
+        else:
+            self.keypoint = nn.Conv2d(in_channels, 1, kernel_size=1)  # one score per cell
+            nn.init.zeros_(self.keypoint.weight)
+            nn.init.zeros_(self.keypoint.bias)
+            self.shape = nn.Linear(in_channels, 3)  # sigma_x, sigma_y, rho from the globally pooled map
+            last, bias = self.shape, [sigma_bias, sigma_bias, 0.0]
+        nn.init.normal_(last.weight, std=init_scale)
+        with torch.no_grad():
+            last.bias.copy_(torch.tensor(bias))
+
+    def params(self, fmap: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Gaze parameters for a feature map (B, C, h, w): mu (B, 2), sigma (B, 2), rho (B,)."""
+        _check_fmap(fmap, self.in_channels)
+        if self.head_kind == "mlp":
+            return self.squash(self.head(F.adaptive_avg_pool2d(fmap, self.pool)))
+        b, _, h, w = fmap.shape
+        p = torch.softmax(KEYPOINT_SCALE * self.keypoint(fmap).flatten(1), dim=1).view(b, h, w)
+        xs = torch.linspace(-1.0, 1.0, w, dtype=fmap.dtype, device=fmap.device)
+        ys = torch.linspace(-1.0, 1.0, h, dtype=fmap.dtype, device=fmap.device)
+        mu = torch.stack([(p.sum(1) * xs).sum(1), (p.sum(2) * ys).sum(1)], dim=1)  # expected cell position
+        _, sigma, rho = self.squash(F.pad(self.shape(fmap.mean(dim=(2, 3))), (2, 0)))  # (0, 0, b_x, b_y, c)
+        return mu, sigma, rho
+
+    def squash(self, raw: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The head's five outputs (B, 5) -> mu, sigma, rho within this gaze's bounds (:func:`gaze_parameters`)."""
+        return gaze_parameters(raw, self.sigma_floor, self.sigma_max, self.rho_max)
+
+    def forward(self, fmap: Tensor) -> AttentionOutput:
+        """fmap (B, C, h, w) -> AttentionOutput with weights = gaussian_map(mu, sigma, rho, h, w)."""
+        mu, sigma, rho = self.params(fmap)
+        weights = _gaussian_map(mu, sigma, rho, fmap.shape[2], fmap.shape[3]).to(fmap.dtype)
+        return AttentionOutput(fmap * weights[:, None], weights, mu, sigma, rho)
+
+
+class PatchAttention(nn.Module):
+    """Unconstrained attention (ablation): one weight per feature-map cell, predicted by a 1x1 convolution.
+
+    Normalizations:
+
+    * ``"sigmoid"`` (default): each cell independently, ``w = sigmoid(logit)`` in (0, 1);
+    * ``"softmax"``: a softmax over the h*w cells, rescaled by its maximum so the strongest cell has weight 1
+      (a plain softmax would shrink every weight by ~1/(h w) and with it the features the heads see).
+
+    The convolution starts at zero, so every cell starts with the same weight (0.5 for sigmoid, 1 for softmax):
+    no initial preference for any location.
+
+    Args:
+        in_channels: C of the feature map.
+        normalization: ``"sigmoid"`` or ``"softmax"``.
+    """
+
+    NORMALIZATIONS = ("sigmoid", "softmax")
+
+    def __init__(self, in_channels: int, *, normalization: str = "sigmoid"):
+        super().__init__()
+        self.in_channels = check_int("in_channels", in_channels, 1)
+        check_choice("normalization", normalization, self.NORMALIZATIONS)
+        self.normalization = normalization
+        self.logits = nn.Conv2d(in_channels, 1, kernel_size=1)
+        nn.init.zeros_(self.logits.weight)
+        nn.init.zeros_(self.logits.bias)
+
+    def forward(self, fmap: Tensor) -> AttentionOutput:
+        """fmap (B, C, h, w) -> AttentionOutput with per-cell weights (B, h, w) in [0, 1]; mu/sigma/rho None."""
+        _check_fmap(fmap, self.in_channels)
+        logits = self.logits(fmap)[:, 0]  # (B, h, w)
+        if self.normalization == "sigmoid":
+            weights = torch.sigmoid(logits)
+        else:
+            # softmax / max(softmax) = exp(l - max l): the same thing, computed without the tiny normaliser.
+            flat = logits.flatten(1)
+            weights = torch.exp(flat - flat.max(dim=1, keepdim=True).values).view_as(logits)
+        return AttentionOutput(fmap * weights[:, None], weights)
+
+
+class NoAttention(nn.Module):
+    """The identity (baseline CNN): weights are all ones, features pass unchanged."""
+
+    def __init__(self, in_channels: int):
+        super().__init__()
+        self.in_channels = check_int("in_channels", in_channels, 1)
+
+    def forward(self, fmap: Tensor) -> AttentionOutput:
+        """fmap (B, C, h, w) -> AttentionOutput(features=fmap, weights=ones (B, h, w))."""
+        _check_fmap(fmap, self.in_channels)
+        weights = fmap.new_ones(fmap.shape[0], fmap.shape[2], fmap.shape[3])
+        return AttentionOutput(fmap, weights)
+
+
+class OracleGaze(nn.Module):
+    """A diagnostic, not a method: a fixed-size Gaussian fovea centred on a target given from outside.
+
+    The trainers give it the environment's privileged ``prize`` position (converted to feature-map coordinates),
+    so it shows what a *perfect* fovea would buy: the upper bound that a learned gaze can approach. It has no
+    parameters and nothing trains it.
+
+    Args:
+        in_channels: C of the feature map.
+        sigma: spread of the fovea in feature-map units (both axes; rho = 0).
+    """
+
+    def __init__(self, in_channels: int, *, sigma: float = 0.44):
+        super().__init__()
+        self.in_channels = check_int("in_channels", in_channels, 1)
+        check_number("sigma", sigma, 0, low_open=True)
+        self.sigma = float(sigma)
+
+    def forward(self, fmap: Tensor, target: Tensor | None = None) -> AttentionOutput:
+        """fmap (B, C, h, w), target (B, 2) gaze centres in map coordinates -> AttentionOutput (like the gaze)."""
+        _check_fmap(fmap, self.in_channels)
+        check_tensor("target", target, (fmap.shape[0], 2),
+                     f"({fmap.shape[0]}, 2) (the oracle fovea needs the env's privileged 'prize' observation, which "
+                     "only built-in tasks have)")
+        mu = target.to(fmap.dtype)
+        sigma = torch.full_like(mu, self.sigma)
+        rho = mu.new_zeros(mu.shape[0])
+        weights = _gaussian_map(mu, sigma, rho, fmap.shape[2], fmap.shape[3])
+        return AttentionOutput(fmap * weights[:, None], weights, mu, sigma, rho)
+
+
+AttentionKind = Literal["none", "patch", "gaze", "oracle"]
+ATTENTION_KINDS = typing.get_args(AttentionKind)
+_ATTENTION_CLASSES = {"none": NoAttention, "patch": PatchAttention, "gaze": GaussianGaze, "oracle": OracleGaze}
+
+
+def make_attention(kind: str, in_channels: int, **kwargs) -> nn.Module:
+    """Build an attention module by name: ``"none"`` | ``"patch"`` | ``"gaze"`` | ``"oracle"``; kwargs go to its
+    constructor."""
+    return _ATTENTION_CLASSES[check_choice("kind", kind, ATTENTION_KINDS)](in_channels, **kwargs)

@@ -1,0 +1,452 @@
+"""Return-guided contrastive learning of the gaze: triplet mining, losses and the update step.
+
+Idea (Gaze on the Prize): if two states *look* alike but lead to different returns, whatever tells them apart
+is what matters for the task. So we
+
+1. find, for an anchor state, visually similar states in a :class:`~gazelab.method.buffer.ContrastiveBuffer`
+   (k nearest neighbours of its key, with FAISS),
+2. take a neighbour with the same outcome class as the *positive* and one with the other class as the
+   *negative*,
+3. apply the gaze to all three feature maps and ask, with a triplet loss on cosine distance, that the gazed
+   anchor be closer to the positive than to the negative by a margin. The only way the gaze can do that on
+   near-identical maps is to look where they differ in a return-relevant way.
+
+A spread loss on log sigma keeps the fovea from collapsing onto a point or growing over the whole feature map.
+Only the gaze head's parameters are updated; the stored maps are detached.
+"""
+
+from __future__ import annotations
+
+import copy
+import typing
+from dataclasses import dataclass
+from typing import Annotated, Literal, Optional
+
+import faiss
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from gazelab.method.buffer import ContrastiveBuffer
+from gazelab.core.checks import AtLeast, Interval, check_choice, check_fields, check_int, check_number, check_tensor
+from gazelab.core.errors import GazelabError
+
+__all__ = [
+    "cosine_distance",
+    "triplet_loss",
+    "spread_loss",
+    "knn_excluding_self",
+    "mine_triplets",
+    "POSITIVE_RULES",
+    "FOVEA_MODES",
+    "ContrastiveConfig",
+    "ContrastiveStats",
+    "ContrastiveLearner",
+]
+
+
+def _check_triplet_inputs(anchor: Tensor, positive: Tensor, negative: Tensor) -> None:
+    for name, t in (("anchor", anchor), ("positive", positive), ("negative", negative)):
+        if not isinstance(t, Tensor) or t.ndim < 1:
+            raise GazelabError(f"{name} must be a tensor of shape (N, ...), got {type(t).__name__}")
+    if not anchor.shape == positive.shape == negative.shape:
+        raise GazelabError(
+            "anchor, positive and negative must have the same shape, got "
+            f"{tuple(anchor.shape)}, {tuple(positive.shape)}, {tuple(negative.shape)}"
+        )
+
+
+def cosine_distance(a: Tensor, b: Tensor) -> Tensor:
+    """1 - cos(a_i, b_i) per row, for (N, ...) inputs flattened to (N, D) -> (N,) in [0, 2]."""
+    return 1.0 - nn.functional.cosine_similarity(a.flatten(1), b.flatten(1), dim=1, eps=1e-8)
+
+
+def triplet_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float = 0.2) -> Tensor:
+    """Triplet loss on cosine distance: ``mean_i max(0, d(a_i, p_i) - d(a_i, n_i) + margin)``.
+
+    ``d(x, y) = 1 - cos(x, y)`` on the flattened inputs, so only the *direction* of a gazed map counts (a gaze
+    cannot win by scaling everything down). d lies in [0, 2]; the default margin 0.2 asks the negative to be
+    10% of that range further away than the positive.
+
+    Args:
+        anchor, positive, negative: (N, ...) tensors of the same shape (e.g. gazed maps (N, C, h, w)).
+        margin: >= 0.
+
+    Returns:
+        Scalar; 0 (still differentiable) when N = 0.
+    """
+    _check_triplet_inputs(anchor, positive, negative)
+    check_number("margin", margin, 0)
+    if anchor.shape[0] == 0:
+        return anchor.sum() * 0.0
+    hinge = cosine_distance(anchor, positive) - cosine_distance(anchor, negative) + margin
+    return torch.relu(hinge).mean()
+
+
+def spread_loss(sigma: Tensor, target: float = 0.3) -> Tensor:
+    """Spread regulariser ``mean((log sigma - log target)^2)`` over every sigma (B, 2) -> scalar.
+
+    Why log-space: the penalty depends only on the *ratio* sigma / target, so it is scale-free (the same for a
+    fovea of 0.1 as of 1.0 relative to its target) and symmetric in halving vs doubling (log 1/2 = -log 2),
+    while a plain (sigma - target)^2 would barely resist a collapse towards 0 and punish growth harder than
+    shrinkage. Default target 0.3 (feature-map units, the map spans 2): about one feature-map cell on each side
+    of the centre of a 10x10 map fall within one sigma.
+    """
+    check_tensor("sigma", sigma, (None, 2), "(B, 2)")
+    check_number("target", target, 0, low_open=True)
+    if sigma.shape[0] == 0:
+        return sigma.sum() * 0.0
+    if not (sigma > 0).all():
+        raise GazelabError(f"sigma must be > 0, got min {sigma.min().item()}")
+    return (torch.log(sigma) - float(np.log(target))).square().mean()
+
+
+def _outcome_classes(returns: Tensor, threshold: float | None) -> Tensor:
+    """Boolean (N,) 'high return' class.
+
+    With an explicit threshold: ``return > threshold``. Default (None): split at the median; returns *equal* to
+    the median go to whichever side gives the more balanced split (``r > median`` or ``r >= median``), so e.g.
+    binary returns with 70% successes still split into successes vs failures. If all returns are equal there
+    is a single class and no triplet can be formed.
+    """
+    if threshold is not None:
+        return returns > threshold
+    median = returns.median()
+    above, at_or_above = returns > median, returns >= median
+    n = returns.numel()
+    balance = lambda c: min(int(c.sum()), n - int(c.sum()))  # noqa: E731 -- size of the smaller class
+    return above if balance(above) >= balance(at_or_above) else at_or_above
+
+
+def knn_excluding_self(keys: np.ndarray, anchors: np.ndarray, k: int, num_threads: int) -> np.ndarray:
+    """Exact k nearest neighbours (L2) of ``keys[anchors]`` among all keys, the anchor itself left out -> (A, k).
+
+    keys: (N, D) float32 C-contiguous array; anchors: (A,) int indices into keys. The search ``mine_triplets``
+    runs (exposed for benchmarks that inspect the neighbours themselves).
+    """
+    index = faiss.IndexFlatL2(keys.shape[1])
+    index.add(keys)
+    # Two FAISS settings, changed for this search only:
+    # * FAISS uses a GEMM for flat distances only from `distance_compute_blas_threshold` queries on (128k by
+    #   default in faiss 1.15), else a per-pair SIMD loop. For a few hundred queries against 100k keys the
+    #   GEMM is ~5x faster (0.08 s vs 0.4 s on 2 cores), so lower the threshold.
+    # * Threads: in one process FAISS's OpenMP calls can resolve to torch's OpenMP runtime, so setting FAISS's
+    #   thread count may change torch's; save it and put it back.
+    saved_threshold, saved_threads = faiss.cvar.distance_compute_blas_threshold, faiss.omp_get_max_threads()
+    faiss.cvar.distance_compute_blas_threshold = 1
+    faiss.omp_set_num_threads(num_threads)
+    try:
+        # k + 1 results: the anchor is (almost always) its own nearest neighbour; drop it wherever it appears,
+        # else (an exact duplicate ranked first) drop the last result, leaving exactly k per row, nearest first.
+        _, found = index.search(keys[anchors], k + 1)
+    finally:
+        faiss.cvar.distance_compute_blas_threshold = saved_threshold
+        faiss.omp_set_num_threads(saved_threads)
+    is_self = found == anchors[:, None]
+    is_self[~is_self.any(axis=1), k] = True
+    return found[~is_self].reshape(len(anchors), k)
+
+
+PositiveRule = Literal["same_class", "higher_return"]
+EpisodeNeighbours = Literal["any", "same_episode", "other_episodes"]
+KeyKind = Literal["map", "gazed"]
+FoveaMode = Literal["anchor", "own"]
+POSITIVE_RULES = typing.get_args(PositiveRule)
+NEIGHBOURS = ("any", "other_groups", "same_group")
+EPISODE_NEIGHBOURS = typing.get_args(EpisodeNeighbours)
+KEY_KINDS = typing.get_args(KeyKind)
+FOVEA_MODES = typing.get_args(FoveaMode)
+
+
+def mine_triplets(
+    keys: Tensor,
+    returns: Tensor,
+    k: int = 16,
+    *,
+    num_anchors: int | None = None,
+    threshold: float | None = None,
+    rule: str = "same_class",
+    groups: Tensor | None = None,
+    neighbours: str = "any",
+    times: Tensor | None = None,
+    min_time_gap: int = 0,
+    generator: torch.Generator | None = None,
+    num_threads: int | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Mine (anchor, positive, negative) index triplets among visually similar states with different outcomes.
+
+    1. Anchors: ``num_anchors`` indices drawn without replacement (all N if None).
+    2. Neighbours: each anchor's k exact nearest neighbours in L2 over *all* keys (FAISS ``IndexFlatL2``),
+       excluding the anchor itself and, with ``groups``, every state of the anchor's group (its episode;
+       ``neighbours="other_groups"``) or every state outside it (``neighbours="same_group"``); with ``times`` and
+       ``min_time_gap``, also the states of its own group fewer than ``min_time_gap`` steps away.
+    3. Outcome classes: ``return > threshold`` vs the rest; default threshold the median of ``returns`` with
+       ties sent to the side that balances the classes (see :func:`_outcome_classes`; all returns equal -> one
+       class -> no triplets).
+    4. ``rule="same_class"`` (ours): positive = the nearest neighbour of the anchor's class, negative = the nearest
+       of the other class. ``rule="higher_return"`` (the paper's, as its reviews describe it): positive = the
+       nearest *high-return* neighbour, negative = the nearest low-return one, whatever the anchor's class.
+       Anchors with no neighbour of either kind are skipped.
+
+    Why ``groups``: the frames of one episode share their clutter and goal, so under whole-map keys an anchor's
+    nearest neighbours are mostly its own episode's frames, while a neighbour of the other outcome class often
+    comes from another episode. Such a triplet is solved by telling the episodes apart, which any part of the
+    frame does (its clutter, its plaid): no pressure to look anywhere in particular. ``"same_group"`` keeps the
+    triplet inside one episode, where what changed the outcome is what moved relative to the goal;
+    ``"other_groups"`` compares look-alike states of different episodes. Why ``min_time_gap``: inside an episode
+    the nearest same-class neighbour is usually the next frame, the other-class one further away in time, so moving
+    clutter alone tells them apart; a gap keeps near-duplicate frames out.
+
+    Args:
+        keys: (N, D) float keys (e.g. ``ContrastiveBuffer.keys``), finite.
+        returns: (N,) returns, finite.
+        k: neighbours per anchor, 1 <= k < N.
+        num_anchors: how many anchors to sample (>= 1), or None for all N.
+        threshold: class boundary, or None for the median rule above.
+        rule: "same_class" or "higher_return" (see 4.).
+        groups: (N,) integer group (episode) ids, or None: neighbours from anywhere.
+        neighbours: with ``groups``: "any", "other_groups" or "same_group" (see 2.).
+        times: (N,) integer step of each state within its group (with ``min_time_gap``).
+        min_time_gap: skip same-group neighbours fewer than this many steps from the anchor (0 = off).
+        generator: torch generator for the anchor sampling (reproducibility).
+        num_threads: FAISS threads for the search; None (default) = ``torch.get_num_threads()``, so one
+            setting governs both (on a machine shared with other busy processes, 1 thread is much faster for
+            both: OpenMP threads that wait for a busy core stall each other).
+
+    Returns:
+        anchor_idx, positive_idx, negative_idx: LongTensors (T,) on ``keys.device``, T <= number of anchors.
+    """
+    check_tensor("keys", keys, (None, None), "(N, D)")
+    n = keys.shape[0]
+    check_tensor("returns", returns, (n,), f"({n},) like keys")
+    check_int("k", k, 1, n - 1)
+    if num_anchors is not None:
+        check_int("num_anchors", num_anchors, 1)
+    check_choice("rule", rule, POSITIVE_RULES)
+    check_choice("neighbours", neighbours, NEIGHBOURS)
+    check_int("min_time_gap", min_time_gap, 0)
+    if (neighbours != "any" or min_time_gap) and groups is None:
+        raise GazelabError(f"neighbours={neighbours!r} and min_time_gap={min_time_gap} need groups (episode ids)")
+    if min_time_gap:
+        check_tensor("times", times, (n,), f"({n},) like keys (min_time_gap={min_time_gap} needs them)")
+    if groups is not None:
+        check_tensor("groups", groups, (n,), f"({n},) like keys")
+    if not torch.isfinite(keys).all():
+        raise GazelabError("keys must be finite, got NaN or inf")
+    if not torch.isfinite(returns).all():
+        raise GazelabError("returns must be finite, got NaN or inf")
+    num_threads = check_int("num_threads", torch.get_num_threads() if num_threads is None else num_threads, 1)
+    if threshold is not None:
+        check_number("threshold", threshold)
+
+    device = keys.device
+    high = _outcome_classes(returns.detach().float().cpu(), threshold).numpy()
+    if num_anchors is None or num_anchors >= n:
+        anchors = np.arange(n)
+    else:
+        anchors = torch.randperm(n, generator=generator)[:num_anchors].numpy()
+    keys_np = np.ascontiguousarray(keys.detach().float().cpu().numpy())
+    if neighbours == "any" and not min_time_gap:
+        found = knn_excluding_self(keys_np, anchors, k, num_threads)  # (A, k), nearest first
+        usable = np.ones(found.shape, dtype=bool)
+    else:
+        # Search deeper, then keep each row's first k neighbours of the wanted kind (fewer if the depth runs out).
+        depth = min(n - 1, 4 * k + 64)
+        found = knn_excluding_self(keys_np, anchors, depth, num_threads)
+        group = groups.detach().cpu().numpy()
+        same_group = group[found] == group[anchors][:, None]
+        wanted = np.ones(found.shape, dtype=bool) if neighbours == "any" else same_group == (neighbours == "same_group")
+        if min_time_gap:
+            time = times.detach().cpu().numpy()
+            wanted &= ~(same_group & (np.abs(time[found] - time[anchors][:, None]) < min_time_gap))
+        usable = wanted & (np.cumsum(wanted, axis=1) <= k)
+
+    if rule == "same_class":
+        wanted_pos = high[found] == high[anchors][:, None]  # (A, K)
+    else:
+        wanted_pos = high[found]
+    pos_ok, neg_ok = wanted_pos & usable, ~wanted_pos & usable
+    valid = pos_ok.any(axis=1) & neg_ok.any(axis=1)
+    rows = np.arange(len(anchors))
+    # argmax of a boolean row = the first True = the nearest neighbour with that property.
+    positive = found[rows, pos_ok.argmax(axis=1)]
+    negative = found[rows, neg_ok.argmax(axis=1)]
+    as_long = lambda a: torch.from_numpy(np.ascontiguousarray(a[valid], dtype=np.int64)).to(device)  # noqa: E731
+    return as_long(anchors), as_long(positive), as_long(negative)
+
+
+@dataclass
+class ContrastiveConfig:
+    """Hyper-parameters of the contrastive gaze update (defaults: ours; the reasons are in docs/design.md)."""
+
+    num_anchors: Annotated[int, AtLeast(1)] = 512
+    """Anchors sampled per update; each gives at most one triplet."""
+    k: Annotated[int, AtLeast(1)] = 16
+    """Neighbours per anchor searched for a positive and a negative. Small k: only truly similar states are
+    compared (sharper signal, fewer triplets); large k: more triplets from less similar pairs."""
+    margin: Annotated[float, AtLeast(0)] = 0.2
+    """Triplet margin on the cosine distance (range [0, 2])."""
+    spread_weight: Annotated[float, AtLeast(0)] = 0.1
+    """Weight of the spread loss relative to the triplet loss."""
+    spread_target: Annotated[float, Interval(0, low_open=True)] = 0.3
+    """sigma the spread loss pulls towards (feature-map units: the map's cell centres span [-1, 1])."""
+    lr: Annotated[float, Interval(0, low_open=True)] = 3e-4
+    """Adam learning rate of the gaze head for this update (its own optimizer, separate from the RL one)."""
+    min_buffer: Annotated[int, AtLeast(0)] = 256
+    """Warm-up: with fewer stored states the update is a no-op (neighbours among few states are not similar)."""
+    threshold: Optional[float] = None
+    """Outcome-class boundary on the return; None = the buffer's median (see ``mine_triplets``)."""
+    fovea: FoveaMode = "anchor"
+    """Whose fovea weights the three maps of a triplet. "anchor" (default): the anchor's gaze is applied to anchor,
+    positive and negative alike ("one eye per triplet"), so the only way to separate positive from negative is to
+    look where they differ. "own": each map under its own gaze; then the head can separate the classes by
+    *moving* (reading the outcome from its input and placing the fovea by class) instead of looking, a shortcut
+    measured on synthetic maps (tests/test_contrastive.py)."""
+    rule: PositiveRule = "same_class"
+    """Which neighbour is the positive: "same_class" (the anchor's outcome class) or "higher_return" (the paper's:
+    always the high-return neighbour); see ``mine_triplets``."""
+    neighbours: EpisodeNeighbours = "any"
+    """Where an anchor's neighbours may come from: "any" state, only its "same_episode" or only "other_episodes"
+    (episode ids from the buffer; see ``mine_triplets``)."""
+    min_time_gap: Annotated[int, AtLeast(0)] = 0
+    """Skip neighbours of the anchor's own episode fewer than this many steps away (0 = off)."""
+    keys: KeyKind = "map"
+    """What "look alike" means for mining: "map" (the buffer's keys: a random projection of the whole detached
+    map, fixed when stored) or "gazed" (the same projection of the map under the *current* gaze, recomputed each
+    step for a random pool of ``key_pool`` rows: neighbours that look alike where the gaze looks, whatever the
+    clutter elsewhere)."""
+    key_pool: Annotated[int, AtLeast(2)] = 8192
+    """Rows mined per step with ``keys="gazed"`` (their keys are recomputed each step)."""
+    steps: Annotated[int, AtLeast(1)] = 1
+    """Contrastive Adam steps per ``update`` call, each on freshly mined triplets."""
+    seed: int = 0
+    """Seed of the anchor sampling."""
+    faiss_threads: Annotated[Optional[int], AtLeast(1)] = None
+    """Threads of the FAISS k-NN search; None = torch's thread count (see ``mine_triplets``)."""
+
+    def __post_init__(self):
+        check_fields(self)
+
+
+@dataclass
+class ContrastiveStats:
+    """What one update did, for logging (all 0 when the update was a no-op, ``triplets == 0``)."""
+
+    triplets: int = 0
+    """Number of triplets mined (0 = no-op: buffer below warm-up or no two outcome classes among neighbours)."""
+    triplet_loss: float = 0.0
+    """Mean hinge over the triplets, before the step."""
+    spread_loss: float = 0.0
+    """Spread loss over the sigmas of the gazed maps, before the step."""
+    pos_distance: float = 0.0
+    """Mean cosine distance anchor-positive of the gazed maps."""
+    neg_distance: float = 0.0
+    """Mean cosine distance anchor-negative of the gazed maps."""
+
+
+class ContrastiveLearner:
+    """Owns an Adam over the gaze's parameters and runs the contrastive update on a buffer.
+
+    ``update`` does not read or modify ``.grad`` of any parameter (it computes gradients with
+    ``torch.autograd.grad``), so it can run between the RL trainer's backward and step without interfering, and
+    it never changes parameters outside ``gaze``.
+
+    Args:
+        gaze: the attention module to train (a :class:`~gazelab.method.attention.GaussianGaze`; a ``PatchAttention``
+            also works, without the spread loss). Must have parameters.
+        config: :class:`ContrastiveConfig`.
+    """
+
+    def __init__(self, gaze: nn.Module, config: ContrastiveConfig | None = None):
+        self.gaze = gaze
+        self.config = config if config is not None else ContrastiveConfig()
+        self.params = [p for p in gaze.parameters() if p.requires_grad]
+        if not self.params:
+            raise GazelabError(f"gaze must have trainable parameters, got {type(gaze).__name__} with none")
+        self.optimizer = torch.optim.Adam(self.params, lr=self.config.lr)
+        self.generator = torch.Generator().manual_seed(self.config.seed)
+
+    def update(self, buffer: ContrastiveBuffer) -> ContrastiveStats:
+        """``config.steps`` contrastive steps (mine -> gaze -> losses -> Adam step on the gaze); stats of the last."""
+        stats = ContrastiveStats()
+        for _ in range(self.config.steps):
+            stats = self._step(buffer)
+            if stats.triplets == 0:
+                break
+        return stats
+
+    def _gazed_triplets(self, maps_a: Tensor, maps_p: Tensor, maps_n: Tensor):
+        """Gaze-weighted (anchor, positive, negative) maps and the AttentionOutput whose sigma the spread loss sees."""
+        if self.config.fovea == "own":
+            t = maps_a.shape[0]
+            out = self.gaze(torch.cat([maps_a, maps_p, maps_n]))
+            return (*out.features.split(t), out)
+        out = self.gaze(maps_a)  # one eye per triplet: the anchor's weights on all three maps
+        weights = out.weights[:, None]
+        return out.features, maps_p * weights, maps_n * weights, out
+
+    def _step(self, buffer: ContrastiveBuffer) -> ContrastiveStats:
+        cfg = self.config
+        n = len(buffer)
+        if n < max(cfg.min_buffer, cfg.k + 1):
+            return ContrastiveStats()
+        features, returns, keys = buffer.filled()
+        rows = torch.arange(n, device=keys.device)
+        if cfg.keys == "gazed":  # look-alike under the current gaze: keys of the gazed maps of a pool of rows
+            rows = torch.randperm(n, generator=self.generator)[: cfg.key_pool].to(keys.device)
+            with torch.no_grad():
+                maps = features[rows].to(device=self.params[0].device, dtype=torch.float32)
+                keys = torch.cat([buffer.make_keys(self.gaze(chunk).features) for chunk in maps.split(2048)])
+        anchor, positive, negative = (rows[i] for i in mine_triplets(
+            keys if cfg.keys == "gazed" else keys[rows],
+            returns[rows],
+            min(cfg.k, len(rows) - 1),
+            num_anchors=cfg.num_anchors,
+            threshold=cfg.threshold,
+            rule=cfg.rule,
+            groups=buffer.episodes[rows],
+            neighbours={"any": "any", "same_episode": "same_group", "other_episodes": "other_groups"}[cfg.neighbours],
+            times=buffer.times[rows],
+            min_time_gap=cfg.min_time_gap,
+            generator=self.generator,
+            num_threads=cfg.faiss_threads,
+        ))
+        t = anchor.numel()
+        if t == 0:
+            return ContrastiveStats()
+
+        device = self.params[0].device
+        as_float = lambda idx: features[idx].to(device=device, dtype=torch.float32)  # noqa: E731
+        with torch.enable_grad():  # also when the trainer calls us inside torch.no_grad()
+            gazed_a, gazed_p, gazed_n, out = self._gazed_triplets(as_float(anchor), as_float(positive), as_float(negative))
+            tl = triplet_loss(gazed_a, gazed_p, gazed_n, cfg.margin)
+            sl = spread_loss(out.sigma, cfg.spread_target) if out.sigma is not None else tl.new_zeros(())
+            total = tl + cfg.spread_weight * sl
+            grads = torch.autograd.grad(total, self.params, allow_unused=True)
+        saved = [p.grad for p in self.params]  # whatever the RL trainer accumulated stays untouched
+        for p, g in zip(self.params, grads):
+            p.grad = g
+        self.optimizer.step()
+        for p, g in zip(self.params, saved):
+            p.grad = g
+
+        with torch.no_grad():
+            return ContrastiveStats(
+                triplets=t,
+                triplet_loss=tl.item(),
+                spread_loss=sl.item(),
+                pos_distance=cosine_distance(gazed_a, gazed_p).mean().item(),
+                neg_distance=cosine_distance(gazed_a, gazed_n).mean().item(),
+            )
+
+    def state_dict(self) -> dict:
+        """Optimizer and sampling state (the gaze's own weights are saved with the model).
+
+        A deep copy: ``Optimizer.state_dict()`` alone returns references that later steps update in place.
+        """
+        return copy.deepcopy({"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state()})
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])

@@ -1,0 +1,164 @@
+"""Checkpoint files: what they hold, how they are written (never half) and read (lazily, weights only).
+
+A checkpoint is a plain dict of tensors and Python values (``torch.load(path, weights_only=True)`` reads it)::
+
+    format, algo, config, spaces, global_step, iteration, rng, history   written by gazelab.rl.run.Run for every run
+    <name>: <state dict>                                                   what the trainer tracks (Run.track):
+                                                                           networks, optimizers, plug-in, envs, ...
+
+* :func:`save_atomic` / :func:`write_atomic`: a temporary file moved into place with ``os.replace``, so a crash
+  never leaves a half-written file; :func:`link_or_copy` keeps a copy under another name (a hard link: no disk).
+* :func:`load_checkpoint`: a run directory or a file; memory-mapped on request (a caller that needs only the policy
+  never reads a saved replay buffer); one :class:`~gazelab.core.errors.GazelabError` line for a damaged or foreign file.
+* :class:`EnvSpaces`: the spaces of the training envs, so a policy is rebuilt without making an env.
+* :func:`rng_state` / :func:`set_rng_state`: python, numpy and torch generators, for an exact resume.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from gazelab.core.errors import GazelabError
+
+__all__ = ["CHECKPOINT_NAME", "FINAL_CHECKPOINT_NAME", "CHECKPOINT_FORMAT", "checkpoint_path", "load_checkpoint",
+           "write_atomic", "save_atomic", "link_or_copy", "EnvSpaces", "rng_state", "set_rng_state"]
+
+CHECKPOINT_NAME = "checkpoint.pt"
+FINAL_CHECKPOINT_NAME = "final.pt"
+CHECKPOINT_FORMAT = 2
+"""Format 2: what a trainer tracks is saved under the names it tracks it by (format 1, before gazelab.rl.run.Run.track,
+listed the keys by hand); format-1 checkpoints still load a policy, and resuming them is refused."""
+READABLE_FORMATS = (1, 2)
+
+
+def checkpoint_path(run_or_checkpoint: str | os.PathLike) -> Path:
+    """A run directory -> its checkpoint.pt; a file path is returned unchanged. GazelabError if it does not exist."""
+    path = Path(run_or_checkpoint)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    if not path.is_file():
+        raise GazelabError(f"no checkpoint at {str(run_or_checkpoint)!r} (expected a run directory holding "
+                           f"{CHECKPOINT_NAME} or a checkpoint file)")
+    return path
+
+
+def load_checkpoint(run_or_checkpoint: str | os.PathLike, map_location="cpu", *, mmap: bool = False) -> dict:
+    """Load a checkpoint (run directory or file) with ``weights_only=True``.
+
+    ``mmap=True`` maps the file instead of reading it: a tensor's bytes are read when it is first used, so a
+    caller that needs only the policy never reads a saved replay buffer. GazelabError naming the file when it
+    is not a gazelab checkpoint (truncated, corrupt, another format).
+    """
+    path = checkpoint_path(run_or_checkpoint)
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except Exception as e:  # noqa: BLE001 -- RuntimeError, UnpicklingError, EOFError, KeyError...: all mean "bad file"
+        reason = f"{type(e).__name__}: {str(e).splitlines()[0][:100]}" if str(e) else type(e).__name__
+        raise GazelabError(f"{path} is not a gazelab checkpoint: it is truncated or corrupt ({reason})") from None
+    if not isinstance(ckpt, dict) or "format" not in ckpt:
+        raise GazelabError(f"{path} is not a gazelab checkpoint: a torch file without gazelab's 'format' key")
+    if ckpt["format"] not in READABLE_FORMATS:
+        raise GazelabError(f"{path} has checkpoint format {ckpt['format']!r}; this gazelab reads formats "
+                           f"{', '.join(map(str, READABLE_FORMATS))}")
+    return ckpt
+
+
+def write_atomic(path: Path, write) -> None:
+    """``write(tmp)`` a temporary file in the same directory, then os.replace it onto ``path``: readers see the old
+    or the new file, never half of one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_atomic(obj: dict, path: Path) -> None:
+    """torch.save ``obj`` to ``path`` atomically (:func:`write_atomic`)."""
+    write_atomic(path, lambda tmp: torch.save(obj, tmp))
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """Make ``target`` hold ``source``'s bytes atomically: a hard link (no extra disk; ``source`` is later replaced,
+    not rewritten, so the link keeps today's bytes), or a copy where the file system has no hard links."""
+    def link(tmp: Path) -> None:
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+    write_atomic(target, link)
+
+
+@dataclass(frozen=True)
+class EnvSpaces:
+    """The spaces of one environment: all that a policy builder needs to size a policy.
+
+    An env has both attributes too, so ``build_agent(config, env)`` works; checkpoints store
+    :meth:`state_dict` so that a policy is rebuilt without making an env (on a GPU machine, a CPU-physics
+    ManiSkill env made only to read its spaces would keep SAPIEN from creating the GPU one afterwards).
+    """
+
+    single_observation_space: gym.spaces.Dict
+    """``rgb`` Box (H, W, 3) uint8, and ``state`` Box (S,) float32 when the env has one."""
+    single_action_space: gym.spaces.Box
+    """Box (A,) float32 with its bounds."""
+
+    @classmethod
+    def of(cls, env) -> EnvSpaces:
+        """The spaces of ``env`` (anything with ``single_observation_space`` and ``single_action_space``)."""
+        return cls(env.single_observation_space, env.single_action_space)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Tensors and strings only (loads with ``weights_only=True``): {observation: {key: box}, action: box}."""
+        return {"observation": {k: _box_state(box) for k, box in self.single_observation_space.spaces.items()},
+                "action": _box_state(self.single_action_space)}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> EnvSpaces:
+        """Rebuild what :meth:`state_dict` returned."""
+        observation = gym.spaces.Dict({k: _box(box) for k, box in state["observation"].items()})
+        return cls(observation, _box(state["action"]))
+
+
+def _box_state(box: gym.spaces.Box) -> dict[str, Any]:
+    return {"low": torch.from_numpy(np.asarray(box.low)), "high": torch.from_numpy(np.asarray(box.high)),
+            "dtype": np.dtype(box.dtype).name}
+
+
+def _box(state: dict[str, Any]) -> gym.spaces.Box:
+    return gym.spaces.Box(state["low"].numpy(), state["high"].numpy(), dtype=np.dtype(state["dtype"]))
+
+
+def rng_state() -> dict:
+    """RNG states of python, numpy and torch (CPU + CUDA) as tensors / plain values."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what :func:`rng_state` returned."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,304 @@
+"""The fields both trainers share (:class:`TrainConfig`), the methods the paper compares, and the device rules.
+
+:class:`gazelab.rl.ppo.PPOConfig` and :class:`gazelab.rl.sac.SACConfig` extend :class:`TrainConfig` with their algorithm's
+fields. Every field is a plain dataclass field with a docstring, so ``tyro`` turns it into a ``--flag`` of
+``gazelab train ppo`` / ``sac`` (CleanRL's style), and its constraint is declared once, next to it
+(:mod:`gazelab.core.checks`): a bad value stops with one message naming the field, the value and what is allowed.
+
+Fields typed :data:`PerTask` have a default that depends on the task (and, for a few, on the machine): left at
+None, they are filled in when the config is built, from the algorithm's ``TASK_DEFAULTS`` (ManiSkill's per-task
+settings; CPU-sized ones for the built-in tasks) and the environment registry. A built config holds only
+numbers, so ``gazelab train ppo --env-id PushCube-v1 --help`` shows the numbers that run would use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal, Optional, TypeVar
+
+import torch
+import tyro
+
+from gazelab.method.attention import AttentionKind, GazeHead
+from gazelab.rl.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
+from gazelab.core.checks import AtLeast, Interval, check_fields
+from gazelab.method.contrastive import ContrastiveConfig, EpisodeNeighbours, FoveaMode, KeyKind, PositiveRule
+from gazelab.envs import is_builtin, registry
+from gazelab.envs.clutter import ClutterName
+from gazelab.core.errors import GazelabError
+from gazelab.method.labels import Label
+from gazelab.method.plugin import ContrastivePlugin
+
+__all__ = ["TrainConfig", "PerTask", "METHODS", "RUN_CONTROL_FIELDS", "resolve_device", "check_device",
+           "config_from_dict", "saved_config"]
+
+T = TypeVar("T")
+PerTask = Annotated[Optional[T], tyro.conf.DisallowNone]
+"""A field whose default depends on the task: None (the default) is replaced by the task's value when the config
+is built; the command line shows that value and does not take None."""
+
+# Fields that steer how a run is executed, not what it computes: they may differ when a run is resumed.
+RUN_CONTROL_FIELDS = ("total_timesteps", "resume", "progress", "eval_freq", "checkpoint_every", "keep_checkpoints",
+                      "torch_threads")
+
+METHODS: dict[str, dict[str, Any]] = {
+    "none": dict(attention="none"),
+    "patch": dict(attention="patch"),
+    "gaze": dict(attention="gaze"),
+    "gaze+contrastive": dict(attention="gaze", contrastive=True),
+    "oracle": dict(attention="oracle"),
+}
+"""The paper's comparison: config overrides of the CNN baseline, the unconstrained-attention ablation, the Gaussian
+gaze trained by RL gradients only, and the gaze with the return-guided contrastive step; plus the diagnostic upper
+bound, a fovea fixed on the true decisive object (built-in tasks only)."""
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> cuda if available else cpu; anything else -> ``torch.device(device)``."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def check_device(device: str) -> None:
+    """GazelabError unless ``device`` is ``"auto"`` or a cpu/cuda device this machine has (checked before any work:
+    a CUDA device on a CPU-only torch would otherwise fail after the run directory was created)."""
+    cuda_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    allowed = ["auto", "cpu"] + (["cuda"] + [f"cuda:{i}" for i in range(cuda_count)] if cuda_count else [])
+    allowed_text = ", ".join(map(repr, allowed))
+    if device == "auto":
+        return
+    try:
+        kind = torch.device(device)
+    except RuntimeError:
+        raise GazelabError(f"device={device!r} is not a torch device; allowed: {allowed_text}") from None
+    if kind.type == "cuda" and not cuda_count:
+        raise GazelabError(f"device={device!r} needs CUDA, which this torch ({torch.__version__}) does not see; "
+                           f"allowed: {allowed_text}")
+    if kind.type not in ("cpu", "cuda") or (kind.type == "cuda" and (kind.index or 0) >= cuda_count):
+        raise GazelabError(f"device={device!r} is not available here; allowed: {allowed_text}")
+
+
+@dataclass
+class TrainConfig:
+    """Fields shared by :class:`gazelab.rl.ppo.PPOConfig` and :class:`gazelab.rl.sac.SACConfig`."""
+
+    algo: ClassVar[str]
+    """The algorithm the config is for ('ppo', 'sac'): the run directory's parent and the checkpoints' tag."""
+
+    env_id: str = "gazelab/Reach-v0"
+    """the id of the environment (`gazelab envs` lists them)"""
+    seed: Annotated[int, AtLeast(0)] = 1
+    """seed of the experiment (python, numpy, torch and the environments)"""
+    total_timesteps: PerTask[Annotated[int, AtLeast(1)]] = None
+    """total timesteps of the experiments"""
+    num_envs: PerTask[Annotated[int, AtLeast(1)]] = None
+    """the number of parallel environments"""
+    device: str = "auto"
+    """torch device: 'auto' (cuda if available, else cpu), 'cpu', 'cuda', ...; ManiSkill simulates on the GPU on cuda"""
+    torch_deterministic: bool = True
+    """if toggled, `torch.backends.cudnn.deterministic=True`"""
+    torch_threads: PerTask[Annotated[int, AtLeast(1)]] = None
+    """torch CPU threads (by default torch's own setting on this machine, usually the number of cores)"""
+    include_state: bool = True
+    """whether to feed the proprioceptive state vector to the networks next to the image"""
+    image_size: PerTask[Annotated[int, AtLeast(36)]] = None
+    """camera side in pixels (the environment's: 64 built-in, 128 ManiSkill)"""
+    clutter: PerTask[ClutterName] = None
+    """clutter level of a built-in task or gazelab/PushCubeClutter-v1 (the id's; other ManiSkill ids have none)"""
+
+    encoder: Literal["auto", "nature", "fine"] = "auto"
+    """CNN: 'nature' (ManiSkill's: 4x4 map at 64 px), 'fine' (10x10 map at 64 px); auto: fine built-in, else nature"""
+    attention: AttentionKind = "none"
+    """attention on the CNN map: 'none' (the baseline), 'patch' (a weight per cell), 'gaze' (Gaussian fovea), 'oracle' (diagnostic: a fovea fixed on the true decisive object; built-in tasks only)"""  # noqa: E501
+    oracle_sigma: Annotated[float, Interval(0, low_open=True)] = 0.25
+    """spread of the oracle fovea in image units (the image spans 2; 0.25 covers the goal and its surroundings)"""
+    gaze_rl_grad: Annotated[float, Interval(0, 1)] = 1.0
+    """scale of the RL gradients into the attention head: 1 = unchanged, 0 = none (only the contrastive step trains)"""
+    gaze_head: GazeHead = "keypoint"
+    """gaze head: 'keypoint' (soft-argmax centre over the map's cells: the fovea follows the goal frame by frame, PPO reaches 0.5 success ~2x sooner than with 'mlp'; README Evidence) or 'mlp' (pooled map -> MLP -> mu, sigma, rho)"""  # noqa: E501
+    gaze_sigma_max: Annotated[float, Interval(0, low_open=True)] = 0.8
+    """largest sigma of the gaze (feature-map units: the map's cell centres span [-1, 1])"""
+    contrastive: bool = False
+    """return-guided contrastive update of the attention head (needs attention 'gaze' or 'patch')"""
+    contrastive_buffer_size: Annotated[int, AtLeast(0)] = 100_000
+    """contrastive buffer capacity (detached maps + returns); 0 = only data since the last update (PPO: the batch)"""
+    contrastive_every: Annotated[int, AtLeast(1)] = 1
+    """run the contrastive update every this many iterations (a stride > 1 trades signal for speed)"""
+    contrastive_k: Annotated[int, AtLeast(1)] = 16
+    """neighbours per anchor searched for a positive and a negative"""
+    contrastive_anchors: Annotated[int, AtLeast(1)] = 512
+    """anchors sampled per contrastive update (each gives at most one triplet)"""
+    contrastive_margin: Annotated[float, AtLeast(0)] = 0.2
+    """triplet margin on the cosine distance (which lies in [0, 2])"""
+    contrastive_threshold: Optional[float] = None
+    """return threshold between the two outcome classes (None = the buffer's median)"""
+    contrastive_lr: Annotated[float, Interval(0, low_open=True)] = 3e-4
+    """learning rate of the contrastive optimizer (Adam over the attention head only)"""
+    spread_weight: Annotated[float, AtLeast(0)] = 0.1
+    """weight of the spread loss (log sigma towards spread_target) in the contrastive update"""
+    spread_target: Annotated[float, Interval(0, low_open=True)] = 0.3
+    """sigma the spread loss pulls towards (feature-map units, the map's cell centres span [-1, 1])"""
+    contrastive_fovea: FoveaMode = "anchor"
+    """whose fovea weights a triplet's maps: 'anchor' (one eye on all three) or 'own' (each its own gaze)"""
+    contrastive_rule: PositiveRule = "same_class"
+    """positive = the neighbour of the anchor's outcome class, or always the higher-return one (the paper's)"""
+    contrastive_neighbours: EpisodeNeighbours = "any"
+    """where an anchor's neighbours may come from: any state, its own episode only, or other episodes only"""
+    contrastive_min_time_gap: Annotated[int, AtLeast(0)] = 0
+    """skip neighbours of the anchor's own episode fewer than this many steps away (0 = off)"""
+    contrastive_keys: KeyKind = "map"
+    """what 'look alike' means for mining: keys of the whole stored map, or of the map under the current gaze"""
+    contrastive_steps: Annotated[int, AtLeast(1)] = 1
+    """contrastive Adam steps per update (each on freshly mined triplets)"""
+    contrastive_labels: Label = "return_to_go"
+    """the outcome a state is labelled with (gazelab.method.labels): the episode's discounted 'return_to_go', its 'episode_return' or its 'success' (PPO also: its 'gae' returns)"""  # noqa: E501
+
+    eval_freq: PerTask[Annotated[int, AtLeast(0)]] = None
+    """evaluate the deterministic policy every this many iterations (0 = never)"""
+    num_eval_envs: Annotated[int, AtLeast(1)] = 16
+    """the number of parallel evaluation environments"""
+    num_eval_episodes: Annotated[int, AtLeast(1)] = 16
+    """episodes per evaluation (each eval env plays whole episodes, the first one of each counts)"""
+    checkpoint_every: PerTask[Annotated[int, AtLeast(0)]] = None
+    """write run_dir/checkpoint.pt every this many iterations (0 = only at start, end and stop signals)"""
+    keep_checkpoints: Annotated[int, AtLeast(0)] = 2
+    """also keep the newest this many of those periodic checkpoints as ckpt_<global_step>.pt (0 = none)"""
+    checkpoint_buffer: bool = False
+    """save the contrastive buffer in checkpoints (exact resume; 100k 32x10x10 maps = 0.64 GB); False: resume empty"""
+    run_dir: Optional[str] = None
+    """where logs, history.jsonl and checkpoints go (None = runs/<algo>/<env>__<method>__s<seed>__<time>)"""
+    resume: Optional[str] = None
+    """run directory or checkpoint to continue with its saved config (`--resume R --help` shows it)"""
+    progress: bool = True
+    """show a tqdm progress bar"""
+
+    # ------------------------------------------------------------------------------------------ building
+    def __post_init__(self):
+        """Fill the per-task defaults, then check every field (types and constraints) and the fields together: a bad
+        value raises :class:`GazelabError` naming it, before any work."""
+        is_builtin(self.env_id)  # an unknown id stops here, listing the known ones
+        check_device(self.device)  # before the defaults: the device chooses some of them (ManiSkill num_envs)
+        for name, value in self.task_defaults().items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+        if self.encoder == "auto":
+            self.encoder = "fine" if is_builtin(self.env_id) else "nature"
+        if isinstance(self.gaze_rl_grad, bool):  # a switch before it became a scale: recorded runs hold True/False
+            self.gaze_rl_grad = float(self.gaze_rl_grad)
+        check_fields(self)
+        self.validate()
+
+    def task_defaults(self) -> dict[str, Any]:
+        """The values :data:`PerTask` fields take when left at None: the environment's camera and clutter and this
+        machine's torch threads; PPOConfig and SACConfig add their algorithm's ``TASK_DEFAULTS``."""
+        entry = registry[self.env_id]
+        return {"image_size": entry.image_size, "clutter": entry.defaults.get("clutter"),
+                "torch_threads": torch.get_num_threads()}
+
+    def validate(self) -> None:
+        """Checks that involve several fields (each field's own constraint is declared with it)."""
+        if self.contrastive and self.attention not in ("gaze", "patch"):
+            raise GazelabError(f"contrastive=True needs attention='gaze' or 'patch' (there is no head to train with "
+                               f"attention={self.attention!r})")
+        if self.attention == "oracle" and not is_builtin(self.env_id):
+            raise GazelabError(f"attention='oracle' needs the true object positions of a built-in task "
+                               f"(gazelab/...-v0); {self.env_id} has none")
+        if self.clutter is not None and "clutter" not in registry[self.env_id].allowed_kwargs:
+            raise GazelabError(f"clutter={self.clutter!r}: {self.env_id} has no clutter levels; the built-in tasks and "
+                               "gazelab/PushCubeClutter-v1 do")
+        if self.resume is not None:
+            check_resume(self)
+
+    @property
+    def steps_per_iteration(self) -> int:
+        """Environment steps (all envs together) of one training iteration (PPO: batch_size; SAC: training_freq)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------------------------------ what it builds
+    def env_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``make_env`` beyond id/num_envs/seed."""
+        return {"image_size": self.image_size, **({"clutter": self.clutter} if self.clutter is not None else {})}
+
+    def attention_options(self) -> dict[str, Any]:
+        """Keyword arguments of the attention module (see :class:`gazelab.rl.networks.ImageBranch`)."""
+        if self.attention == "gaze":
+            return {"head": self.gaze_head, "sigma_max": self.gaze_sigma_max}
+        if self.attention == "oracle":
+            return {"sigma": self.oracle_sigma}
+        return {}
+
+    def contrastive_plugin(self, image, max_episode_steps: int, device: torch.device,
+                           rollout_steps: Optional[int] = None) -> Optional[ContrastivePlugin]:
+        """The contrastive plug-in this config asks for (None without ``contrastive``) for an agent's
+        :class:`~gazelab.rl.networks.ImageBranch` ``image``. ``rollout_steps``: PPO's num_steps (label "gae")."""
+        if not self.contrastive:
+            return None
+        learner = ContrastiveConfig(
+            num_anchors=self.contrastive_anchors, k=self.contrastive_k, margin=self.contrastive_margin,
+            spread_weight=self.spread_weight, spread_target=self.spread_target, lr=self.contrastive_lr,
+            threshold=self.contrastive_threshold, fovea=self.contrastive_fovea, rule=self.contrastive_rule,
+            neighbours=self.contrastive_neighbours, min_time_gap=self.contrastive_min_time_gap,
+            keys=self.contrastive_keys, steps=self.contrastive_steps, seed=self.seed)
+        return ContrastivePlugin(
+            image.attention, image.feature_shape, config=learner, num_envs=self.num_envs,
+            max_episode_steps=max_episode_steps, label=self.contrastive_labels, gamma=self.gamma,
+            buffer_size=self.contrastive_buffer_size, every=self.contrastive_every,
+            steps_per_iteration=self.steps_per_iteration, rollout_steps=rollout_steps, device=device, seed=self.seed,
+            save_buffer=self.checkpoint_buffer)
+
+    def method_name(self) -> str:
+        """Short name of the method, e.g. 'none', 'gaze', 'gaze+contrastive', 'gaze-rlfree+contrastive'."""
+        name = self.attention
+        if self.attention in ("gaze", "patch") and self.gaze_rl_grad != 1.0:
+            name += "-rlfree" if self.gaze_rl_grad == 0 else f"-rl{self.gaze_rl_grad:g}"
+        return name + ("+contrastive" if self.contrastive else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of the fields (what checkpoints and config.json store)."""
+        return dataclasses.asdict(self)
+
+
+def config_from_dict(config_cls: type[TrainConfig], values: dict[str, Any], **overrides) -> TrainConfig:
+    """A config of ``config_cls`` from a dict such as a checkpoint's ``config`` (keys that are not its fields are
+    ignored), with ``overrides`` applied."""
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    return config_cls(**{**{k: v for k, v in values.items() if k in names}, **overrides})
+
+
+def _flag(name: str) -> str:
+    return "--progress/--no-progress" if name == "progress" else "--" + name.replace("_", "-")
+
+
+def check_resume(config: TrainConfig) -> None:
+    """GazelabError unless ``config`` can continue the run ``config.resume``: a checkpoint of this gazelab's format and
+    of the same algorithm, the same config as saved except the run-control fields (total_timesteps, progress, ...),
+    and a budget that leaves at least one iteration."""
+    checkpoint = load_checkpoint(config.resume, mmap=True)
+    if checkpoint["format"] != CHECKPOINT_FORMAT:
+        raise GazelabError(f"resume={config.resume!r} was written by an older gazelab (checkpoint format "
+                           f"{checkpoint['format']}): its policy still loads (gazelab eval), but it cannot be "
+                           "resumed; start a new run")
+    if checkpoint["algo"] != config.algo:
+        raise GazelabError(f"resume={config.resume!r} is a {checkpoint['algo']} run, not {config.algo}")
+    step, per_iteration = checkpoint["global_step"], config.steps_per_iteration
+    if config.total_timesteps < step + per_iteration:
+        raise GazelabError(f"total_timesteps={config.total_timesteps} leaves nothing to train: the run is at step "
+                           f"{step} and one iteration takes {per_iteration} steps; give total_timesteps >= "
+                           f"{step + per_iteration} to continue it")
+    saved = checkpoint["config"]
+    for name, value in config.to_dict().items():
+        if name not in RUN_CONTROL_FIELDS + ("run_dir",) and saved.get(name) != value:
+            changeable = [n for n in RUN_CONTROL_FIELDS if n != "resume"]
+            raise GazelabError(
+                f"a resumed run keeps its saved config: {name} was {saved.get(name)!r} (given {value!r}); a resume "
+                f"may change only {', '.join(changeable)} ({', '.join(map(_flag, changeable))}); "
+                "gazelab.rl.config.saved_config(...) starts from the saved config")
+
+
+def saved_config(config_cls: type[TrainConfig], run_or_checkpoint, **overrides) -> TrainConfig:
+    """The config a run was started with (read from its checkpoint) with ``resume`` set and ``overrides``
+    applied, e.g. ``saved_config(PPOConfig, "runs/ppo/x", total_timesteps=200_000)``."""
+    saved = load_checkpoint(run_or_checkpoint, mmap=True)["config"]
+    return config_from_dict(config_cls, saved, **{"resume": str(run_or_checkpoint), **overrides})

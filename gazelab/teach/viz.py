@@ -1,0 +1,423 @@
+"""Plots and frame drawing: learning curves, attention overlays and the gaze ellipse.
+
+Plain functions: figures come back as ``matplotlib.figure.Figure`` (nothing is shown or saved here), frames as
+``numpy`` uint8 arrays (H, W, 3). Notebooks call them directly or inside an ``ipywidgets.interact``.
+
+Drawing happens in image coordinates: the image spans [-1, 1] on both axes, x = column, y = row (downwards); the
+centre of pixel column i of a W-wide image is at x = -1 + 2 i / (W - 1). An agent's gaze is in feature-map
+coordinates (:mod:`gazelab.method.attention`): convert it with :func:`gaze_to_image` before drawing it on a frame.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure  # figures without pyplot: no global state, no double display in notebooks
+from PIL import Image, ImageDraw
+
+from gazelab.core.checks import check_int
+from gazelab.core.errors import GazelabError
+
+__all__ = [
+    "gaze_ellipse",
+    "draw_gaze",
+    "upscale",
+    "plot_learning_curves",
+    "plot_attention",
+    "curve_on_grid",
+    "plot_fovea",
+    "plot_triplet",
+    "plot_gaze_timeline",
+    "plot_triplet_landscape",
+    "plot_embeddings_2d",
+    "gaze_to_image",
+    "plot_series",
+    "plot_variants",
+    "plot_success_and_gaze",
+]
+
+GAZE_COLOUR = (255, 230, 0)
+
+
+def _np(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+
+
+def gaze_ellipse(mu, sigma, rho, width: int, height: int, n_std: float = 1.0, num: int = 64) -> np.ndarray:
+    """Pixel coordinates (num, 2) as (column, row) of the ``n_std`` contour of the gaze Gaussian.
+
+    Args:
+        mu: (2,) centre (x, y) in image coordinates ([-1, 1]); sigma: (2,) spreads; rho: correlation in (-1, 1).
+        width, height: image size in pixels (the drawn image, any scale).
+    """
+    mu, sigma, rho = _np(mu).astype(float), _np(sigma).astype(float), float(_np(rho))
+    cov = np.array([[sigma[0] ** 2, rho * sigma[0] * sigma[1]], [rho * sigma[0] * sigma[1], sigma[1] ** 2]])
+    chol = np.linalg.cholesky(cov)  # x = mu + L u maps the unit circle onto the 1-sigma contour
+    t = np.linspace(0, 2 * np.pi, num)
+    pts = mu[None] + n_std * (np.stack([np.cos(t), np.sin(t)], 1) @ chol.T)
+    return np.stack([(pts[:, 0] + 1) * (width - 1) / 2, (pts[:, 1] + 1) * (height - 1) / 2], 1)
+
+
+def upscale(frame: np.ndarray, scale: int) -> np.ndarray:
+    """(H, W, 3) -> (H*scale, W*scale, 3) by pixel repetition (keeps the crisp pixels of small frames)."""
+    return np.repeat(np.repeat(frame, scale, axis=0), scale, axis=1)
+
+
+def draw_gaze(frame, mu=None, sigma=None, rho=None, *, weights=None, scale: int = 4, dim: float = 0.45,
+              colour: tuple[int, int, int] = GAZE_COLOUR) -> np.ndarray:
+    """Frame (H, W, 3) uint8 -> upscaled copy with the attention drawn on it.
+
+    * ``weights`` (h, w) in [0, 1] (any attention): pixels are darkened where the weight is low,
+      ``pixel * (1 - dim + dim * weight)`` with the map upsampled (bilinear) to the frame.
+    * ``mu``, ``sigma``, ``rho`` (gaze): the 1- and 2-sigma ellipses and a cross at the centre.
+
+    Returns:
+        (H*scale, W*scale, 3) uint8.
+    """
+    frame = upscale(_np(frame).astype(np.uint8), scale)
+    height, width = frame.shape[:2]
+    if weights is not None:
+        w = Image.fromarray((np.clip(_np(weights), 0, 1) * 255).astype(np.uint8)).resize((width, height),
+                                                                                         Image.BILINEAR)
+        shade = 1 - dim + dim * (np.asarray(w, dtype=np.float32)[..., None] / 255)
+        frame = (frame * shade).astype(np.uint8)
+    if mu is None:
+        return frame
+    image = Image.fromarray(frame)
+    draw = ImageDraw.Draw(image)
+    for n_std, line in ((1.0, 2), (2.0, 1)):
+        pts = gaze_ellipse(mu, sigma, rho, width, height, n_std)
+        draw.line([tuple(p) for p in pts], fill=colour, width=line)
+    cx, cy = gaze_ellipse(mu, np.full(2, 1e-6), 0.0, width, height, 0.0, 1)[0]
+    arm = max(2, scale)
+    draw.line([(cx - arm, cy), (cx + arm, cy)], fill=colour, width=1)
+    draw.line([(cx, cy - arm), (cx, cy + arm)], fill=colour, width=1)
+    return np.asarray(image)
+
+
+def curve_on_grid(history: Sequence[Mapping[str, float]], key: str, grid: np.ndarray,
+                  x: str = "global_step") -> np.ndarray:
+    """Values of ``key`` in one run's history, linearly interpolated onto ``grid``; NaN outside the logged range."""
+    xs = np.array([row[x] for row in history if key in row], dtype=float)
+    ys = np.array([row[key] for row in history if key in row], dtype=float)
+    if not len(xs):
+        return np.full(len(grid), np.nan)
+    return np.interp(grid, xs, ys, left=np.nan, right=np.nan)
+
+
+def plot_learning_curves(runs: Mapping[str, Sequence[Sequence[Mapping[str, float]]]],
+                         key: str = "eval/success_once", x: str = "global_step", *, title: str | None = None,
+                         ax=None, num_points: int = 200) -> Figure:
+    """Learning curves: one line per method, mean over seeds with a min-max band (linear between logged points).
+
+    Args:
+        runs: {label: [history of seed 0, history of seed 1, ...]}, each history a list of dicts
+            (``TrainResult.history`` or rows of ``history.jsonl``).
+        key: scalar to plot (e.g. 'eval/success_once', 'charts/return', 'gaze/sigma_x').
+        x: x axis column ('global_step' or 'time').
+        title: axes title; ax: draw into this axes instead of a new figure.
+    """
+    if ax is None:
+        fig = Figure(figsize=(6, 4))
+        ax = fig.subplots()
+    else:
+        fig = ax.figure
+    for label, histories in runs.items():
+        histories = [h for h in histories if any(key in row for row in h)]
+        if not histories:
+            continue
+        end = max(row[x] for h in histories for row in h if key in row)
+        grid = np.linspace(0, end, num_points)
+        curves = np.stack([curve_on_grid(h, key, grid, x) for h in histories])
+        with warnings.catch_warnings():  # grid points before the first evaluation are NaN for every seed
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean, low, high = np.nanmean(curves, 0), np.nanmin(curves, 0), np.nanmax(curves, 0)
+        line, = ax.plot(grid, mean, label=f"{label} (n={len(histories)})" if len(histories) > 1 else label)
+        if len(histories) > 1:
+            ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2)
+    ax.set_xlabel("environment steps" if x == "global_step" else x)
+    ax.set_ylabel(key)
+    if "success" in key:
+        ax.set_ylim(-0.02, 1.02)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
+    return fig
+
+
+def plot_attention(frames: Iterable[np.ndarray], titles: Iterable[str] | None = None, *, cols: int = 4) -> Figure:
+    """A grid of (already drawn) frames, e.g. from :func:`draw_gaze`, with optional titles."""
+    frames = list(frames)
+    titles = list(titles) if titles is not None else [""] * len(frames)
+    rows = max(1, -(-len(frames) // cols))
+    fig = Figure(figsize=(2.5 * cols, 2.5 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, frame, title in zip(axes.flat, frames, titles):
+        ax.imshow(frame)
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _show_image(ax, image, title: str, **kwargs) -> None:
+    ax.imshow(image, **kwargs)
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+
+
+def plot_fovea(frame, weights, weighted, mu, sigma, rho, *, fmap=None, weighted_fmap=None,
+               scale: int = 4) -> Figure:
+    """The Gaussian fovea on one frame: frame with the gaze ellipses, weight map, weighted image (and maps).
+
+    Args:
+        frame: (H, W, 3) uint8 image.
+        weights: (H, W) weights in [0, 1] at image resolution (e.g. ``gaussian_map`` with height=H, width=W).
+        weighted: (H, W, 3) uint8, the frame multiplied by ``weights``.
+        mu, sigma, rho: the gaze, (2,), (2,), scalar (drawn as 1- and 2-sigma ellipses on the frame).
+        fmap, weighted_fmap: optional (C, h, w) encoder map before/after the gaze; shown as channel means
+            (same colour scale, so the dimming is visible).
+        scale: pixel repetition of the frame panel (sharper ellipses on small frames).
+    """
+    panels = 3 if fmap is None else 5
+    fig = Figure(figsize=(2.6 * panels, 2.9))
+    axes = fig.subplots(1, panels)
+    _show_image(axes[0], draw_gaze(frame, mu, sigma, rho, scale=scale), "frame + gaze (1, 2 sigma)")
+    _show_image(axes[1], _np(weights), "weight map", cmap="magma", vmin=0, vmax=1)
+    _show_image(axes[2], _np(weighted), "weighted image")
+    if fmap is not None:
+        before, after = _np(fmap).mean(0), _np(weighted_fmap).mean(0)
+        top = float(before.max()) or 1.0
+        _show_image(axes[3], before, f"encoder map {before.shape[0]}x{before.shape[1]}\n(channel mean)",
+                    cmap="viridis", vmin=0, vmax=top)
+        _show_image(axes[4], after, "gazed map\n(channel mean)", cmap="viridis", vmin=0, vmax=top)
+    fig.suptitle(f"mu=({float(_np(mu)[0]):+.2f}, {float(_np(mu)[1]):+.2f})  "
+                 f"sigma=({float(_np(sigma)[0]):.2f}, {float(_np(sigma)[1]):.2f})  rho={float(_np(rho)):+.2f}",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_triplet(frames, returns, titles: Sequence[str] = ("anchor", "positive", "negative"), *,
+                 suptitle: str | None = None) -> Figure:
+    """Anchor, positive and negative frames side by side, each titled with its return.
+
+    Args:
+        frames: three (H, W, 3) uint8 frames (or a (3, H, W, 3) array); returns: three numbers.
+    """
+    frames, returns = list(frames), [float(r) for r in _np(returns).reshape(-1)]
+    if len(frames) != len(titles) or len(returns) != len(titles):
+        raise GazelabError(f"frames and returns must hold {len(titles)} items each, got {len(frames)} and {len(returns)}")
+    fig = Figure(figsize=(2.6 * len(frames), 2.9))
+    for ax, frame, ret, title in zip(fig.subplots(1, len(frames)), frames, returns, titles):
+        _show_image(ax, _np(frame), f"{title}\nreturn {ret:.3f}")
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gaze_timeline(frames, mu, sigma, rho, step: int, titles: Sequence[str] | None = None, *,
+                       scale: int = 4, x: Sequence[float] | None = None, x_label: str = "step") -> Figure:
+    """One step of a gaze sequence: the frame with its gaze, and mu / sigma over all steps with a marker at ``step``.
+
+    Args:
+        frames: (T, H, W, 3) uint8; mu: (T, 2); sigma: (T, 2); rho: (T,).
+        step: the index of the recording shown, 0 <= step < T.
+        titles: optional T titles (e.g. "update 40"), shown above the frame.
+        x: optional (T,) positions of the recordings on the curves' axis (e.g. the update each was recorded at;
+            default: 0 .. T-1), named by ``x_label``.
+    """
+    mu, sigma, rho = _np(mu), _np(sigma), _np(rho)
+    steps = len(mu)
+    check_int("step", step, 0, steps - 1)
+    fig = Figure(figsize=(8.5, 3.2))
+    ax_frame, ax_curve = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
+    title = titles[step] if titles is not None else f"step {step}"
+    _show_image(ax_frame, draw_gaze(_np(frames[step]), mu[step], sigma[step], rho[step], scale=scale), title)
+    t = np.arange(steps) if x is None else np.asarray(_np(x), dtype=float).reshape(-1)
+    if len(t) != steps:
+        raise GazelabError(f"x must hold T={steps} positions, got {len(t)}")
+    for values, label, style in ((mu[:, 0], "mu_x", "-"), (mu[:, 1], "mu_y", "-"), (sigma[:, 0], "sigma_x", "--"),
+                                 (sigma[:, 1], "sigma_y", "--"), (rho, "rho", ":")):
+        ax_curve.plot(t, values, style, label=label)
+    ax_curve.axvline(t[step], color="k", alpha=0.4)
+    ax_curve.set_xlabel(x_label)
+    ax_curve.grid(alpha=0.3)
+    ax_curve.legend(fontsize=8, ncol=3, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_triplet_landscape(anchor, positive, negative, margin: float = 0.2, *, extent: float = 2.0,
+                           resolution: int = 101) -> Figure:
+    """Triplet hinge ``max(0, d(a, p) - d(a, n) + margin)`` for every anchor position of a 2-D plane.
+
+    Two panels, Euclidean ``d = |x - y|`` and cosine ``d = 1 - cos(x, y)``, with the positive (green), the negative
+    (red) and the given anchor (black star) marked; the white line is where the hinge becomes zero. Titles give the
+    loss at the given anchor.
+
+    Args:
+        anchor, positive, negative: (2,) points; margin: >= 0; extent: the plane shown is [-extent, extent]^2.
+    """
+    import torch
+
+    from gazelab.method.contrastive import cosine_distance
+
+    a, p, n = (np.asarray(_np(v), dtype=np.float64).reshape(2) for v in (anchor, positive, negative))
+    axis = np.linspace(-extent, extent, resolution)
+    grid = np.concatenate([np.stack(np.meshgrid(axis, axis), -1).reshape(-1, 2), a[None]])  # anchors; last = a
+    g = torch.from_numpy(grid)
+    dist = {
+        "Euclidean": lambda q: np.linalg.norm(grid - q, axis=1),
+        "cosine (1 - cos)": lambda q: cosine_distance(g, torch.from_numpy(q).expand_as(g)).numpy(),
+    }
+    fig = Figure(figsize=(9, 4))
+    for ax, (name, d) in zip(fig.subplots(1, 2), dist.items()):
+        hinge = np.maximum(0.0, d(p) - d(n) + margin)
+        plane = hinge[:-1].reshape(resolution, resolution)
+        image = ax.imshow(plane, origin="lower", extent=(-extent, extent, -extent, extent), cmap="magma")
+        if plane.min() == 0 < plane.max():
+            ax.contour(axis, axis, plane, levels=[1e-9], colors="white", linewidths=1)
+        ax.scatter(*p, c="tab:green", s=60, label="positive", edgecolors="w")
+        ax.scatter(*n, c="tab:red", s=60, label="negative", edgecolors="w")
+        ax.scatter(*a, c="k", s=90, marker="*", label="anchor", edgecolors="w")
+        ax.set_title(f"{name}, margin {margin:.2f}\nloss at the anchor: {hinge[-1]:.3f}", fontsize=9)
+        fig.colorbar(image, ax=ax, shrink=0.8)
+    fig.axes[0].legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_embeddings_2d(points, classes, *, title: str = "", ax=None) -> Figure:
+    """2-D embeddings (N, 2) coloured by outcome class (N,) (e.g. high vs low return), with the unit circle.
+
+    The unit circle helps to read cosine distance, which only sees the direction of a point.
+    """
+    points, classes = np.asarray(_np(points), dtype=float), np.asarray(_np(classes))
+    if points.ndim != 2 or points.shape[1] != 2 or len(classes) != len(points):
+        raise GazelabError(f"points must be (N, 2) and classes (N,), got {points.shape} and {classes.shape}")
+    if ax is None:
+        fig = Figure(figsize=(4, 4))
+        ax = fig.subplots()
+    else:
+        fig = ax.figure
+    t = np.linspace(0, 2 * np.pi, 100)
+    ax.plot(np.cos(t), np.sin(t), color="0.8", lw=1)
+    for value, colour in zip(np.unique(classes), ("tab:red", "tab:green", "tab:blue", "tab:orange")):
+        sel = classes == value
+        ax.scatter(points[sel, 0], points[sel, 1], c=colour, s=25, label=f"class {value}")
+    ax.axhline(0, color="0.9", lw=0.5)
+    ax.axvline(0, color="0.9", lw=0.5)
+    ax.set_aspect("equal")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def gaze_to_image(mu, sigma, encoder) -> tuple[np.ndarray, np.ndarray]:
+    """A gaze in feature-map coordinates -> the same gaze in image coordinates, for drawing it on the frame.
+
+    The map covers only the middle of the image (see :meth:`gazelab.method.encoders.FineNatureCNN.map_geometry`):
+    ``mu_img = mu * scale + offset`` and ``sigma_img = sigma * scale``.
+
+    Args:
+        mu: (..., 2) centres and sigma: (..., 2) spreads in map coordinates (numpy or tensors).
+        encoder: a :mod:`gazelab.method.encoders` encoder.
+
+    Returns:
+        (mu_img, sigma_img) numpy arrays of the input shapes, in image coordinates.
+    """
+    scale, offset = (t.numpy().astype(float) for t in encoder.map_geometry())
+    return _np(mu) * scale + offset, _np(sigma) * scale
+
+
+def plot_series(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, xlabel: str, ylabel: str,
+                title: str | None = None, logx: bool = False, ax=None) -> Figure:
+    """Simple line plot with markers: ``series`` = {label: (xs, ys)}, one line each (e.g. triplets vs sparsity)."""
+    if ax is None:
+        fig = Figure(figsize=(5.5, 3.6))
+        ax = fig.subplots()
+    else:
+        fig = ax.figure
+    for label, (xs, ys) in series.items():
+        ax.plot(_np(xs), _np(ys), "o-", label=label)
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    if len(series) > 1:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_variants(rows: Sequence[Mapping], labels: Sequence[str], *, threshold: float = 0.5,
+                  title: str | None = None) -> Figure:
+    """Sweep results side by side (rows of :func:`gazelab.experiments.sweep.variant_rows`, one label each, top to bottom).
+
+    Left: steps to ``threshold`` success, mean bar with the std as error bar and one dot per seed (hollow dots: the
+    seed never reached it and counts at its budget). Right, for rows with a gaze: the fovea's final distance to the
+    prize (image units) next to a centred fovea's, the question "did the gaze find the prize?".
+    """
+    if len(labels) != len(rows):
+        raise GazelabError(f"labels must name every row: got {len(labels)} labels for {len(rows)} rows")
+    if not rows:
+        raise GazelabError("rows is empty: no sweep matched (check the tag patterns and the results directory)")
+    fig = Figure(figsize=(11, 0.45 * len(rows) + 1.4))
+    steps_ax, gaze_ax = fig.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [3, 2]})
+    y = np.arange(len(rows))[::-1]
+    for yi, row in zip(y, rows):
+        steps_ax.barh(yi, row["steps_to_threshold_mean"], xerr=row["steps_to_threshold_std"], color="C0", alpha=0.35,
+                      capsize=3)
+        for steps in row.get("steps_per_seed", []):
+            censored = steps is None
+            steps_ax.plot(row["budget"] if censored else steps, yi, "o", color="C0", mfc="none" if censored else "C0",
+                          ms=4)
+        if "prize_distance" in row:
+            gaze_ax.barh(yi + 0.18, row["prize_distance"], height=0.36, color="C2", label="learned fovea")
+        if "centre_distance" in row:
+            gaze_ax.barh(yi - 0.18, row["centre_distance"], height=0.36, color="0.7", label="centred fovea")
+    steps_ax.set_yticks(y, labels, fontsize=8)
+    steps_ax.set_xlabel(f"env steps to {threshold:g} success (dots: seeds)")
+    gaze_ax.set_xlabel("fovea -> prize, final eval (image units)")
+    handles, names = gaze_ax.get_legend_handles_labels()
+    unique = dict(zip(names, handles))
+    if unique:
+        gaze_ax.legend(unique.values(), unique.keys(), fontsize=8, loc="lower right")
+    for ax in (steps_ax, gaze_ax):
+        ax.grid(axis="x", alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_success_and_gaze(runs: Mapping[str, Sequence[Sequence[Mapping[str, float]]]], *,
+                          title: str = "") -> Figure:
+    """Runs of several methods, two panels: evaluation success vs env steps (mean, min-max over seeds), and for the
+    runs whose evaluations log a gaze (``eval/prize_distance``) the fovea's distance to the prize vs env steps, with
+    a dashed line at the mean distance of a fovea fixed at the centre over the same evaluations (image units).
+
+    ``runs``: {label: [history rows of each seed]}, e.g. from :func:`gazelab.experiments.sweep.histories`."""
+    fig = Figure(figsize=(11, 3.6))
+    success_ax, gaze_ax = fig.subplots(1, 2)
+    plot_learning_curves(runs, "eval/success_once", ax=success_ax, title=f"eval success{title}")
+    gazed = {label: histories for label, histories in runs.items()
+             if any("eval/prize_distance" in row for history in histories for row in history)}
+    plot_learning_curves(gazed, "eval/prize_distance", ax=gaze_ax, title="fovea to goal (image units)")
+    centred = [row["eval/centre_distance"] for histories in gazed.values() for history in histories
+               for row in history if "eval/centre_distance" in row]
+    if centred:
+        gaze_ax.axhline(float(np.mean(centred)), color="grey", ls="--", lw=1, label="a centred fovea")
+        gaze_ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
