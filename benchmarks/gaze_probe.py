@@ -115,13 +115,13 @@ def labelled(frames: dict, maps: torch.Tensor, label: str, gamma: float) -> tupl
     start = torch.zeros(n, dtype=torch.long)  # step at which each env's running episode began
     parts: dict[str, list] = {k: [] for k in ("maps", "labels", "episodes", "prize", "gripper")}
     for t in range(steps):
-        for i, (episode_maps, labels, episode) in zip(
+        for i, (episode_maps, labels, episodes, _) in zip(
                 torch.nonzero(frames["done"][t]).flatten().tolist(),
-                labeller.add(maps[t], frames["reward"][t], frames["done"][t], frames["success"][t])):
+                labeller.observe(maps[t], frames["reward"][t], frames["done"][t], frames["success"][t])):
             span = slice(int(start[i]), t + 1)
             parts["maps"].append(episode_maps.clone())
             parts["labels"].append(labels.clone())
-            parts["episodes"].append(torch.full((len(labels),), episode))
+            parts["episodes"].append(episodes)
             parts["prize"].append(frames["prize"][span, i])
             parts["gripper"].append(frames["gripper"][span, i])
             start[i] = t + 1
@@ -138,7 +138,7 @@ def probe(frames: dict, maps: torch.Tensor, cnn, name: str, overrides: dict, upd
     buffer.add(fmaps[:split], labels[:split], episodes[:split])
     torch.manual_seed(seed)
     gaze = GaussianGaze(fmaps.shape[1], head=head)
-    learner = ContrastiveLearner(gaze, ContrastiveConfig(seed=seed, **overrides))
+    learner = ContrastiveLearner(gaze, ContrastiveConfig(**overrides), seed=seed)
     start = time.time()
     first = learner.update(buffer)
     for _ in range(updates - 1):

@@ -61,12 +61,13 @@ def mining_quality(run_dir: str, envs: int, steps: int, seed: int) -> dict:
     buffer.add(fmap, returns)
     keys = buffer.filled()[2]
     gen = torch.Generator().manual_seed(seed)
-    anchor, positive, negative = mine_triplets(keys, returns, config.contrastive_k,
-                                               num_anchors=config.contrastive_anchors, generator=gen, num_threads=1)
+    settings = config.contrastive_config
+    anchor, positive, negative = mine_triplets(keys, returns, settings.k, num_anchors=settings.num_anchors,
+                                               generator=gen, num_threads=1)
     # The same k-NN search the mining runs, for a sample of anchors, to compare neighbours with random pairs.
-    sample = torch.randperm(len(keys), generator=gen)[: config.contrastive_anchors]
+    sample = torch.randperm(len(keys), generator=gen)[: settings.num_anchors]
     neighbours = torch.from_numpy(knn_excluding_self(keys.float().contiguous().numpy(), sample.numpy(),
-                                                     config.contrastive_k, 1))  # (A, k)
+                                                     settings.k, 1))  # (A, k)
     random_pairs = torch.randint(0, len(keys), neighbours.shape, generator=gen)
 
     def mean_gap(pos: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> float:

@@ -22,12 +22,14 @@ from pathlib import Path
 
 import torch
 
+from gazelab.method.contrastive import ContrastiveConfig
 from gazelab.rl.algorithms import ALGORITHMS, algorithm
 from gazelab.rl.config import METHODS as TRAINING_METHODS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # The paper's four methods plus the contrastive step every 4th iteration (the stride option).
-METHODS = dict(TRAINING_METHODS, **{"gaze+contrastive/4": dict(attention="gaze", contrastive=True, contrastive_every=4)})
+METHODS = dict(TRAINING_METHODS, **{"gaze+contrastive/4": dict(attention="gaze", contrastive=True,
+                                                               contrastive_config=ContrastiveConfig(every=4))})
 
 
 def measure(algo: str, env_id: str, steps: int, method: dict, threads: int, extra: dict) -> float:

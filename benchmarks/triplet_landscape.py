@@ -25,11 +25,10 @@ import torch
 from gaze_probe import collect, features, labelled, load_cnn
 from gazelab.method.attention import gaussian_map
 from gazelab.method.buffer import ContrastiveBuffer
-from gazelab.method.contrastive import cosine_distance, mine_triplets
+from gazelab.method.contrastive import NEIGHBOURS, cosine_distance, mine_triplets
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PLACEMENTS = ("goal", "gripper", "centre", "random")
-NEIGHBOURS = {"any": "any", "same_episode": "same_group", "other_episodes": "other_groups"}
 
 
 def landscape(frames: dict, maps: torch.Tensor, cnn, label: str, neighbours: str, sigma_image: float,
@@ -39,8 +38,8 @@ def landscape(frames: dict, maps: torch.Tensor, cnn, label: str, neighbours: str
     buffer = ContrastiveBuffer(tuple(fmaps.shape[1:]), len(labels), seed=seed)
     buffer.add(fmaps, labels, episodes)
     f, r, k = buffer.filled()
-    a, p, n = mine_triplets(k, r, 16, num_anchors=anchors, groups=buffer.episodes[: len(buffer)],
-                            neighbours=NEIGHBOURS[neighbours], generator=torch.Generator().manual_seed(seed))
+    a, p, n = mine_triplets(k, r, 16, num_anchors=anchors, episodes=buffer.episodes[: len(buffer)],
+                            neighbours=neighbours, generator=torch.Generator().manual_seed(seed))
     t = len(a)
     out = {"label": label, "neighbours": neighbours, "triplets": t,
            "positive_same_episode": (episodes[p] == episodes[a]).float().mean().item() if t else None,

@@ -128,7 +128,7 @@ def _train_defaults(argv: list[str]) -> dict[str, tuple[TrainConfig, str]]:
     given = {k: v for k, v in (("env_id", target.env_id), ("device", target.device)) if v is not None}
     defaults = {}
     for name, algo in ALGORITHMS.items():
-        config = algo.config_cls(**given)
+        config = algo.config_cls(**given).resolve()
         defaults[name] = config, f"{config.env_id}'s on {'this machine' if config.device == 'auto' else config.device}"
     if target.resume is not None:
         saved = load_checkpoint(target.resume, mmap=True)
@@ -143,7 +143,7 @@ def _parser(defaults: dict[str, tuple[TrainConfig, str]]) -> type:
     """The command line as nested tyro subcommands, with the training subcommands' defaults built for this call."""
     def describe(name: str) -> str:
         return (f"{ALGORITHMS[name].summary}. Defaults shown: {defaults[name][1]}; with --env-id ID (and --device) "
-                f"the help shows that task's numbers (per-task presets: gazelab.{name}.TASK_DEFAULTS).")
+                f"the help shows that task's numbers (per-task presets: gazelab.rl.{name}.TASK_DEFAULTS).")
 
     configs = Union[tuple(Annotated[ALGORITHMS[name].config_cls,
                                     tyro.conf.subcommand(name, default=defaults[name][0], description=describe(name))]

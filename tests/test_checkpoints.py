@@ -20,6 +20,7 @@ from gazelab.rl.evaluation import evaluate_policy
 from gazelab.core.errors import TrainingDiverged
 from gazelab.rl.ppo import train_ppo
 from gazelab.rl.sac import train_sac
+from gazelab.method.contrastive import ContrastiveConfig
 
 
 def sac_run(tmp_path, name, **overrides):
@@ -48,7 +49,8 @@ def _replay_row_bytes(ckpt) -> int:
 
 
 def test_sac_checkpoint_leaves_the_replay_out_unless_asked(tmp_path):
-    kw = dict(attention="gaze", contrastive=True, contrastive_buffer_size=512, buffer_size=4096)
+    kw = dict(attention="gaze", contrastive=True, contrastive_config=ContrastiveConfig(buffer_size=512),
+              buffer_size=4096)
     lean = sac_run(tmp_path, "lean", **kw)
     full = sac_run(tmp_path, "full", checkpoint_replay=True, **kw)
     lean_ckpt, full_ckpt = load_checkpoint(lean), load_checkpoint(full)

@@ -32,7 +32,7 @@ def test_help_lists_the_commands(capsys):
 @pytest.mark.parametrize("argv, flags", [
     (["train", "--help"], ["ppo", "sac"]),
     (["train", "ppo", "--help"], ["--env-id", "--total-timesteps", "--num-envs", "--learning-rate", "--gamma",
-                                  "--attention", "--contrastive", "--contrastive-buffer-size", "--gaze-rl-grad"]),
+                                  "--attention", "--contrastive", "--contrastive.buffer-size", "--gaze-rl-grad"]),
     (["train", "sac", "--help"], ["--env-id", "--buffer-size", "--utd", "--q-lr", "--attention"]),
     (["eval", "--help"], ["RUN_OR_CHECKPOINT", "--num-episodes"]),
     (["demo", "--help"], ["--smoke"]),
@@ -69,7 +69,7 @@ def test_train_help_shows_the_numbers_of_the_chosen_task(capsys, algo, argv, exp
     # every per-task field the run uses shows a number (None stays only where None means something: no threshold,
     # no run directory, no resume, the training device, no clutter on a ManiSkill task without clutter levels)
     env_id = shown["--env-id"]
-    meaningful_none = {"contrastive_threshold", "run_dir", "resume", "buffer_device"} | (
+    meaningful_none = {"run_dir", "resume", "buffer_device"} | (
         set() if "clutter" in registry[env_id].allowed_kwargs else {"clutter"})
     per_task = [f.name for f in dataclasses.fields(ALGORITHMS[algo].config_cls)
                 if f.default is None and f.name not in meaningful_none]
@@ -93,8 +93,8 @@ def _run(argv, capsys) -> tuple[int, str]:
 @pytest.mark.parametrize("argv, message", [
     (["train", "ppo", "--num-envs", "0"], "num_envs must be an int >= 1, got 0"),
     (["train", "ppo", "--env-id", "Nope-v1"], "env_id='Nope-v1' is unknown"),
-    (["train", "ppo", "--attention", "gaze", "--contrastive", "--contrastive-buffer-size", "10"],
-     "contrastive_buffer_size=10 is smaller than one batch"),
+    (["train", "ppo", "--attention", "gaze", "--contrastive", "--contrastive.buffer-size", "10"],
+     "contrastive.buffer_size=10 is smaller than one batch"),
     (["train", "sac", "--contrastive"], "contrastive=True needs attention"),
     (["train", "sac", "--num-envs", "128"], "training_freq=64 must be >= num_envs=128"),
     (["train", "ppo", "--attention", "fovea"], "fovea"),

@@ -307,7 +307,7 @@ def test_gaze_looks_at_the_deciding_cell_not_at_a_loud_one(seed):
     buffer = ContrastiveBuffer((channels, size, size), capacity=n)
     buffer.add(features, returns)
     gaze = GaussianGaze(channels)
-    learner = ContrastiveLearner(gaze, ContrastiveConfig(num_anchors=256, seed=seed))
+    learner = ContrastiveLearner(gaze, ContrastiveConfig(num_anchors=256), seed=seed)
     assert learner.config.fovea == "anchor"
     for _ in range(300):
         learner.update(buffer)
@@ -336,14 +336,14 @@ def test_mining_inside_or_outside_the_episode_and_with_a_time_gap():
     """Two episodes of 6 states on one line (0-5, 6-11), returns alternate; times 0..5 in each."""
     keys, returns = _line_keys(12), torch.arange(12.0) % 2
     episodes, times = torch.arange(12) // 6, torch.arange(12) % 6
-    a, p, n = mine_triplets(keys, returns, 3, groups=episodes, neighbours="same_group")
+    a, p, n = mine_triplets(keys, returns, 3, episodes=episodes, neighbours="same_episode")
     assert (episodes[p] == episodes[a]).all() and (episodes[n] == episodes[a]).all()
-    a, p, n = mine_triplets(keys, returns, 3, groups=episodes, neighbours="other_groups")
+    a, p, n = mine_triplets(keys, returns, 3, episodes=episodes, neighbours="other_episodes")
     assert (episodes[p] != episodes[a]).all() and (episodes[n] != episodes[a]).all()
-    a, p, n = mine_triplets(keys, returns, 3, groups=episodes, neighbours="same_group", times=times, min_time_gap=2)
+    a, p, n = mine_triplets(keys, returns, 3, episodes=episodes, neighbours="same_episode", times=times, min_time_gap=2)
     assert len(a) > 0 and ((times[p] - times[a]).abs() >= 2).all() and ((times[n] - times[a]).abs() >= 2).all()
-    with pytest.raises(ValueError, match="groups"):
-        mine_triplets(keys, returns, 3, neighbours="same_group")
+    with pytest.raises(ValueError, match="episodes"):
+        mine_triplets(keys, returns, 3, neighbours="same_episode")
 
 
 def test_gazed_keys_mine_among_states_that_look_alike_where_the_gaze_looks():

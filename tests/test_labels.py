@@ -17,8 +17,8 @@ def _run(label):
     dones = [(False, False), (False, True), (True, False)]
     for t, (r, d) in enumerate(zip(rewards, dones)):
         fmap = torch.tensor([[[[float(t)]]], [[[10.0 + t]]]])
-        finished += [(maps.flatten().tolist(), labels.clone(), ep) for maps, labels, ep in
-                     labeller.add(fmap, torch.tensor(r), torch.tensor(d), torch.tensor([True, False]))]
+        finished += [(maps.flatten().tolist(), labels.clone(), int(eps[0])) for maps, labels, eps, _ in
+                     labeller.observe(fmap, torch.tensor(r), torch.tensor(d), torch.tensor([True, False]))]
     return finished, labeller
 
 
@@ -40,19 +40,18 @@ def test_episode_ids_grow_and_running_episodes_survive_a_checkpoint():
     assert labeller.episode.tolist() == [3, 2] and labeller.t.tolist() == [0, 1]  # env 1 is 1 step into episode 2
     copy = EpisodeLabeller(2, 5, (1, 1, 1), "return_to_go", 0.5, "cpu")
     copy.load_state_dict(labeller.state_dict())
-    done = copy.add(torch.zeros(2, 1, 1, 1), torch.tensor([0.0, 3.0]), torch.tensor([False, True]),
+    done = copy.observe(torch.zeros(2, 1, 1, 1), torch.tensor([0.0, 3.0]), torch.tensor([False, True]),
                     torch.tensor([False, False]))
-    (maps, labels, episode), = done
-    assert episode == 2 and maps.flatten().tolist() == [12.0, 0.0]
+    (maps, labels, episodes, times), = done
+    assert episodes.tolist() == [2, 2] and times.tolist() == [0, 1] and maps.flatten().tolist() == [12.0, 0.0]
     torch.testing.assert_close(labels, torch.tensor([7.0 + 0.5 * 3.0, 3.0]))
     with pytest.raises(ValueError, match="label"):
         EpisodeLabeller(2, 5, (1, 1, 1), "gae", 0.5, "cpu")
 
 
 def test_plugin_gae_labels_take_the_rollout_returns_and_episode_ids():
-    plugin = ContrastivePlugin(GaussianGaze(1), (1, 2, 2), config=ContrastiveConfig(), num_envs=2,
-                               max_episode_steps=5, label="gae", gamma=0.9, buffer_size=64, every=1,
-                               steps_per_iteration=6, rollout_steps=3)
+    plugin = ContrastivePlugin(GaussianGaze(1), (1, 2, 2), config=ContrastiveConfig(labels="gae", buffer_size=64),
+                               num_envs=2, max_episode_steps=5, gamma=0.9, steps_per_iteration=6, rollout_steps=3)
     for t in range(3):  # env 0's episode ends after step 1
         plugin.observe(torch.full((2, 1, 2, 2), float(t)), torch.zeros(2), torch.tensor([t == 1, False]),
                        torch.zeros(2, dtype=torch.bool))
@@ -62,14 +61,13 @@ def test_plugin_gae_labels_take_the_rollout_returns_and_episode_ids():
     torch.testing.assert_close(plugin.buffer.returns[:6], returns.flatten())
     assert plugin.buffer.episodes[:6].tolist() == [0, 1, 0, 1, 2, 1]  # (step, env) row-major
     with pytest.raises(ValueError, match="gae"):
-        ContrastivePlugin(GaussianGaze(1), (1, 2, 2), config=ContrastiveConfig(), num_envs=2, max_episode_steps=5,
-                          label="gae", gamma=0.9, buffer_size=64, every=1, steps_per_iteration=6)
+        ContrastivePlugin(GaussianGaze(1), (1, 2, 2), config=ContrastiveConfig(labels="gae", buffer_size=64),
+                          num_envs=2, max_episode_steps=5, gamma=0.9, steps_per_iteration=6)
 
 
 def test_plugin_episode_labels_reach_the_buffer_with_their_episode():
-    plugin = ContrastivePlugin(GaussianGaze(1), (1, 1, 1), config=ContrastiveConfig(), num_envs=2,
-                               max_episode_steps=5, label="success", gamma=0.9, buffer_size=0, every=1,
-                               steps_per_iteration=4)
+    plugin = ContrastivePlugin(GaussianGaze(1), (1, 1, 1), config=ContrastiveConfig(labels="success", buffer_size=0),
+                               num_envs=2, max_episode_steps=5, gamma=0.9, steps_per_iteration=4)
     for t in range(3):
         plugin.observe(torch.zeros(2, 1, 1, 1), torch.zeros(2), torch.tensor([t == 2, t == 1]),
                        torch.tensor([t == 2, False]))

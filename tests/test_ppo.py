@@ -12,6 +12,7 @@ from gazelab.rl.algorithms import load_policy
 from gazelab.rl.checkpoint import load_checkpoint
 from gazelab.rl.config import saved_config
 from gazelab.rl.ppo import PPOConfig, train_ppo
+from gazelab.method.contrastive import ContrastiveConfig
 
 ENV = "gazelab/Reach-v0"
 
@@ -22,7 +23,7 @@ def tiny(tmp_path, name, **overrides) -> PPOConfig:
                   total_timesteps=4 * 128, encoder="nature", eval_freq=0, progress=False,
                   run_dir=str(tmp_path / name))
     values.update(overrides)
-    return PPOConfig(**values)
+    return PPOConfig(**values).resolve()
 
 
 PPO_MARGIN = 0.2
@@ -45,7 +46,7 @@ def _params(run_dir):
 def test_contrastive_step_changes_only_the_gaze(tmp_path):
     """With the RL update frozen (learning_rate=0), contrastive=True changes the gaze head and nothing else."""
     common = dict(attention="gaze", learning_rate=0.0, total_timesteps=2 * 256, num_envs=16,
-                  contrastive_buffer_size=0)
+                  contrastive_config=ContrastiveConfig(buffer_size=0))
     off = train_ppo(tiny(tmp_path, "off", contrastive=False, **common))
     on = train_ppo(tiny(tmp_path, "on", contrastive=True, **common))
     assert on.final["contrastive/triplets"] > 0
@@ -62,7 +63,7 @@ def _comparable(history):
 def test_resume_continues_exactly(tmp_path):
     """4 iterations straight == 2 iterations + resume for 2 more: same weights, optimizers, metrics."""
     kw = dict(attention="gaze", contrastive=True, checkpoint_buffer=True, eval_freq=2, num_eval_envs=4,
-              num_eval_episodes=4, contrastive_anchors=64)
+              num_eval_episodes=4, contrastive_config=ContrastiveConfig(num_anchors=64))
     straight = train_ppo(tiny(tmp_path, "straight", **kw))
     half = train_ppo(tiny(tmp_path, "resumed", total_timesteps=2 * 128, **kw))
     assert half.final["global_step"] == 256
@@ -108,12 +109,11 @@ def test_a_stop_signal_writes_a_checkpoint_and_stops(tmp_path, signum):
     (dict(num_steps=-4), "num_steps"),
     (dict(env_id="gazelab/Nope-v0"), "env_id"),
     (dict(contrastive=True, attention="none"), "contrastive"),
-    (dict(attention="gaze", contrastive=True, contrastive_buffer_size=100), "contrastive_buffer_size"),
-    (dict(contrastive_buffer_size=-1), "contrastive_buffer_size"),
+    (dict(attention="gaze", contrastive=True, contrastive_config=ContrastiveConfig(buffer_size=100)),
+     "contrastive.buffer_size=100"),
     (dict(gamma=1.5), "gamma"),
     (dict(num_minibatches=10_000), "num_minibatches"),
     (dict(total_timesteps=10), "total_timesteps"),
-    (dict(contrastive_k=0), "k"),
     (dict(learning_rate=float("inf")), "learning_rate"),
     (dict(keep_checkpoints=-1), "keep_checkpoints"),
     (dict(device="quantum"), "device='quantum' is not a torch device; allowed: 'auto', 'cpu'"),
@@ -134,7 +134,8 @@ def test_cuda_device_is_refused_when_torch_sees_no_cuda(tmp_path, monkeypatch):
 def test_one_iteration_on_maniskill_pushcube_cpu(tmp_path, monkeypatch):
     config = PPOConfig(env_id="PushCube-v1", device="cpu", num_envs=1, num_steps=4, num_minibatches=1,
                        update_epochs=1, total_timesteps=4, attention="gaze", contrastive=True,
-                       contrastive_buffer_size=0, eval_freq=0, progress=False, run_dir=str(tmp_path / "ms"))
+                       contrastive_config=ContrastiveConfig(buffer_size=0), eval_freq=0, progress=False,
+                       run_dir=str(tmp_path / "ms"))
     result = train_ppo(config)
     assert result.final["global_step"] == 4
     assert 0 < result.final["gaze/sigma_x"]
@@ -149,6 +150,6 @@ def test_one_iteration_on_maniskill_pushcube_cpu(tmp_path, monkeypatch):
 
 def test_oracle_attention_needs_a_builtin_task(tmp_path):
     with pytest.raises(ValueError, match="oracle"):
-        PPOConfig(env_id="PushCube-v1", attention="oracle", device="cpu")
+        PPOConfig(env_id="PushCube-v1", attention="oracle", device="cpu").resolve()
     with pytest.raises(ValueError, match="contrastive"):
         tiny(tmp_path, "bad", attention="oracle", contrastive=True)

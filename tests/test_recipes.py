@@ -10,6 +10,7 @@ import pytest
 import tyro
 
 from gazelab.rl.algorithms import algorithm
+from gazelab.rl.config import config_from_dict
 from gazelab.experiments.recipes import PAPER_METHODS, PAPER_SEEDS, PAPER_TASKS, RECIPES, recipe_table, sweep_command
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +72,7 @@ def test_the_sweep_command_runs_the_tables_grid(algo, sample_efficiency, a_gpu_m
     rows = {r.env_id: r for r in RECIPES if r.algo == algo}
     config_cls = algorithm(algo).config_cls
     for trial in args.trials:
-        config = config_cls(**trial.config)
+        config = config_from_dict(config_cls, trial.config).resolve()
         assert config.device == "cuda"
         assert {k: getattr(config, k) for k in rows[trial.task].settings} == rows[trial.task].settings
 

@@ -8,6 +8,7 @@ import torch
 from gazelab.rl.checkpoint import load_checkpoint
 from gazelab.rl.config import saved_config
 from gazelab.rl.sac import SACConfig, train_sac
+from gazelab.method.contrastive import ContrastiveConfig
 
 ENV = "gazelab/Reach-v0"
 
@@ -18,7 +19,7 @@ def tiny(tmp_path, name, **overrides) -> SACConfig:
                   learning_starts=64, total_timesteps=8 * 16, encoder="nature", eval_freq=0, log_freq=16,
                   progress=False, run_dir=str(tmp_path / name))
     values.update(overrides)
-    return SACConfig(**values)
+    return SACConfig(**values).resolve()
 
 
 SAC_MARGIN = 0.15
@@ -37,7 +38,8 @@ def test_sac_beats_random_on_reach(tmp_path):
 def test_contrastive_step_changes_only_the_gaze(tmp_path):
     """With every SAC learning rate at 0, contrastive=True changes the gaze head and nothing else."""
     common = dict(attention="gaze", q_lr=0.0, policy_lr=0.0, num_envs=8, training_freq=32, total_timesteps=15 * 32,
-                  learning_starts=32, contrastive_buffer_size=2048, contrastive_anchors=64)
+                  learning_starts=32,
+                  contrastive_config=ContrastiveConfig(buffer_size=2048, num_anchors=64))
     off = train_sac(tiny(tmp_path, "off", contrastive=False, **common))
     on = train_sac(tiny(tmp_path, "on", contrastive=True, **common))
     assert any(row.get("contrastive/triplets", 0) > 0 for row in on.history)
@@ -49,7 +51,8 @@ def test_contrastive_step_changes_only_the_gaze(tmp_path):
 
 
 def test_resume_continues_exactly(tmp_path):
-    kw = dict(attention="gaze", contrastive=True, contrastive_buffer_size=512, checkpoint_buffer=True,
+    kw = dict(attention="gaze", contrastive=True, contrastive_config=ContrastiveConfig(buffer_size=512),
+              checkpoint_buffer=True,
               checkpoint_replay=True, eval_freq=4, num_eval_envs=2, num_eval_episodes=2)
     straight = train_sac(tiny(tmp_path, "straight", **kw))
     half = train_sac(tiny(tmp_path, "resumed", total_timesteps=4 * 16, **kw))
@@ -83,7 +86,8 @@ def test_resume_without_the_replay_refills_it_before_learning_again(tmp_path, ca
     (dict(batch_size=0), "batch_size"),
     (dict(tau=0.0), "tau"),
     (dict(bootstrap_at_done="sometimes"), "bootstrap_at_done"),
-    (dict(attention="gaze", contrastive=True, contrastive_buffer_size=8), "contrastive_buffer_size"),
+    (dict(attention="gaze", contrastive=True, contrastive_config=ContrastiveConfig(buffer_size=8)),
+     "contrastive.buffer_size=8"),
     (dict(partial_reset=True), "partial_reset"),
     (dict(q_lr=float("inf")), "q_lr"),
 ])
@@ -96,6 +100,7 @@ def test_bad_values_raise_one_clear_error(tmp_path, bad, field):
 def test_one_iteration_on_maniskill_pushcube_cpu(tmp_path):
     config = SACConfig(env_id="PushCube-v1", device="cpu", num_envs=1, training_freq=4, utd=0.25, batch_size=4,
                        buffer_size=64, learning_starts=0, total_timesteps=4, attention="gaze", contrastive=True,
-                       contrastive_buffer_size=0, eval_freq=0, progress=False, run_dir=str(tmp_path / "ms"))
+                       contrastive_config=ContrastiveConfig(buffer_size=0), eval_freq=0, progress=False,
+                       run_dir=str(tmp_path / "ms"))
     result = train_sac(config)
     assert result.final["global_step"] == 4 and "losses/qf" in result.final

@@ -30,18 +30,21 @@ def tiny_grid(root, methods=("none",), seeds=1, budget=128, algo="ppo", override
 # ---------------------------------------------------------------------------------------------- --set
 def test_overrides_are_parsed_with_the_field_types():
     parsed = sweep.parse_overrides(["num_envs=16", "gamma=0.9", "gaze_rl_grad=0", "target_kl=None",
-                                    "encoder=fine", "clutter=none", "total_timesteps=100_000"], PPOConfig)
+                                    "encoder=fine", "clutter=none", "total_timesteps=100_000", "contrastive.k=32",
+                                    "contrastive.labels=success", "include_state=False"], PPOConfig)
     assert parsed == {"num_envs": 16, "gamma": 0.9, "gaze_rl_grad": 0.0, "target_kl": None, "encoder": "fine",
-                      "clutter": "none", "total_timesteps": 100_000}
+                      "clutter": "none", "total_timesteps": 100_000, "contrastive.k": 32,
+                      "contrastive.labels": "success", "include_state": False}
     assert type(parsed["num_envs"]) is int and type(parsed["gamma"]) is float
 
 
 @pytest.mark.parametrize("item, message", [
-    ("num_envs=1.5", "'num_envs=1.5': expected int"),
-    ("gamma=high", "expected float"),
-    ("contrastive=yes", "expected true or false"),
-    ("encoder=resnet", "expected one of auto, nature, fine"),
-    ("num_env=16", "PPOConfig has no field 'num_env'"),
+    ("num_envs=1.5", "'num_envs=1.5': '1.5' is not a value of num_envs"),
+    ("gamma=high", "'high' is not a value of gamma"),
+    ("contrastive=yes", "spell True, False, None as Python does"),
+    ("encoder=resnet", "'resnet' is not a value of encoder"),
+    ("num_env=16", "PPOConfig has no setting 'num_env'"),
+    ("contrastive_k=32", "settings: env_id"),  # the flat name of configs before 2026-12-02: one vocabulary now
     ("num_envs", "expected FIELD=VALUE"),
 ])
 def test_bad_overrides_name_the_item_and_what_it_accepts(item, message):
@@ -113,7 +116,7 @@ def test_ctrl_c_stops_the_sweep_and_leaves_only_finished_trials_finished(tmp_pat
 def test_sac_trials_run_through_the_same_trial_function(tmp_path):
     trials = sweep.grid(tmp_path, "sac", [TASK], ["gaze+contrastive"], 1,
                         {"num_envs": 8, "learning_starts": 64, "batch_size": 32, "buffer_size": 1000,
-                         "contrastive_buffer_size": 0}, budgets={TASK: 128}, eval_every=2, eval_episodes=16)
+                         "contrastive.buffer_size": 0}, budgets={TASK: 128}, eval_every=2, eval_episodes=16)
     (result,), failures = sweep.run_trials(trials, "local")
     assert not failures and result["algo"] == "sac" and result["config"]["batch_size"] == 32
     assert [step for step, _ in result["eval_curve"]] == [128]  # 2 iterations of training_freq = 64 steps
@@ -227,10 +230,10 @@ def test_rerunning_a_finished_sweep_only_rewrites_its_summary(tmp_path, sample_e
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--set", "num_envs=many"], "--set 'num_envs=many': expected int"),
+    (["--set", "num_envs=many"], "--set 'num_envs=many': 'many' is not a value of num_envs"),
     (["--backend", "local", "--address", "auto"], "--address and --gpus-per-trial need --backend ray"),
     (["--seeds", "0"], "--seeds must be >= 1"),
-    (["--algo", "sac", "--set", "num_steps=4"], "SACConfig has no field 'num_steps'"),
+    (["--algo", "sac", "--set", "num_steps=4"], "SACConfig has no setting 'num_steps'"),
 ])
 def test_command_line_errors(argv, message, capsys, sample_efficiency):
     with pytest.raises(SystemExit) as exit_:

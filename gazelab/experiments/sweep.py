@@ -34,17 +34,17 @@ import os
 import sys
 import time
 import traceback
-import types
-import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Optional, Sequence, Union
+from typing import Any, Optional, Sequence
 
 import numpy as np
+import tyro
 
 from gazelab.rl.algorithms import algorithm
 from gazelab.rl.checkpoint import CHECKPOINT_NAME, write_atomic
-from gazelab.rl.config import METHODS, RUN_CONTROL_FIELDS
+from gazelab.method.contrastive import ContrastiveConfig
+from gazelab.rl.config import LEGACY_CONTRASTIVE_FIELDS, METHODS, RUN_CONTROL_FIELDS, config_from_dict
 from gazelab.core.errors import GazelabError
 
 __all__ = ["BACKENDS", "Trial", "Failure", "parse_overrides", "trial_dir", "grid", "split_finished", "run_trial",
@@ -61,50 +61,47 @@ SWEEP_FIELDS = {"env_id": "--tasks", "seed": "--seeds", "total_timesteps": "--to
 
 
 # ---------------------------------------------------------------------------------------------- overrides
-def parse_overrides(items: Sequence[str], config_cls) -> dict[str, Any]:
-    """``["num_envs=16", "gamma=0.9", "target_kl=None"]`` -> ``{"num_envs": 16, "gamma": 0.9, "target_kl": None}``.
+def settable_fields(config_cls) -> list[str]:
+    """The names ``--set`` takes: the config's fields and its contrastive settings as ``contrastive.<field>``."""
+    nested = [f"contrastive.{f.name}" for f in dataclasses.fields(ContrastiveConfig)]
+    return [f.name for f in dataclasses.fields(config_cls) if f.name != "contrastive_config"] + nested
 
-    Each value is parsed with the type its field has in ``config_cls`` (a dataclass): bool (``true``/``false``),
-    int, float, str, a ``Literal`` choice, or ``None`` (spelled as Python and tyro spell it) for Optional fields.
-    GazelabError naming the bad item and what it accepts.
+
+def setting(values: dict[str, Any], name: str) -> Any:
+    """The value of a ``--set`` name in a config's ``to_dict()`` (``contrastive.k`` -> its nested ``k``; the flat
+    names that sweeps committed before 2026-12-02 recorded, ``contrastive_k``, are read the same way)."""
+    if name in LEGACY_CONTRASTIVE_FIELDS:
+        name = "contrastive." + LEGACY_CONTRASTIVE_FIELDS[name]
+    if name.startswith("contrastive."):
+        return values["contrastive_config"][name.split(".", 1)[1]]
+    return values[name]
+
+
+def parse_overrides(items: Sequence[str], config_cls) -> dict[str, Any]:
+    """``["num_envs=16", "contrastive.k=32", "target_kl=None"]`` -> ``{"num_envs": 16, "contrastive.k": 32, ...}``.
+
+    Each value is parsed by tyro as the flag of the same name would be (``--num-envs 16``), spelled as Python
+    spells it (``True``, ``None``). GazelabError naming the bad item and what it accepts.
     """
-    hints = typing.get_type_hints(config_cls)
-    names = [f.name for f in dataclasses.fields(config_cls)]
+    names = settable_fields(config_cls)
     out: dict[str, Any] = {}
     for item in items:
         name, sep, text = item.partition("=")
         if not sep:
             raise GazelabError(f"--set {item!r}: expected FIELD=VALUE, e.g. num_envs=16")
         if name not in names:
-            raise GazelabError(f"--set {item!r}: {config_cls.__name__} has no field {name!r}; fields: {', '.join(names)}")
+            raise GazelabError(f"--set {item!r}: {config_cls.__name__} has no setting {name!r}; settings: "
+                               f"{', '.join(names)}")
+        flag = "--" + name.replace("_", "-")
         try:
-            out[name] = _parse_typed(text, hints[name])
-        except ValueError as e:
-            raise GazelabError(f"--set {item!r}: {e}") from None
+            parsed = tyro.cli(config_cls, args=[flag, text], config=(tyro.conf.FlagConversionOff,),
+                              console_outputs=False)
+        except SystemExit:
+            raise GazelabError(f"--set {item!r}: {text!r} is not a value of {name} (`gazelab train "
+                               f"{config_cls.algo} --help` shows what {flag} takes; spell True, False, None as "
+                               "Python does)") from None
+        out[name] = setting(parsed.to_dict(), name)
     return out
-
-
-def _parse_typed(text: str, annotation) -> Any:
-    """``text`` as a value of ``annotation``: bool, int, float, str, Literal[...], or Optional of one of them."""
-    if typing.get_origin(annotation) in (Union, types.UnionType):
-        if text == "None":
-            return None
-        (annotation,) = [a for a in typing.get_args(annotation) if a is not type(None)]  # configs use Optional[X]
-    if typing.get_origin(annotation) is Literal:
-        allowed = typing.get_args(annotation)
-        if text not in allowed:
-            raise GazelabError(f"expected one of {', '.join(map(str, allowed))}")
-        return text
-    if annotation is bool:
-        if text.lower() not in ("true", "false"):
-            raise GazelabError("expected true or false")
-        return text.lower() == "true"
-    if annotation in (int, float, str):
-        try:
-            return annotation(text)
-        except ValueError:
-            raise GazelabError(f"expected {annotation.__name__}") from None
-    raise GazelabError(f"a field of type {annotation} cannot be set from text")
 
 
 # ---------------------------------------------------------------------------------------------- the grid
@@ -239,7 +236,7 @@ def grid(root: Path, algo: str, tasks: Sequence[str], methods: Sequence[str], se
                 if task in budgets:
                     config["total_timesteps"] = budgets[task]
                 try:
-                    config_cls(**config)
+                    config_from_dict(config_cls, config)
                 except ValueError as e:
                     raise GazelabError(f"{task} {method}: {e}") from None
                 trials.append(Trial(algo, task, method, seed, str(trial_dir(root, task, method, seed)), config,
@@ -264,8 +261,10 @@ def split_finished(trials: Sequence[Trial]) -> tuple[list[dict], list[Trial]]:
         saved = result.get("config", {})
         differ = [f"algo: {result.get('algo', 'ppo')!r} there, {trial.algo!r} now"] if result.get(
             "algo", "ppo") != trial.algo else []
-        differ += [f"{k}: {saved[k]!r} there, {v!r} now" for k, v in trial.config.items()
-                   if k in saved and k not in RUN_CONTROL_FIELDS and saved[k] != v]
+        if saved:  # as a config of today (results written before the contrastive settings were nested too)
+            saved = config_from_dict(algorithm(trial.algo).config_cls, saved).to_dict()
+        differ += [f"{k}: {setting(saved, k)!r} there, {v!r} now" for k, v in trial.config.items()
+                   if saved and k not in RUN_CONTROL_FIELDS and setting(saved, k) != v]
         if differ:
             raise GazelabError(f"{path} is a finished run with other settings ({'; '.join(differ)}); give this "
                              "sweep its own --tag or --results-dir")
@@ -294,8 +293,8 @@ def run_trial(trial: Trial) -> dict:
     run_dir = Path(trial.run_dir)
     # A checkpoint without result.json is an interrupted trial: continue it (Run refuses a different config).
     resume = str(run_dir) if (run_dir / CHECKPOINT_NAME).exists() else None
-    config = algo.config_cls(**trial.config, run_dir=str(run_dir), resume=resume, progress=False,
-                             torch_threads=trial.threads)
+    config = config_from_dict(algo.config_cls, trial.config, run_dir=str(run_dir), resume=resume, progress=False,
+                              torch_threads=trial.threads).resolve()
     start = time.time()
     result = algo.train(config)
     if result.interrupted:

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from gazelab.method.buffer import ContrastiveBuffer
+from gazelab.method.labels import Label
 from gazelab.core.checks import AtLeast, Interval, check_choice, check_fields, check_int, check_number, check_tensor
 from gazelab.core.errors import GazelabError
 
@@ -148,13 +149,11 @@ def knn_excluding_self(keys: np.ndarray, anchors: np.ndarray, k: int, num_thread
 
 
 PositiveRule = Literal["same_class", "higher_return"]
-EpisodeNeighbours = Literal["any", "same_episode", "other_episodes"]
+Neighbours = Literal["any", "same_episode", "other_episodes"]
 KeyKind = Literal["map", "gazed"]
 FoveaMode = Literal["anchor", "own"]
 POSITIVE_RULES = typing.get_args(PositiveRule)
-NEIGHBOURS = ("any", "other_groups", "same_group")
-EPISODE_NEIGHBOURS = typing.get_args(EpisodeNeighbours)
-KEY_KINDS = typing.get_args(KeyKind)
+NEIGHBOURS = typing.get_args(Neighbours)
 FOVEA_MODES = typing.get_args(FoveaMode)
 
 
@@ -166,7 +165,7 @@ def mine_triplets(
     num_anchors: int | None = None,
     threshold: float | None = None,
     rule: str = "same_class",
-    groups: Tensor | None = None,
+    episodes: Tensor | None = None,
     neighbours: str = "any",
     times: Tensor | None = None,
     min_time_gap: int = 0,
@@ -177,9 +176,9 @@ def mine_triplets(
 
     1. Anchors: ``num_anchors`` indices drawn without replacement (all N if None).
     2. Neighbours: each anchor's k exact nearest neighbours in L2 over *all* keys (FAISS ``IndexFlatL2``),
-       excluding the anchor itself and, with ``groups``, every state of the anchor's group (its episode;
-       ``neighbours="other_groups"``) or every state outside it (``neighbours="same_group"``); with ``times`` and
-       ``min_time_gap``, also the states of its own group fewer than ``min_time_gap`` steps away.
+       excluding the anchor itself and, with ``episodes``, every state of the anchor's episode
+       (``neighbours="other_episodes"``) or every state outside it (``neighbours="same_episode"``); with ``times`` and
+       ``min_time_gap``, also the states of its own episode fewer than ``min_time_gap`` steps away.
     3. Outcome classes: ``return > threshold`` vs the rest; default threshold the median of ``returns`` with
        ties sent to the side that balances the classes (see :func:`_outcome_classes`; all returns equal -> one
        class -> no triplets).
@@ -188,12 +187,12 @@ def mine_triplets(
        nearest *high-return* neighbour, negative = the nearest low-return one, whatever the anchor's class.
        Anchors with no neighbour of either kind are skipped.
 
-    Why ``groups``: the frames of one episode share their clutter and goal, so under whole-map keys an anchor's
+    Why ``episodes``: the frames of one episode share their clutter and goal, so under whole-map keys an anchor's
     nearest neighbours are mostly its own episode's frames, while a neighbour of the other outcome class often
     comes from another episode. Such a triplet is solved by telling the episodes apart, which any part of the
-    frame does (its clutter, its plaid): no pressure to look anywhere in particular. ``"same_group"`` keeps the
+    frame does (its clutter, its plaid): no pressure to look anywhere in particular. ``"same_episode"`` keeps the
     triplet inside one episode, where what changed the outcome is what moved relative to the goal;
-    ``"other_groups"`` compares look-alike states of different episodes. Why ``min_time_gap``: inside an episode
+    ``"other_episodes"`` compares look-alike states of different episodes. Why ``min_time_gap``: inside an episode
     the nearest same-class neighbour is usually the next frame, the other-class one further away in time, so moving
     clutter alone tells them apart; a gap keeps near-duplicate frames out.
 
@@ -204,10 +203,10 @@ def mine_triplets(
         num_anchors: how many anchors to sample (>= 1), or None for all N.
         threshold: class boundary, or None for the median rule above.
         rule: "same_class" or "higher_return" (see 4.).
-        groups: (N,) integer group (episode) ids, or None: neighbours from anywhere.
-        neighbours: with ``groups``: "any", "other_groups" or "same_group" (see 2.).
-        times: (N,) integer step of each state within its group (with ``min_time_gap``).
-        min_time_gap: skip same-group neighbours fewer than this many steps from the anchor (0 = off).
+        episodes: (N,) integer episode ids, or None: neighbours from anywhere.
+        neighbours: with ``episodes``: "any", "other_episodes" or "same_episode" (see 2.).
+        times: (N,) integer step of each state within its episode (with ``min_time_gap``).
+        min_time_gap: skip same-episode neighbours fewer than this many steps from the anchor (0 = off).
         generator: torch generator for the anchor sampling (reproducibility).
         num_threads: FAISS threads for the search; None (default) = ``torch.get_num_threads()``, so one
             setting governs both (on a machine shared with other busy processes, 1 thread is much faster for
@@ -225,12 +224,12 @@ def mine_triplets(
     check_choice("rule", rule, POSITIVE_RULES)
     check_choice("neighbours", neighbours, NEIGHBOURS)
     check_int("min_time_gap", min_time_gap, 0)
-    if (neighbours != "any" or min_time_gap) and groups is None:
-        raise GazelabError(f"neighbours={neighbours!r} and min_time_gap={min_time_gap} need groups (episode ids)")
+    if (neighbours != "any" or min_time_gap) and episodes is None:
+        raise GazelabError(f"neighbours={neighbours!r} and min_time_gap={min_time_gap} need episodes (episode ids)")
     if min_time_gap:
         check_tensor("times", times, (n,), f"({n},) like keys (min_time_gap={min_time_gap} needs them)")
-    if groups is not None:
-        check_tensor("groups", groups, (n,), f"({n},) like keys")
+    if episodes is not None:
+        check_tensor("episodes", episodes, (n,), f"({n},) like keys")
     if not torch.isfinite(keys).all():
         raise GazelabError("keys must be finite, got NaN or inf")
     if not torch.isfinite(returns).all():
@@ -253,12 +252,13 @@ def mine_triplets(
         # Search deeper, then keep each row's first k neighbours of the wanted kind (fewer if the depth runs out).
         depth = min(n - 1, 4 * k + 64)
         found = knn_excluding_self(keys_np, anchors, depth, num_threads)
-        group = groups.detach().cpu().numpy()
-        same_group = group[found] == group[anchors][:, None]
-        wanted = np.ones(found.shape, dtype=bool) if neighbours == "any" else same_group == (neighbours == "same_group")
+        episode = episodes.detach().cpu().numpy()
+        same_episode = episode[found] == episode[anchors][:, None]
+        wanted = (np.ones(found.shape, dtype=bool) if neighbours == "any"
+                  else same_episode == (neighbours == "same_episode"))
         if min_time_gap:
             time = times.detach().cpu().numpy()
-            wanted &= ~(same_group & (np.abs(time[found] - time[anchors][:, None]) < min_time_gap))
+            wanted &= ~(same_episode & (np.abs(time[found] - time[anchors][:, None]) < min_time_gap))
         usable = wanted & (np.cumsum(wanted, axis=1) <= k)
 
     if rule == "same_class":
@@ -277,8 +277,22 @@ def mine_triplets(
 
 @dataclass
 class ContrastiveConfig:
-    """Hyper-parameters of the contrastive gaze update (defaults: ours; the reasons are in docs/design.md)."""
+    """Every setting of the contrastive gaze update, in one place: what the buffer keeps, how states are labelled,
+    how triplets are mined, the losses and the optimizer (defaults: ours; the reasons are in docs/design.md).
 
+    The trainers' configs nest it (``PPOConfig().contrastive_config``; on the command line ``--contrastive.k 32``);
+    :class:`ContrastiveLearner` reads the mining and loss fields, :class:`gazelab.method.plugin.ContrastivePlugin`
+    the buffer, cadence and label fields.
+    """
+
+    buffer_size: Annotated[int, AtLeast(0)] = 100_000
+    """Buffer capacity (detached maps + labels); 0 = only data since the last update (PPO: the batch)."""
+    every: Annotated[int, AtLeast(1)] = 1
+    """Run the update every this many trainer iterations (a stride > 1 trades signal for speed)."""
+    labels: Optional[Label] = None
+    """The outcome a state is labelled with (:mod:`gazelab.method.labels`): the episode's discounted
+    'return_to_go', its 'episode_return' or its 'success'; PPO also its 'gae' returns. None = the trainer's own
+    (filled in by ``TrainConfig.resolve``: PPO 'gae', SAC 'return_to_go'); a plug-in built directly needs one."""
     num_anchors: Annotated[int, AtLeast(1)] = 512
     """Anchors sampled per update; each gives at most one triplet."""
     k: Annotated[int, AtLeast(1)] = 16
@@ -287,7 +301,7 @@ class ContrastiveConfig:
     margin: Annotated[float, AtLeast(0)] = 0.2
     """Triplet margin on the cosine distance (range [0, 2])."""
     spread_weight: Annotated[float, AtLeast(0)] = 0.1
-    """Weight of the spread loss relative to the triplet loss."""
+    """Weight of the spread loss (log sigma towards spread_target) relative to the triplet loss."""
     spread_target: Annotated[float, Interval(0, low_open=True)] = 0.3
     """sigma the spread loss pulls towards (feature-map units: the map's cell centres span [-1, 1])."""
     lr: Annotated[float, Interval(0, low_open=True)] = 3e-4
@@ -295,7 +309,7 @@ class ContrastiveConfig:
     min_buffer: Annotated[int, AtLeast(0)] = 256
     """Warm-up: with fewer stored states the update is a no-op (neighbours among few states are not similar)."""
     threshold: Optional[float] = None
-    """Outcome-class boundary on the return; None = the buffer's median (see ``mine_triplets``)."""
+    """Outcome-class boundary on the label; None = the buffer's median (see ``mine_triplets``)."""
     fovea: FoveaMode = "anchor"
     """Whose fovea weights the three maps of a triplet. "anchor" (default): the anchor's gaze is applied to anchor,
     positive and negative alike ("one eye per triplet"), so the only way to separate positive from negative is to
@@ -305,7 +319,7 @@ class ContrastiveConfig:
     rule: PositiveRule = "same_class"
     """Which neighbour is the positive: "same_class" (the anchor's outcome class) or "higher_return" (the paper's:
     always the high-return neighbour); see ``mine_triplets``."""
-    neighbours: EpisodeNeighbours = "any"
+    neighbours: Neighbours = "any"
     """Where an anchor's neighbours may come from: "any" state, only its "same_episode" or only "other_episodes"
     (episode ids from the buffer; see ``mine_triplets``)."""
     min_time_gap: Annotated[int, AtLeast(0)] = 0
@@ -318,9 +332,7 @@ class ContrastiveConfig:
     key_pool: Annotated[int, AtLeast(2)] = 8192
     """Rows mined per step with ``keys="gazed"`` (their keys are recomputed each step)."""
     steps: Annotated[int, AtLeast(1)] = 1
-    """Contrastive Adam steps per ``update`` call, each on freshly mined triplets."""
-    seed: int = 0
-    """Seed of the anchor sampling."""
+    """Contrastive Adam steps per update, each on freshly mined triplets."""
     faiss_threads: Annotated[Optional[int], AtLeast(1)] = None
     """Threads of the FAISS k-NN search; None = torch's thread count (see ``mine_triplets``)."""
 
@@ -354,17 +366,18 @@ class ContrastiveLearner:
     Args:
         gaze: the attention module to train (a :class:`~gazelab.method.attention.GaussianGaze`; a ``PatchAttention``
             also works, without the spread loss). Must have parameters.
-        config: :class:`ContrastiveConfig`.
+        config: :class:`ContrastiveConfig` (its mining, loss and optimizer fields).
+        seed: seed of the anchor sampling.
     """
 
-    def __init__(self, gaze: nn.Module, config: ContrastiveConfig | None = None):
+    def __init__(self, gaze: nn.Module, config: ContrastiveConfig | None = None, seed: int = 0):
         self.gaze = gaze
         self.config = config if config is not None else ContrastiveConfig()
         self.params = [p for p in gaze.parameters() if p.requires_grad]
         if not self.params:
             raise GazelabError(f"gaze must have trainable parameters, got {type(gaze).__name__} with none")
         self.optimizer = torch.optim.Adam(self.params, lr=self.config.lr)
-        self.generator = torch.Generator().manual_seed(self.config.seed)
+        self.generator = torch.Generator().manual_seed(seed)
 
     def update(self, buffer: ContrastiveBuffer) -> ContrastiveStats:
         """``config.steps`` contrastive steps (mine -> gaze -> losses -> Adam step on the gaze); stats of the last."""
@@ -404,8 +417,8 @@ class ContrastiveLearner:
             num_anchors=cfg.num_anchors,
             threshold=cfg.threshold,
             rule=cfg.rule,
-            groups=buffer.episodes[rows],
-            neighbours={"any": "any", "same_episode": "same_group", "other_episodes": "other_groups"}[cfg.neighbours],
+            episodes=buffer.episodes[rows],
+            neighbours=cfg.neighbours,
             times=buffer.times[rows],
             min_time_gap=cfg.min_time_gap,
             generator=self.generator,

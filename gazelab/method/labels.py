@@ -13,27 +13,47 @@ label                   the number a state's feature map is stored with
 
 Per-step labels (``gae``, ``return_to_go``) differ between the frames of one episode; per-episode labels do not,
 so with them two frames of the same episode are never a positive/negative pair by outcome.
+
+Two labellers, one interface (what :class:`gazelab.method.plugin.ContrastivePlugin` feeds, one env step at a time):
 :class:`EpisodeLabeller` holds each env's maps and rewards until its episode ends and then hands them over
-labelled; the return-to-go is :func:`gazelab.method.returns.discount_cumsum`.
+labelled (the return-to-go is :func:`gazelab.method.returns.discount_cumsum`); :class:`RolloutLabeller` holds a
+PPO rollout's maps and hands them over labelled with PPO's returns when the rollout ends. Both return rows to store
+as ``(maps, labels, episode ids, steps within the episode)``.
 """
 
 from __future__ import annotations
 
 import typing
-from typing import Literal
+from typing import Literal, Optional
 
 import torch
 from torch import Tensor
 
 from gazelab.core.checks import check_choice
+from gazelab.core.errors import GazelabError
 from gazelab.method.returns import discount_cumsum
 
-__all__ = ["Label", "LABELS", "EPISODE_LABELS", "EpisodeLabeller"]
+__all__ = ["Label", "LABELS", "EPISODE_LABELS", "EpisodeLabeller", "RolloutLabeller", "make_labeller"]
 
 Label = Literal["gae", "return_to_go", "episode_return", "success"]
 LABELS = typing.get_args(Label)
 EPISODE_LABELS = LABELS[1:]
 """The labels an :class:`EpisodeLabeller` computes from finished episodes (``gae`` comes from PPO's rollout)."""
+Rows = tuple[Tensor, Tensor, Tensor, Tensor]
+"""Labelled rows to store: maps (L, C, h, w), labels (L,), episode ids (L,), steps within the episode (L,)."""
+
+
+def make_labeller(label: str, num_envs: int, max_steps: int, feature_shape: tuple[int, int, int], gamma: float,
+                  device, rollout_steps: Optional[int] = None):
+    """The labeller of ``label``: a :class:`RolloutLabeller` for ``"gae"`` (needs PPO's ``rollout_steps``), else an
+    :class:`EpisodeLabeller`."""
+    check_choice("label", label, LABELS)
+    if label != "gae":
+        return EpisodeLabeller(num_envs, max_steps, feature_shape, label, gamma, device)
+    if rollout_steps is None:
+        raise GazelabError("label 'gae' uses PPO's rollout returns; this trainer has none (use an episode label: "
+                           "'return_to_go', 'episode_return' or 'success')")
+    return RolloutLabeller(num_envs, rollout_steps, feature_shape, device)
 
 
 class EpisodeLabeller:
@@ -62,8 +82,8 @@ class EpisodeLabeller:
         self.episode = torch.arange(num_envs)
         self.next_episode = num_envs
 
-    def add(self, fmap: Tensor, reward: Tensor, done: Tensor, success: Tensor) -> list[tuple[Tensor, Tensor, int]]:
-        """Append one step of every env; return the episodes that ended with it.
+    def observe(self, fmap: Tensor, reward: Tensor, done: Tensor, success: Tensor) -> list[Rows]:
+        """Append one step of every env; return the rows of the episodes that ended with it.
 
         Args:
             fmap: (N, C, h, w) maps of the observations the policy acted on.
@@ -71,8 +91,8 @@ class EpisodeLabeller:
             done: (N,) bool, the episode ended with this step (terminated or truncated).
             success: (N,) bool, whether the episode that ended succeeded at least once (read where ``done``).
         Returns:
-            [(maps (L, C, h, w), labels (L,), episode id)] for every finished episode of L steps (views of the
-            storage: use them before the next ``add``).
+            [(maps (L, C, h, w), labels (L,), episode ids (L,), steps 0..L-1)] for every finished episode of L
+            steps (the maps are views of the storage: store them before the next ``observe``).
         """
         finished = []
         envs = torch.arange(len(self.t))
@@ -90,11 +110,16 @@ class EpisodeLabeller:
                 labels = rewards.sum().expand(length)
             else:
                 labels = torch.full((length,), float(success[i]), device=rewards.device)
-            finished.append((self.maps[:length, i], labels, int(self.episode[i])))
+            finished.append((self.maps[:length, i], labels, torch.full((length,), int(self.episode[i])),
+                             torch.arange(length)))
             self.t[i] = 0
             self.episode[i] = self.next_episode
             self.next_episode += 1
         return finished
+
+    def end_rollout(self, returns: Tensor) -> list[Rows]:
+        """Nothing to hand over at the end of a rollout: episodes are labelled when they end."""
+        return []
 
     def restart(self) -> None:
         """Forget the running episodes (e.g. a resumed ManiSkill run starts fresh episodes)."""
@@ -117,3 +142,63 @@ class EpisodeLabeller:
         self.t.copy_(state["t"])
         self.episode.copy_(state["episode"])
         self.next_episode = int(state["next_episode"])
+
+
+class RolloutLabeller:
+    """A PPO rollout's maps, labelled with PPO's return targets (advantages + values) when the rollout ends.
+
+    Storage: maps (T, N, C, h, w) float16 for the rollout's T steps, each with the id of its env's running episode
+    and its step within that episode (ids grow by one per started episode, as in :class:`EpisodeLabeller`).
+
+    Args:
+        num_envs: N.
+        rollout_steps: T, PPO's num_steps.
+        feature_shape: (C, h, w) of one map.
+        device: where the maps live.
+    """
+
+    def __init__(self, num_envs: int, rollout_steps: int, feature_shape: tuple[int, int, int], device):
+        self.maps = torch.zeros((rollout_steps, num_envs) + tuple(feature_shape), dtype=torch.float16, device=device)
+        self.episodes = torch.zeros((rollout_steps, num_envs), dtype=torch.int64)
+        self.times = torch.zeros((rollout_steps, num_envs), dtype=torch.int64)
+        self.episode = torch.arange(num_envs)  # id of each env's running episode
+        self.t = torch.zeros(num_envs, dtype=torch.int64)  # steps of each env's running episode so far
+        self.next_episode = num_envs
+        self.step = 0
+
+    def observe(self, fmap: Tensor, reward: Tensor, done: Tensor, success: Tensor) -> list[Rows]:
+        """Keep one step's maps (N, C, h, w) with their episode ids and steps; ``done`` (N,) starts new episodes.
+        Nothing is labelled before :meth:`end_rollout`, so this returns no rows."""
+        self.maps[self.step] = fmap
+        self.episodes[self.step] = self.episode
+        self.times[self.step] = self.t
+        self.step += 1
+        self.t += 1
+        ended = torch.nonzero(done.cpu()).flatten()
+        self.t[ended] = 0
+        self.episode[ended] = self.next_episode + torch.arange(len(ended))
+        self.next_episode += len(ended)
+        return []
+
+    def end_rollout(self, returns: Tensor) -> list[Rows]:
+        """The rollout's rows labelled with PPO's returns (T, N) (advantages + values); the storage starts over."""
+        rows = (self.maps[: self.step].flatten(0, 1), returns[: self.step].flatten(),
+                self.episodes[: self.step].flatten(), self.times[: self.step].flatten())
+        self.step = 0
+        return [rows]
+
+    def restart(self) -> None:
+        """Forget the running episodes (a resumed ManiSkill run restarts its episodes): new ids, step counts 0."""
+        self.episode = self.next_episode + torch.arange(len(self.episode))
+        self.next_episode += len(self.episode)
+        self.t.zero_()
+
+    def state_dict(self) -> dict:
+        """The running episodes' counters (a checkpoint is written between rollouts: no maps are pending)."""
+        return {"episode": self.episode.clone(), "next_episode": self.next_episode, "t": self.t.clone()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`."""
+        self.episode.copy_(state["episode"])
+        self.next_episode = int(state["next_episode"])
+        self.t.copy_(state["t"])

@@ -34,10 +34,12 @@ __all__ = ["CHECKPOINT_NAME", "FINAL_CHECKPOINT_NAME", "CHECKPOINT_FORMAT", "che
 
 CHECKPOINT_NAME = "checkpoint.pt"
 FINAL_CHECKPOINT_NAME = "final.pt"
-CHECKPOINT_FORMAT = 2
-"""Format 2: what a trainer tracks is saved under the names it tracks it by (format 1, before gazelab.rl.run.Run.track,
-listed the keys by hand); format-1 checkpoints still load a policy, and resuming them is refused."""
-READABLE_FORMATS = (1, 2)
+CHECKPOINT_FORMAT = 3
+"""Format 3: the config's contrastive settings nested under ``contrastive_config`` (format 2 held them as flat
+``contrastive_*`` fields; format 1, before gazelab.rl.run.Run.track, listed the tracked keys by hand). Older
+checkpoints still load a policy (:func:`gazelab.rl.config.config_from_dict` reads their flat fields), and resuming
+them is refused."""
+READABLE_FORMATS = (1, 2, 3)
 
 
 def checkpoint_path(run_or_checkpoint: str | os.PathLike) -> Path:

@@ -23,17 +23,17 @@ import tyro
 from gazelab.method.attention import AttentionKind, GazeHead
 from gazelab.rl.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
 from gazelab.core.checks import AtLeast, Interval, check_fields
-from gazelab.method.contrastive import ContrastiveConfig, EpisodeNeighbours, FoveaMode, KeyKind, PositiveRule
+from gazelab.method.contrastive import ContrastiveConfig
 from gazelab.envs import is_builtin, registry
 from gazelab.envs.clutter import ClutterName
 from gazelab.core.errors import GazelabError
-from gazelab.method.labels import Label
 from gazelab.method.plugin import ContrastivePlugin
 
 __all__ = ["TrainConfig", "PerTask", "METHODS", "RUN_CONTROL_FIELDS", "resolve_device", "check_device",
            "config_from_dict", "saved_config"]
 
 T = TypeVar("T")
+C = TypeVar("C", bound="TrainConfig")
 PerTask = Annotated[Optional[T], tyro.conf.DisallowNone]
 """A field whose default depends on the task: None (the default) is replaced by the task's value when the config
 is built; the command line shows that value and does not take None."""
@@ -86,6 +86,9 @@ class TrainConfig:
 
     algo: ClassVar[str]
     """The algorithm the config is for ('ppo', 'sac'): the run directory's parent and the checkpoints' tag."""
+    default_labels: ClassVar[str]
+    """The contrastive label ``resolve`` fills in when ``contrastive_config.labels`` is None (PPO: its 'gae'
+    returns; SAC: the episodes' 'return_to_go')."""
 
     env_id: str = "gazelab/Reach-v0"
     """the id of the environment (`gazelab envs` lists them)"""
@@ -122,38 +125,10 @@ class TrainConfig:
     """largest sigma of the gaze (feature-map units: the map's cell centres span [-1, 1])"""
     contrastive: bool = False
     """return-guided contrastive update of the attention head (needs attention 'gaze' or 'patch')"""
-    contrastive_buffer_size: Annotated[int, AtLeast(0)] = 100_000
-    """contrastive buffer capacity (detached maps + returns); 0 = only data since the last update (PPO: the batch)"""
-    contrastive_every: Annotated[int, AtLeast(1)] = 1
-    """run the contrastive update every this many iterations (a stride > 1 trades signal for speed)"""
-    contrastive_k: Annotated[int, AtLeast(1)] = 16
-    """neighbours per anchor searched for a positive and a negative"""
-    contrastive_anchors: Annotated[int, AtLeast(1)] = 512
-    """anchors sampled per contrastive update (each gives at most one triplet)"""
-    contrastive_margin: Annotated[float, AtLeast(0)] = 0.2
-    """triplet margin on the cosine distance (which lies in [0, 2])"""
-    contrastive_threshold: Optional[float] = None
-    """return threshold between the two outcome classes (None = the buffer's median)"""
-    contrastive_lr: Annotated[float, Interval(0, low_open=True)] = 3e-4
-    """learning rate of the contrastive optimizer (Adam over the attention head only)"""
-    spread_weight: Annotated[float, AtLeast(0)] = 0.1
-    """weight of the spread loss (log sigma towards spread_target) in the contrastive update"""
-    spread_target: Annotated[float, Interval(0, low_open=True)] = 0.3
-    """sigma the spread loss pulls towards (feature-map units, the map's cell centres span [-1, 1])"""
-    contrastive_fovea: FoveaMode = "anchor"
-    """whose fovea weights a triplet's maps: 'anchor' (one eye on all three) or 'own' (each its own gaze)"""
-    contrastive_rule: PositiveRule = "same_class"
-    """positive = the neighbour of the anchor's outcome class, or always the higher-return one (the paper's)"""
-    contrastive_neighbours: EpisodeNeighbours = "any"
-    """where an anchor's neighbours may come from: any state, its own episode only, or other episodes only"""
-    contrastive_min_time_gap: Annotated[int, AtLeast(0)] = 0
-    """skip neighbours of the anchor's own episode fewer than this many steps away (0 = off)"""
-    contrastive_keys: KeyKind = "map"
-    """what 'look alike' means for mining: keys of the whole stored map, or of the map under the current gaze"""
-    contrastive_steps: Annotated[int, AtLeast(1)] = 1
-    """contrastive Adam steps per update (each on freshly mined triplets)"""
-    contrastive_labels: Label = "return_to_go"
-    """the outcome a state is labelled with (gazelab.method.labels): the episode's discounted 'return_to_go', its 'episode_return' or its 'success' (PPO also: its 'gae' returns)"""  # noqa: E501
+    contrastive_config: Annotated[ContrastiveConfig, tyro.conf.arg(name="contrastive")] = dataclasses.field(
+        default_factory=ContrastiveConfig)
+    """every setting of the contrastive update (``--contrastive.k 32``, ``--contrastive.labels success``, ...; see
+    gazelab.method.contrastive.ContrastiveConfig)"""
 
     eval_freq: PerTask[Annotated[int, AtLeast(0)]] = None
     """evaluate the deterministic policy every this many iterations (0 = never)"""
@@ -176,19 +151,25 @@ class TrainConfig:
 
     # ------------------------------------------------------------------------------------------ building
     def __post_init__(self):
-        """Fill the per-task defaults, then check every field (types and constraints) and the fields together: a bad
-        value raises :class:`GazelabError` naming it, before any work."""
+        """Check each field's type and constraint (a bad value raises :class:`GazelabError` naming it). Nothing else:
+        per-task defaults, the device and a resumed run are :meth:`resolve`'s work."""
+        check_fields(self)
+
+    def resolve(self: C) -> C:
+        """The config a run uses: a copy with the per-task defaults filled in (the :data:`PerTask` fields left at
+        None, and ``encoder="auto"``), after checking the environment id, the device, the fields together and,
+        with ``resume``, that the run can continue. The CLI (for ``--help``) and :class:`gazelab.rl.run.Run` call
+        it; a resolved config resolves to itself."""
         is_builtin(self.env_id)  # an unknown id stops here, listing the known ones
         check_device(self.device)  # before the defaults: the device chooses some of them (ManiSkill num_envs)
-        for name, value in self.task_defaults().items():
-            if getattr(self, name) is None:
-                setattr(self, name, value)
+        filled = {name: value for name, value in self.task_defaults().items() if getattr(self, name) is None}
         if self.encoder == "auto":
-            self.encoder = "fine" if is_builtin(self.env_id) else "nature"
-        if isinstance(self.gaze_rl_grad, bool):  # a switch before it became a scale: recorded runs hold True/False
-            self.gaze_rl_grad = float(self.gaze_rl_grad)
-        check_fields(self)
-        self.validate()
+            filled["encoder"] = "fine" if is_builtin(self.env_id) else "nature"
+        if self.contrastive_config.labels is None:
+            filled["contrastive_config"] = dataclasses.replace(self.contrastive_config, labels=self.default_labels)
+        config = dataclasses.replace(self, **filled)
+        config.validate()
+        return config
 
     def task_defaults(self) -> dict[str, Any]:
         """The values :data:`PerTask` fields take when left at None: the environment's camera and clutter and this
@@ -235,18 +216,10 @@ class TrainConfig:
         :class:`~gazelab.rl.networks.ImageBranch` ``image``. ``rollout_steps``: PPO's num_steps (label "gae")."""
         if not self.contrastive:
             return None
-        learner = ContrastiveConfig(
-            num_anchors=self.contrastive_anchors, k=self.contrastive_k, margin=self.contrastive_margin,
-            spread_weight=self.spread_weight, spread_target=self.spread_target, lr=self.contrastive_lr,
-            threshold=self.contrastive_threshold, fovea=self.contrastive_fovea, rule=self.contrastive_rule,
-            neighbours=self.contrastive_neighbours, min_time_gap=self.contrastive_min_time_gap,
-            keys=self.contrastive_keys, steps=self.contrastive_steps, seed=self.seed)
         return ContrastivePlugin(
-            image.attention, image.feature_shape, config=learner, num_envs=self.num_envs,
-            max_episode_steps=max_episode_steps, label=self.contrastive_labels, gamma=self.gamma,
-            buffer_size=self.contrastive_buffer_size, every=self.contrastive_every,
-            steps_per_iteration=self.steps_per_iteration, rollout_steps=rollout_steps, device=device, seed=self.seed,
-            save_buffer=self.checkpoint_buffer)
+            image.attention, image.feature_shape, config=self.contrastive_config, num_envs=self.num_envs,
+            max_episode_steps=max_episode_steps, gamma=self.gamma, steps_per_iteration=self.steps_per_iteration,
+            rollout_steps=rollout_steps, device=device, seed=self.seed, save_buffer=self.checkpoint_buffer)
 
     def method_name(self) -> str:
         """Short name of the method, e.g. 'none', 'gaze', 'gaze+contrastive', 'gaze-rlfree+contrastive'."""
@@ -260,11 +233,31 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+LEGACY_CONTRASTIVE_FIELDS = {**{f"contrastive_{name}": name for name in (
+    "buffer_size", "every", "k", "margin", "threshold", "lr", "fovea", "rule", "neighbours", "min_time_gap", "keys",
+    "steps", "labels")}, "contrastive_anchors": "num_anchors", "spread_weight": "spread_weight",
+    "spread_target": "spread_target"}
+"""Flat fields of configs saved before 2026-12-02 (config.json, checkpoints) -> their ContrastiveConfig names."""
+
+
 def config_from_dict(config_cls: type[TrainConfig], values: dict[str, Any], **overrides) -> TrainConfig:
-    """A config of ``config_cls`` from a dict such as a checkpoint's ``config`` (keys that are not its fields are
-    ignored), with ``overrides`` applied."""
+    """A config of ``config_cls`` from a dict such as a checkpoint's ``config`` or :meth:`TrainConfig.to_dict`
+    (keys that are not its fields are ignored), with ``overrides`` applied. Contrastive settings may come nested
+    (``contrastive_config``), dotted as on the command line (``"contrastive.k"``, what sweeps use) or as the flat
+    fields of configs saved before 2026-12-02 (``contrastive_k``)."""
+    values = dict(values)
+    nested = dict(values.pop("contrastive_config", None) or {})
+    nested.update({LEGACY_CONTRASTIVE_FIELDS[k]: values.pop(k) for k in list(values) if k in LEGACY_CONTRASTIVE_FIELDS})
+    nested.update({k.split(".", 1)[1]: values.pop(k) for k in list(values) if k.startswith("contrastive.")})
+    if isinstance(values.get("gaze_rl_grad"), bool):  # a switch before it became a scale
+        values["gaze_rl_grad"] = float(values["gaze_rl_grad"])
     names = {f.name for f in dataclasses.fields(config_cls)}
-    return config_cls(**{**{k: v for k, v in values.items() if k in names}, **overrides})
+    config = {k: v for k, v in values.items() if k in names}
+    contrastive_names = {f.name for f in dataclasses.fields(ContrastiveConfig)}
+    default = config_cls().contrastive_config
+    config["contrastive_config"] = dataclasses.replace(
+        default, **{k: v for k, v in nested.items() if k in contrastive_names})
+    return config_cls(**{**config, **overrides})
 
 
 def _flag(name: str) -> str:

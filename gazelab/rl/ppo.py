@@ -40,7 +40,6 @@ from gazelab.rl.config import PerTask, TrainConfig, resolve_device
 from gazelab.envs import is_builtin, make_env
 from gazelab.rl.evaluation import episode_success, evaluate_policy
 from gazelab.core.errors import GazelabError
-from gazelab.method.labels import Label
 from gazelab.method.plugin import ppo_hook
 from gazelab.rl.prize import GazeTracker
 from gazelab.method.returns import gae
@@ -79,11 +78,10 @@ class PPOConfig(TrainConfig):
     """PPO hyper-parameters (ManiSkill3 ppo_rgb names and defaults) + the shared fields of TrainConfig."""
 
     algo: ClassVar[str] = "ppo"
+    default_labels: ClassVar[str] = "gae"
 
     learning_rate: Annotated[float, AtLeast(0)] = 3e-4
     """the learning rate of the optimizer (0 freezes the RL update, e.g. to watch the contrastive step alone)"""
-    contrastive_labels: Label = "gae"
-    """the outcome a state is labelled with (gazelab.method.labels): PPO's 'gae' returns (advantages + values), the episode's discounted 'return_to_go', its 'episode_return' or its 'success'"""  # noqa: E501
     num_steps: PerTask[Annotated[int, AtLeast(1)]] = None
     """the number of steps to run in each environment per policy rollout"""
     anneal_lr: bool = False
@@ -147,8 +145,9 @@ class PPOConfig(TrainConfig):
         if self.total_timesteps < self.batch_size:
             raise GazelabError(f"total_timesteps={self.total_timesteps} is less than one iteration (batch_size = "
                                f"num_envs * num_steps = {self.batch_size})")
-        if self.contrastive and 0 < self.contrastive_buffer_size < self.batch_size:
-            raise GazelabError(f"contrastive_buffer_size={self.contrastive_buffer_size} is smaller than one batch "
+        buffer_size = self.contrastive_config.buffer_size
+        if self.contrastive and 0 < buffer_size < self.batch_size:
+            raise GazelabError(f"contrastive.buffer_size={buffer_size} is smaller than one batch "
                                f"(num_envs * num_steps = {self.batch_size}); use >= {self.batch_size} or 0 "
                                "(this iteration's batch only)")
 
@@ -174,7 +173,7 @@ def train_ppo(config: PPOConfig, *, gae_fn=gae, contrastive_hook=ppo_hook) -> Tr
     of :func:`gazelab.method.plugin.ppo_hook`) hands each iteration to the plug-in: notebook 6 runs PPO on the student's.
     """
     with Run(config) as run:
-        device = run.device
+        config, device = run.config, run.device  # the resolved config: per-task defaults filled in
         # env setup: training envs, and evaluation envs on another seed so their episodes differ
         envs = run.attach(make_env(config.env_id, config.num_envs, seed=config.seed, device=device,
                                    **config.env_kwargs()))

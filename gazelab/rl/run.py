@@ -229,7 +229,7 @@ class Run:
     """
 
     def __init__(self, config: TrainConfig):
-        self.config = config
+        self.config = config = config.resolve()
         self.algo = config.algo
         self._checkpoint = load_checkpoint(config.resume) if config.resume else None
         self.resumed = self._checkpoint is not None

@@ -79,6 +79,7 @@ class SACConfig(TrainConfig):
     """SAC hyper-parameters (ManiSkill3 sac_rgbd names and defaults) + the shared fields of TrainConfig."""
 
     algo: ClassVar[str] = "sac"
+    default_labels: ClassVar[str] = "return_to_go"
 
     buffer_size: PerTask[Annotated[int, AtLeast(1)]] = None
     """the replay memory buffer size (64x64 obs + next obs take 24 KB per transition)"""
@@ -144,11 +145,12 @@ class SACConfig(TrainConfig):
                                "gradient steps per iteration; must be >= 1")
         if self.buffer_size < self.num_envs:
             raise GazelabError(f"buffer_size={self.buffer_size} must be >= num_envs={self.num_envs}")
-        if self.contrastive and 0 < self.contrastive_buffer_size < self.training_freq:
-            raise GazelabError(f"contrastive_buffer_size={self.contrastive_buffer_size} is smaller than one "
+        buffer_size = self.contrastive_config.buffer_size
+        if self.contrastive and 0 < buffer_size < self.training_freq:
+            raise GazelabError(f"contrastive.buffer_size={buffer_size} is smaller than one "
                                f"iteration's data (training_freq = {self.training_freq}); use more or 0")
-        if self.contrastive_labels == "gae":
-            raise GazelabError("contrastive_labels='gae' needs PPO's rollout returns; SAC labels finished episodes: "
+        if self.contrastive_config.labels == "gae":
+            raise GazelabError("contrastive.labels='gae' needs PPO's rollout returns; SAC labels finished episodes: "
                                "use 'return_to_go', 'episode_return' or 'success'")
         if self.partial_reset and is_builtin(self.env_id):
             raise GazelabError("partial_reset is a ManiSkill option; the built-in tasks always reset finished episodes")
@@ -253,7 +255,7 @@ class ReplayBuffer:
 def train_sac(config: SACConfig) -> TrainResult:
     """Train SAC (optionally with attention and the contrastive gaze update); see the module docstring."""
     with Run(config) as run:
-        device = run.device
+        config, device = run.config, run.device  # the resolved config: per-task defaults filled in
         n = config.num_envs
         # env setup: training envs, and evaluation envs on another seed so their episodes differ
         envs = run.attach(make_env(config.env_id, n, seed=config.seed, device=device, **config.env_kwargs()))

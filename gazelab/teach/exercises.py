@@ -384,16 +384,15 @@ def _update_outcome(fn: Callable, inputs: dict) -> tuple:
     return result, [p.detach().clone() for p in gaze.parameters()]
 
 
-def _reference_update(gaze, optimizer, buffer, generator, *, num_anchors=512, k=16, margin=0.2, spread_weight=0.1,
-                      spread_target=0.3) -> tuple[int, float]:
-    """One step of :class:`~gazelab.method.contrastive.ContrastiveLearner` with the given optimizer and generator; returns
-    (number of triplets, loss before the step)."""
-    config = ContrastiveConfig(num_anchors=num_anchors, k=k, margin=margin, spread_weight=spread_weight,
-                               spread_target=spread_target, lr=optimizer.param_groups[0]["lr"], min_buffer=0)
+def _reference_update(gaze, optimizer, buffer, generator, **settings) -> tuple[int, float]:
+    """One step of :class:`~gazelab.method.contrastive.ContrastiveLearner` with the given optimizer and generator;
+    returns (number of triplets, loss before the step). ``settings``: ContrastiveConfig fields (num_anchors, k,
+    margin, spread_weight, spread_target; the library's defaults for those not given)."""
+    config = ContrastiveConfig(**settings, lr=optimizer.param_groups[0]["lr"], min_buffer=0)
     learner = ContrastiveLearner(gaze, config)
     learner.optimizer, learner.generator = optimizer, generator
     stats = learner.update(buffer)
-    return stats.triplets, stats.triplet_loss + spread_weight * stats.spread_loss
+    return stats.triplets, stats.triplet_loss + config.spread_weight * stats.spread_loss
 
 
 def _gae_inputs(g: torch.Generator) -> tuple:
@@ -425,10 +424,10 @@ def _hook_outcome(fn: Callable, inputs: dict) -> list:
     gaze = GaussianGaze(maps.shape[3], init_scale=0.5)
     n, t = inputs["num_envs"], inputs["steps"]
     plugin = ContrastivePlugin(
-        gaze, tuple(maps.shape[3:]), config=ContrastiveConfig(num_anchors=16, k=3, min_buffer=4, lr=1e-2,
-                                                              seed=inputs["seed"]),
-        num_envs=n, max_episode_steps=t, label="gae", gamma=0.9, buffer_size=inputs["buffer_size"],
-        every=inputs["every"], steps_per_iteration=n * t, rollout_steps=t, seed=inputs["seed"])
+        gaze, tuple(maps.shape[3:]),
+        config=ContrastiveConfig(num_anchors=16, k=3, min_buffer=4, lr=1e-2, labels="gae",
+                                 buffer_size=inputs["buffer_size"], every=inputs["every"]),
+        num_envs=n, max_episode_steps=t, gamma=0.9, steps_per_iteration=n * t, rollout_steps=t, seed=inputs["seed"])
     logged = []
     for iteration in range(inputs["iterations"]):
         for step in range(t):
