@@ -117,6 +117,9 @@ def test_a_stop_signal_writes_a_checkpoint_and_stops(tmp_path, signum):
     (dict(learning_rate=float("inf")), "learning_rate"),
     (dict(keep_checkpoints=-1), "keep_checkpoints"),
     (dict(device="quantum"), "device='quantum' is not a torch device; allowed: 'auto', 'cpu'"),
+    (dict(seed=2**63), r"seed must be an int in \[0, 4294967295\], got 9223372036854775808"),
+    (dict(seed=-1), r"seed must be an int in \[0, 4294967295\], got -1"),
+    (dict(image_size=4096), r"image_size must be an int in \[36, 512\], got 4096"),
 ])
 def test_bad_values_raise_one_clear_error(tmp_path, bad, field):
     with pytest.raises(ValueError, match=field):
