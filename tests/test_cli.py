@@ -104,6 +104,7 @@ def _run(argv, capsys) -> tuple[int, str]:
     (["train", "ppo", "--seed", str(2**63)], "seed must be an int in [0, 4294967295], got 9223372036854775808"),
     (["train", "ppo", "--seed=-1"], "seed must be an int in [0, 4294967295], got -1"),
     (["train", "ppo", "--image-size", "4096"], "image_size must be an int in [36, 512], got 4096"),
+    (["train", "ppo", "--num-envs", "8", "--num-minibatches", "3"], "num_minibatches=3 leaves a minibatch of 1 sample"),
 ])
 def test_bad_values_give_one_clear_error(capsys, argv, message):
     code, err = _run(argv, capsys)
