@@ -1,7 +1,12 @@
 """What a run leaves on disk: config.json, periodic and final checkpoints, checkpoint sizes, rebuilding a policy
-without an env, lazy loading, the last good checkpoint of a diverging run."""
+without an env, lazy loading, the last good checkpoint of a diverging run; one line for each fault of a run
+directory (in use by another run, full disk, read-only, corrupt files, leftovers of a killed run)."""
 
+import builtins
+import errno
+import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,12 +18,14 @@ from test_sac import tiny as tiny_sac
 
 import gazelab
 from gazelab.rl.algorithms import load_policy
-from gazelab.rl.checkpoint import load_checkpoint
+from gazelab.rl.checkpoint import load_checkpoint, write_atomic
+from gazelab.rl.config import saved_config
 from gazelab.cli import main
 from gazelab.envs import make_env
 from gazelab.rl.evaluation import evaluate_policy
-from gazelab.core.errors import TrainingDiverged
-from gazelab.rl.ppo import train_ppo
+from gazelab.core.errors import GazelabError, TrainingDiverged
+from gazelab.rl.ppo import PPOConfig, train_ppo
+from gazelab.rl.run import Run
 from gazelab.rl.sac import train_sac
 from gazelab.method.contrastive import ContrastiveConfig
 
@@ -116,6 +123,8 @@ def test_a_diverging_run_stops_at_the_first_non_finite_value_and_keeps_a_good_ch
             sac_run(tmp_path, algo, q_lr=1e6, policy_lr=1e6, learning_starts=16, total_timesteps=20 * 16,
                     checkpoint_every=100)
     assert "nan at iteration" in str(diverged.value) or "inf at iteration" in str(diverged.value)
+    # what it names as the likely cause: the run's learning rates, with their values
+    assert ("learning_rate=1e+06" if algo == "ppo" else "policy_lr=1e+06, q_lr=1e+06") in str(diverged.value)
     ckpt = load_checkpoint(tmp_path / algo)
     assert ckpt["global_step"] == 0 and str(tmp_path / algo / "checkpoint.pt") in str(diverged.value)
     assert _all_finite(ckpt["agent" if algo == "ppo" else "actor"])
@@ -172,3 +181,129 @@ def test_periodic_checkpoints_keep_the_newest_and_a_final_one(tmp_path, keep):
     final, latest = load_checkpoint(run / "final.pt"), load_checkpoint(run)
     assert final["global_step"] == latest["global_step"] == 640
     assert all(torch.equal(v, latest["agent"][k]) for k, v in final["agent"].items())
+
+
+# ------------------------------------------------------------------------------------------ a run directory's faults
+def test_a_second_training_into_a_busy_run_dir_stops_naming_the_holder(tmp_path):
+    """A run holds its directory for its whole life: a second one there (here in the same process, as two
+    terminals would) stops at once, before writing anything, instead of interleaving history.jsonl."""
+    first = Run(tiny_ppo(tmp_path, "run"))
+    try:
+        with pytest.raises(GazelabError, match=rf"run_dir='{tmp_path / 'run'}' is in use by another training "
+                                               rf"\(pid {os.getpid()}\)"):
+            Run(tiny_ppo(tmp_path, "run"))
+    finally:
+        first.close()
+    Run(tiny_ppo(tmp_path, "run")).close()  # free again once the first one ended
+
+
+def _full_disk(monkeypatch, run_dir: Path, name: str):
+    """Make writes to run_dir/<name> (or to its temporary file) fail as on a full disk, once 64 bytes are written."""
+    real_open = builtins.open
+
+    class Full:
+        def __init__(self, file):
+            self.file, self.room = file, 64
+
+        def write(self, data):
+            if len(data) > self.room:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            self.room -= len(data)
+            return self.file.write(data)
+
+        def __getattr__(self, attr):
+            return getattr(self.file, attr)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+    def full_open(file, mode="r", *args, **kwargs):
+        f = real_open(file, mode, *args, **kwargs)
+        path = Path(file) if isinstance(file, (str, os.PathLike)) else None
+        if path is not None and path.parent == run_dir and set(mode) & set("wax") and (
+                path.name == name or path.name.startswith(f".{name}.")):
+            return Full(f)
+        return f
+
+    monkeypatch.setattr(builtins, "open", full_open)
+    monkeypatch.setattr(io, "open", full_open)
+
+
+@pytest.mark.parametrize("name", ["config.json", "history.jsonl", "checkpoint.pt"])
+def test_a_full_disk_stops_the_run_in_one_line_and_keeps_the_last_checkpoint(tmp_path, monkeypatch, name):
+    run_dir = tmp_path / "run"
+    config = tiny_ppo(tmp_path, "run", checkpoint_every=2)
+    if name == "config.json":
+        _full_disk(monkeypatch, run_dir, name)
+    else:  # after the first checkpoint (step 0): mid-run
+        real_save = Run.save
+
+        def save_then_fill_the_disk(run, *args, **kwargs):
+            path = real_save(run, *args, **kwargs)
+            _full_disk(monkeypatch, run_dir, name)
+            return path
+
+        monkeypatch.setattr(Run, "save", save_then_fill_the_disk)
+    with pytest.raises(GazelabError) as error:
+        train_ppo(config)
+    message = str(error.value)
+    assert f"cannot write {run_dir / name}: No space left on device" in message and "\n" not in message, message
+    monkeypatch.undo()
+    if name != "config.json":
+        assert f"{run_dir / 'checkpoint.pt'} (step 0) is intact: continue with resume={run_dir}" in message, message
+        assert load_checkpoint(run_dir)["global_step"] == 0
+    assert not list(run_dir.glob(".*.tmp"))
+
+
+def test_write_atomic_reports_the_write_error_not_the_cleanup_error(tmp_path, monkeypatch):
+    """On a read-only directory the temporary file can neither be written nor removed: the message is the first."""
+    def read_only(path, *args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    monkeypatch.setattr(Path, "unlink", read_only)
+    with pytest.raises(GazelabError, match=rf"^cannot write {tmp_path / 'config.json'}: Read-only file system"):
+        write_atomic(tmp_path / "config.json", read_only)
+
+
+def test_resume_with_a_corrupt_config_json_names_the_file(tmp_path):
+    run_dir = ppo_run(tmp_path, "run", total_timesteps=128)
+    (run_dir / "config.json").write_text('{"algo": "ppo", ')
+    with pytest.raises(GazelabError, match=rf"{run_dir / 'config.json'} is not valid JSON .*line 1"):
+        train_ppo(saved_config(PPOConfig, run_dir, total_timesteps=256))
+    assert load_checkpoint(run_dir)["global_step"] == 128  # nothing changed
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_stale_temporary_files_of_a_killed_run_are_removed(tmp_path, resume):
+    """kill -9 during a checkpoint leaves the temporary file behind; the next start in that directory removes it
+    (a new run in a directory with no checkpoint yet, or a resume)."""
+    run_dir = tmp_path / "run"
+    if resume:
+        ppo_run(tmp_path, "run", total_timesteps=128)
+    else:
+        run_dir.mkdir()
+    stale = [run_dir / ".checkpoint.pt.999999.tmp", run_dir / ".config.json.999998.tmp"]
+    for path in stale:
+        path.write_bytes(b"")
+    config = (saved_config(PPOConfig, run_dir, total_timesteps=256, progress=False) if resume else
+              tiny_ppo(tmp_path, "run", total_timesteps=128))
+    train_ppo(config)
+    assert not any(path.exists() for path in stale)
+
+
+def test_final_checkpoint_is_an_independent_copy_named_when_the_latest_is_corrupt(tmp_path, capsys):
+    """checkpoint.pt and the newest ckpt_*.pt share their bytes (a hard link); final.pt is a copy, so damaging
+    checkpoint.pt in place spares it, and the error names it and the older ones as the checkpoints to use."""
+    run_dir = ppo_run(tmp_path, "run", total_timesteps=4 * 128, checkpoint_every=2, keep_checkpoints=2)
+    assert (run_dir / "final.pt").stat().st_ino != (run_dir / "checkpoint.pt").stat().st_ino
+    with open(run_dir / "checkpoint.pt", "r+b") as f:  # in place: the hard link ckpt_512.pt is damaged too
+        f.truncate(1000)
+    code = main(["train", "ppo", "--resume", str(run_dir), "--total-timesteps", "640"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"{run_dir / 'checkpoint.pt'} is not a gazelab checkpoint" in err
+    assert "other checkpoints of this run that load: final.pt (step 512), ckpt_256.pt (step 256)" in err, err
+    assert load_checkpoint(run_dir / "final.pt")["global_step"] == 512

@@ -101,6 +101,10 @@ def _run(argv, capsys) -> tuple[int, str]:
     (["train", "dqn"], "Available subcommands: ppo, sac"),
     (["fly"], "Unrecognized options: fly"),
     (["eval", "/nonexistent/run"], "no checkpoint"),
+    (["train", "ppo", "--seed", str(2**63)], "seed must be an int in [0, 4294967295], got 9223372036854775808"),
+    (["train", "ppo", "--seed=-1"], "seed must be an int in [0, 4294967295], got -1"),
+    (["train", "ppo", "--image-size", "4096"], "image_size must be an int in [36, 512], got 4096"),
+    (["train", "ppo", "--num-envs", "8", "--num-minibatches", "3"], "num_minibatches=3 leaves a minibatch of 1 sample"),
 ])
 def test_bad_values_give_one_clear_error(capsys, argv, message):
     code, err = _run(argv, capsys)
@@ -173,7 +177,9 @@ def test_a_damaged_checkpoint_gives_one_line_naming_the_file(finished_run, tmp_p
             ["train", "ppo", "--resume", str(run), "--total-timesteps", "64"])
     code, err = _run(argv, capsys)
     assert code == 2 and f"{run / 'checkpoint.pt'} is not a gazelab checkpoint" in err, err
-    assert "truncated or corrupt" in err and len(err) < 300, err
+    assert "truncated or corrupt" in err and len(err) < 400, err
+    # final.pt is a copy, not a hard link: damaging checkpoint.pt in place spares it, and the message names it
+    assert "other checkpoints of this run that load: final.pt (step 32): pass one of those files instead" in err, err
 
 
 def _copy(run, tmp_path):

@@ -41,11 +41,21 @@ def test_unknown_id_lists_known_ids():
 
 @pytest.mark.parametrize("kwargs, word", [
     (dict(num_envs=0), "num_envs"), (dict(num_envs=2.5), "num_envs"), (dict(image_size=4), "image_size"),
+    (dict(image_size=4096), r"image_size must be an int in \[16, 512\]"),
     (dict(clutter="extreme"), "clutter"), (dict(clutter=7), "clutter"), (dict(colour="red"), "colour"),
 ])
 def test_bad_kwargs_raise(kwargs, word):
     with pytest.raises(ValueError, match=word):
         make_env("gazelab/ReachClutter-v0", **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(num_envs=0), "num_envs must be an int >= 1, got 0"), (dict(num_envs=-3), "num_envs must be an int >= 1"),
+    (dict(image_size=4096), r"image_size must be an int in \[16, 512\], got 4096"),
+])
+def test_gym_make_checks_its_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        gym.make("gazelab/Reach-v0", **kwargs)
 
 
 def test_bad_action_shape_raises():

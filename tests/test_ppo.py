@@ -117,10 +117,24 @@ def test_a_stop_signal_writes_a_checkpoint_and_stops(tmp_path, signum):
     (dict(learning_rate=float("inf")), "learning_rate"),
     (dict(keep_checkpoints=-1), "keep_checkpoints"),
     (dict(device="quantum"), "device='quantum' is not a torch device; allowed: 'auto', 'cpu'"),
+    (dict(seed=2**63), r"seed must be an int in \[0, 4294967295\], got 9223372036854775808"),
+    (dict(seed=-1), r"seed must be an int in \[0, 4294967295\], got -1"),
+    (dict(image_size=4096), r"image_size must be an int in \[36, 512\], got 4096"),
+    # 256 in minibatches of 85: the fourth has one sample, whose normalised advantage is nan
+    (dict(num_envs=16, num_minibatches=3), r"num_minibatches=3 leaves a minibatch of 1 sample .* 1, 2, 4, 8, 16, "
+                                           r"32, 64, 128$"),
+    (dict(num_minibatches=128), r"num_minibatches=128 leaves minibatches of 1 sample"),
 ])
 def test_bad_values_raise_one_clear_error(tmp_path, bad, field):
     with pytest.raises(ValueError, match=field):
         tiny(tmp_path, "bad", **bad)
+
+
+def test_an_uneven_split_into_minibatches_of_two_or_more_is_allowed(tmp_path):
+    """128 in minibatches of 42 leaves a last one of 2 (ppo_rgb's split, unchanged); one-sample minibatches are fine
+    when the advantages are not normalised per minibatch."""
+    assert tiny(tmp_path, "uneven", num_minibatches=3).minibatch_size == 42
+    assert tiny(tmp_path, "ones", num_minibatches=128, norm_adv=False).minibatch_size == 1
 
 
 def test_cuda_device_is_refused_when_torch_sees_no_cuda(tmp_path, monkeypatch):

@@ -56,11 +56,17 @@ class Interval:
         return above and below
 
     def __str__(self) -> str:
+        low, high = _bound(self.low), _bound(self.high)
         if self.high is None:
-            return f"{'>' if self.low_open else '>='} {self.low:g}" if self.low is not None else "(any)"
+            return f"{'>' if self.low_open else '>='} {low}" if self.low is not None else "(any)"
         if self.low is None:
-            return f"{'<' if self.high_open else '<='} {self.high:g}"
-        return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+            return f"{'<' if self.high_open else '<='} {high}"
+        return f"in {'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
+
+
+def _bound(value: Optional[float]) -> str:
+    """An interval's end as the message writes it: an int in full (a seed's 4294967295, not 4.29497e+09)."""
+    return str(value) if _is_int(value) else f"{value:g}" if value is not None else ""
 
 
 def _is_int(value) -> bool:

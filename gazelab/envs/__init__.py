@@ -30,11 +30,11 @@ import torch
 from gazelab.core.checks import check_choice, check_int
 from gazelab.envs.clutter import CLUTTER_LADDER, CLUTTER_NAMES
 from gazelab.envs.single import SingleEnv
-from gazelab.envs.tabletop import TaskSpec
+from gazelab.envs.tabletop import IMAGE_SIZES, TaskSpec
 from gazelab.core.errors import GazelabError
 
 __all__ = ["make_env", "list_envs", "describe_env", "is_builtin", "registry", "EnvEntry", "SingleEnv",
-           "CLUTTER_NAMES", "CLUTTER_LADDER", "default_device"]
+           "CLUTTER_NAMES", "CLUTTER_LADDER", "default_device", "IMAGE_SIZES"]
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ def make_env(env_id: str, num_envs: int = 1, seed: int | None = None, *, device=
         num_envs: number of parallel envs N (>= 1).
         seed: seed of the first reset / the env's generators (None = random).
         device: torch device of the returned tensors; default ``cuda`` if available else ``cpu``.
-        image_size: camera side in pixels (built-in default 64; ManiSkill default 128).
+        image_size: camera side in pixels, in :data:`IMAGE_SIZES` (built-in default 64; ManiSkill default 128).
         **kwargs: per-id options: built-in ``clutter`` ('none'|'mild'|'medium'|'heavy' or 0..3, or 'lookalike');
             ManiSkill ``include_state`` (True), ``partial_reset`` (True), ``control_mode`` ('pd_joint_delta_pos'),
             ``reward_mode`` ('normalized_dense'), ``max_episode_steps`` (the task's), and ``clutter`` for
@@ -146,7 +146,7 @@ def make_env(env_id: str, num_envs: int = 1, seed: int | None = None, *, device=
     entry = _entry(env_id)
     check_int("num_envs", num_envs, 1)
     if image_size is not None:
-        check_int("image_size", image_size, 16)
+        check_int("image_size", image_size, *IMAGE_SIZES)
     unknown = sorted(set(kwargs) - set(entry.allowed_kwargs))
     if unknown:
         raise GazelabError(f"{env_id} got unknown keyword arguments {unknown}; allowed: {list(entry.allowed_kwargs)}")

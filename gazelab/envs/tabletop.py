@@ -47,7 +47,12 @@ from torch import Tensor
 
 from gazelab.envs.clutter import CLUTTER_LEVELS, Clutter, clutter_level
 from gazelab.envs.raster import DISC, SQUARE, SpriteRasterizer, pack
+from gazelab.core.checks import check_int
 from gazelab.core.errors import GazelabError
+
+IMAGE_SIZES = (16, 512)
+"""Camera sides in pixels an env accepts (built-in and ManiSkill): a training rollout holds num_envs x num_steps
+images, 0.8 GB for PPO's built-in batch of 32 x 32 at 512 px, 51 GB at 4096 px."""
 
 MAX_SPEED = 0.1  # gripper displacement per step at |action| = 1, in image units (the image spans 2 units)
 GRIPPER_RADIUS = 0.11
@@ -117,6 +122,8 @@ class TabletopEnv(gym.Env):
     def __init__(self, task: TaskSpec, num_envs: int = 1, seed: int | None = None, *,
                  device: torch.device | str = "cpu", image_size: int = 64, clutter: str | int = "none",
                  render_mode: str | None = "rgb_array"):
+        check_int("num_envs", num_envs, 1)  # gym.make passes its arguments here unchecked
+        check_int("image_size", image_size, *IMAGE_SIZES)
         self.task = task
         self.render_mode = render_mode
         self.num_envs = num_envs

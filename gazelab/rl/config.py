@@ -24,7 +24,7 @@ from gazelab.method.attention import AttentionKind, GazeHead
 from gazelab.rl.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
 from gazelab.core.checks import AtLeast, Interval, check_fields
 from gazelab.method.contrastive import ContrastiveConfig
-from gazelab.envs import is_builtin, registry
+from gazelab.envs import IMAGE_SIZES, is_builtin, registry
 from gazelab.envs.clutter import ClutterName
 from gazelab.core.errors import GazelabError
 from gazelab.method.plugin import ContrastivePlugin
@@ -92,8 +92,8 @@ class TrainConfig:
 
     env_id: str = "gazelab/Reach-v0"
     """the id of the environment (`gazelab envs` lists them)"""
-    seed: Annotated[int, AtLeast(0)] = 1
-    """seed of the experiment (python, numpy, torch and the environments)"""
+    seed: Annotated[int, Interval(0, 2**32 - 1)] = 1
+    """seed of the experiment (python, numpy, torch and the environments; numpy's global seed takes 0..2**32-1)"""
     total_timesteps: PerTask[Annotated[int, AtLeast(1)]] = None
     """total timesteps of the experiments"""
     num_envs: PerTask[Annotated[int, AtLeast(1)]] = None
@@ -106,8 +106,8 @@ class TrainConfig:
     """torch CPU threads (by default torch's own setting on this machine, usually the number of cores)"""
     include_state: bool = True
     """whether to feed the proprioceptive state vector to the networks next to the image"""
-    image_size: PerTask[Annotated[int, AtLeast(36)]] = None
-    """camera side in pixels (the environment's: 64 built-in, 128 ManiSkill)"""
+    image_size: PerTask[Annotated[int, Interval(36, IMAGE_SIZES[1])]] = None
+    """camera side in pixels (the environment's: 64 built-in, 128 ManiSkill; at most 512: a rollout holds num_envs x num_steps images)"""  # noqa: E501
     clutter: PerTask[ClutterName] = None
     """clutter level of a built-in task or gazelab/PushCubeClutter-v1 (the id's; other ManiSkill ids have none)"""
 

@@ -142,6 +142,8 @@ class PPOConfig(TrainConfig):
         if self.num_minibatches > self.batch_size:
             raise GazelabError(f"num_minibatches={self.num_minibatches} exceeds batch_size = num_envs * num_steps = "
                                f"{self.batch_size}")
+        if self.norm_adv:
+            self._check_minibatch_split()
         if self.total_timesteps < self.batch_size:
             raise GazelabError(f"total_timesteps={self.total_timesteps} is less than one iteration (batch_size = "
                                f"num_envs * num_steps = {self.batch_size})")
@@ -150,6 +152,23 @@ class PPOConfig(TrainConfig):
             raise GazelabError(f"contrastive.buffer_size={buffer_size} is smaller than one batch "
                                f"(num_envs * num_steps = {self.batch_size}); use >= {self.batch_size} or 0 "
                                "(this iteration's batch only)")
+
+    def _check_minibatch_split(self) -> None:
+        """GazelabError unless every minibatch holds >= 2 samples: norm_adv divides a minibatch's advantages by their
+        std, which one sample does not have (torch: nan), so the loss and then every weight would turn nan. The
+        split is ppo_rgb's: minibatches of ``minibatch_size`` and, when that does not divide the batch, a last one
+        of the rest."""
+        size, rest = self.minibatch_size, self.batch_size % self.minibatch_size
+        if size >= 2 and rest != 1:
+            return
+        batch = f"batch_size = num_envs * num_steps = {self.batch_size}"
+        where = (f"leaves minibatches of {size} sample ({batch})" if size < 2 else
+                 f"leaves a minibatch of 1 sample ({batch} splits into minibatches of {size} and a last one of 1)")
+        divisors = [m for m in range(1, self.batch_size // 2 + 1) if self.batch_size % m == 0]
+        raise GazelabError(
+            f"num_minibatches={self.num_minibatches} {where}: with norm_adv=True a one-sample minibatch has no "
+            f"advantage std and the loss turns nan; use a num_minibatches that divides {self.batch_size} into "
+            f"minibatches of >= 2: {', '.join(map(str, divisors))}")
 
 
 def build_agent(config: PPOConfig, spaces) -> PPOAgent:

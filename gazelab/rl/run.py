@@ -74,27 +74,36 @@ A run directory holds (default: ``runs/<algo>/<env>__<method>__s<seed>__<time>``
                               ``checkpoint_every`` iterations, at the end and on Ctrl-C / SIGTERM
     ckpt_<global_step>.pt     the periodic ones, the newest ``keep_checkpoints`` (default 2; 0 = none) kept
     final.pt                  the checkpoint of the budget's last iteration (absent while a run is unfinished)
+    run.lock                  held (``flock``) by the process training there, whose pid it holds: a second run into
+                              the same directory stops at once instead of interleaving history.jsonl
     eval/                     what ``gazelab eval`` writes (eval.json, episode.gif / .mp4)
 
-Checkpoints (:mod:`gazelab.rl.checkpoint`) are written atomically (``ckpt_*.pt`` and ``final.pt`` are hard links to
-what ``checkpoint.pt`` held then, so they cost no extra disk). Besides what the trainer tracks (the networks, the
-optimizers, the contrastive plug-in, the built-in environments' state, the loop's own variables; ManiSkill envs
-restart their episodes on resume) they hold the RNG states of python/numpy/torch, the step counters, the history
-and the env spaces (so a policy is rebuilt without an env). With ``checkpoint_buffer=True`` they also hold the
-filled part of the contrastive buffer and, with SAC's ``checkpoint_replay=True``, the filled part of its replay
-buffer: resuming a built-in-task run then continues it exactly as if it had never stopped. Without them (the
-defaults: a full 100k buffer of 32x10x10 fp16 maps is 0.64 GB per checkpoint, a full built-in SAC replay 1.2 GB) a
-resumed run refills empty buffers; everything else is still restored exactly.
+Checkpoints (:mod:`gazelab.rl.checkpoint`) are written atomically (``ckpt_*.pt`` are hard links to what
+``checkpoint.pt`` held then, so they cost no extra disk; ``final.pt`` is a copy, so that a finished run never has
+a single file whose damage loses it, and a damaged checkpoint's error names the others that still load; the
+temporary file of a write that a killed process cut off is removed at the next start). Besides what the trainer
+tracks (the networks, the optimizers, the contrastive plug-in, the built-in environments' state, the loop's own
+variables; ManiSkill envs restart their episodes on resume) they hold the RNG states of python/numpy/torch, the
+step counters, the history and the env spaces (so a policy is rebuilt without an env). With
+``checkpoint_buffer=True`` they also hold the filled part of the contrastive buffer and, with SAC's
+``checkpoint_replay=True``, the filled part of its replay buffer: resuming a built-in-task run then continues it
+exactly as if it had never stopped. Without them (the defaults: a full 100k buffer of 32x10x10 fp16 maps is 0.64 GB
+per checkpoint, a full built-in SAC replay 1.2 GB) a resumed run refills empty buffers; everything else is still
+restored exactly.
 
 A loss or parameter that turns nan/inf stops the run before anything is evaluated or saved
 (:class:`gazelab.core.errors.TrainingDiverged`, naming the quantity and the iteration): ``checkpoint.pt`` stays the last
-good one.
+good one. A write that fails (full disk, read-only directory) stops it with one GazelabError line naming the file
+and the reason, and saying which checkpoint is intact to continue from.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import importlib.metadata
 import json
+import os
 import platform
 import random
 import signal
@@ -119,20 +128,24 @@ from gazelab.rl.checkpoint import (
     FINAL_CHECKPOINT_NAME,
     EnvSpaces,
     checkpoint_path,
+    copy_atomic,
     link_or_copy,
     load_checkpoint,
+    remove_stale_temp_files,
     rng_state,
     save_atomic,
     set_rng_state,
     write_atomic,
+    writing,
 )
 from gazelab.rl.config import TrainConfig, resolve_device
 from gazelab.envs import describe_env
 from gazelab.core.errors import GazelabError, TrainingDiverged
 
-__all__ = ["Run", "LoopState", "TrainResult", "RECORD_NAME"]
+__all__ = ["Run", "LoopState", "TrainResult", "RECORD_NAME", "LOCK_NAME"]
 
 RECORD_NAME = "config.json"
+LOCK_NAME = "run.lock"
 
 # Scalars that are nan by definition in some iterations, not because training diverged: explained variance is
 # nan when every return of the batch is the same.
@@ -209,7 +222,9 @@ class Run:
 
     With ``config.resume`` set (the config checked that it can continue that run: same algorithm and config, budget
     left), loads the checkpoint and continues the run directory, its history and its TensorBoard log; :meth:`track`
-    then restores the trainer's state from it. Otherwise a new run directory is created.
+    then restores the trainer's state from it. Otherwise a new run directory is created. Either way the run holds
+    the directory's lock until it is closed (GazelabError naming the holder's pid if another run holds it) and
+    removes the temporary files a killed run left there.
 
     Use it as a context manager: inside, the first Ctrl-C or SIGTERM sets ``stop.requested`` (the trainer finishes its
     iteration, checkpoints and returns); leaving it closes the attached envs, the writer and the progress bar, however
@@ -250,21 +265,35 @@ class Run:
             self.start_step, self.start_iteration = self._checkpoint["global_step"], self._checkpoint["iteration"]
         else:
             self.run_dir = Path(config.run_dir) if config.run_dir else self._default_run_dir()
-            if (self.run_dir / CHECKPOINT_NAME).exists():
-                raise GazelabError(f"run_dir={str(self.run_dir)!r} already holds a run; continue it with "
-                                   "resume=<run_dir> or choose another run_dir")
             self.history = []
             self.start_step = self.start_iteration = 0
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with writing(self.run_dir):
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock_run_dir(self.run_dir)  # before anything in it is read or written
+        try:
+            self._open(config)
+        except BaseException:
+            self._lock.close()
+            raise
+
+    def _open(self, config: TrainConfig) -> None:
+        """The rest of ``__init__``, once the run holds its directory."""
+        if not self.resumed and (self.run_dir / CHECKPOINT_NAME).exists():
+            raise GazelabError(f"run_dir={str(self.run_dir)!r} already holds a run; continue it with "
+                               "resume=<run_dir> or choose another run_dir")
+        for path in remove_stale_temp_files(self.run_dir):
+            tqdm.write(f"removed {path}: the temporary file of a write cut off by a killed process")
         self.checkpoint_file = self.run_dir / CHECKPOINT_NAME
+        self._saved_step: Optional[int] = self.start_step if self.resumed else None
         self._write_record()
         # purge_step drops TensorBoard events that the interrupted run logged after its checkpoint.
         self.writer = SummaryWriter(str(self.run_dir), purge_step=self.start_step + 1 if self.resumed else None)
         if not self.resumed:
             self.writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
                 f"|{k}|{v}|" for k, v in config.to_dict().items()))
-        with open(self.run_dir / "history.jsonl", "w") as f:  # rewritten: drops rows after the checkpoint
-            f.writelines(json.dumps(row) + "\n" for row in self.history)
+        history = self.run_dir / "history.jsonl"
+        with self._saying_what_is_kept(), writing(history), open(history, "w") as f:
+            f.writelines(json.dumps(row) + "\n" for row in self.history)  # rewritten: drops rows after the checkpoint
         self.pbar = tqdm(total=config.total_timesteps, initial=self.start_step, unit="step", dynamic_ncols=True,
                          disable=not config.progress, desc=f"{self.algo} {config.method_name()}")
         self.episodes: dict[str, list[Tensor]] = {"return": [], "success_once": [], "episode_len": []}
@@ -277,13 +306,34 @@ class Run:
         self._signals: dict = {}
 
     def _write_record(self) -> None:
-        """Write config.json; a resumed run keeps the records of the earlier starts under ``earlier``."""
+        """Write config.json; a resumed run keeps the records of the earlier starts under ``earlier`` (GazelabError,
+        before anything is written, when the file there is not a record: rewriting it would lose them)."""
         path = self.run_dir / RECORD_NAME
         record = run_record(self.config, self.algo, self.device, self.start_step)
         if self.resumed and path.exists():
-            previous = json.loads(path.read_text())
+            keep = "it records the earlier starts of this run, which a resume keeps; repair it, or move it away to " \
+                   "resume without them"
+            try:
+                previous = json.loads(path.read_text())
+            except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+                raise GazelabError(f"{path} is not valid JSON ({str(e)[:100]}): {keep}") from None
+            if not isinstance(previous, dict):
+                raise GazelabError(f"{path} is not a run record (a JSON object): {keep}")
             record["earlier"] = previous.pop("earlier", []) + [previous]
-        write_atomic(path, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
+        with self._saying_what_is_kept():
+            write_atomic(path, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
+
+    @contextlib.contextmanager
+    def _saying_what_is_kept(self):
+        """A write that fails (a GazelabError from :func:`~gazelab.rl.checkpoint.writing`: full disk, read-only
+        directory) also says what is safe: the last checkpoint written, and how to continue from it."""
+        try:
+            yield
+        except GazelabError as e:
+            kept = (f"{self.checkpoint_file} (step {self._saved_step}) is intact: continue with "
+                    f"resume={self.run_dir} once fixed" if self._saved_step is not None else
+                    "the run stopped before its first checkpoint")
+            raise GazelabError(f"{e}; {kept}") from e.__cause__
 
     def _default_run_dir(self) -> Path:
         cfg = self.config
@@ -357,7 +407,8 @@ class Run:
             if key not in ("global_step", "iteration", "time"):
                 self.writer.add_scalar(key, value, global_step)
         self.history.append(row)
-        with open(self.run_dir / "history.jsonl", "a") as f:
+        history = self.run_dir / "history.jsonl"
+        with self._saying_what_is_kept(), writing(history), open(history, "a") as f:
             f.write(json.dumps(row) + "\n")
         self.pbar.n = global_step
         success = row.get("eval/success_once", self._last("charts/success_once"))
@@ -407,33 +458,43 @@ class Run:
                         for (name, p), ok in zip(params, finite) if not ok), None)
         if bad is not None:
             last = load_checkpoint(self.checkpoint_file, mmap=True)["global_step"]
+            # The usual cause, named with the run's values; the one cause known for sure, a one-sample PPO minibatch,
+            # is refused before any run (PPOConfig.validate).
+            rates = ", ".join(f"{name}={value:g}" for name, value in self.config.to_dict().items()
+                              if (name == "learning_rate" or name.endswith("_lr")) and isinstance(value, float)
+                              and (self.config.contrastive or not name.startswith("contrastive")))
             raise TrainingDiverged(
-                f"{bad} at iteration {iteration}: training diverged (a smaller learning rate usually helps); "
-                f"stopped without saving these weights: the last good checkpoint is {self.checkpoint_file} "
-                f"(step {last})")
+                f"{bad} at iteration {iteration}: training diverged; stopped without saving these weights: the last "
+                f"good checkpoint is {self.checkpoint_file} (step {last}); a learning rate too high is the usual "
+                f"cause ({rates})")
 
     # ------------------------------------------------------------------------------------------ checkpoints
     def save(self, global_step: int, iteration: int, last: bool = False) -> Path:
         """Atomically write the tracked state plus config, spaces, counters, RNG states and history to
-        run_dir/checkpoint.pt; keep it as ``ckpt_<global_step>.pt`` too when ``iteration`` is due for a periodic
-        checkpoint (dropping all but the newest ``keep_checkpoints``) and as ``final.pt`` when it is the ``last``."""
+        run_dir/checkpoint.pt; keep it as ``ckpt_<global_step>.pt`` too (a hard link) when ``iteration`` is due for a
+        periodic checkpoint (dropping all but the newest ``keep_checkpoints``) and as ``final.pt`` (a copy) when it
+        is the ``last``."""
         state = {name: obj.state_dict() if hasattr(obj, "state_dict") else None for name, obj in self._tracked.items()}
-        save_atomic({"format": CHECKPOINT_FORMAT, "algo": self.algo, "config": self.config.to_dict(),
-                     "spaces": self.spaces.state_dict(), "global_step": global_step, "iteration": iteration,
-                     "rng": rng_state(), "history": self.history, **state}, self.checkpoint_file)
-        if self.config.keep_checkpoints and self.due(iteration, self.config.checkpoint_every):
-            link_or_copy(self.checkpoint_file, self.run_dir / f"ckpt_{global_step}.pt")
-            periodic = sorted(self.run_dir.glob("ckpt_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
-            for old in periodic[:-self.config.keep_checkpoints]:
-                old.unlink()
-        if last:
-            link_or_copy(self.checkpoint_file, self.run_dir / FINAL_CHECKPOINT_NAME)
+        with self._saying_what_is_kept():
+            save_atomic({"format": CHECKPOINT_FORMAT, "algo": self.algo, "config": self.config.to_dict(),
+                         "spaces": self.spaces.state_dict(), "global_step": global_step, "iteration": iteration,
+                         "rng": rng_state(), "history": self.history, **state}, self.checkpoint_file)
+            self._saved_step = global_step
+            if self.config.keep_checkpoints and self.due(iteration, self.config.checkpoint_every):
+                link_or_copy(self.checkpoint_file, self.run_dir / f"ckpt_{global_step}.pt")
+                periodic = sorted(self.run_dir.glob("ckpt_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
+                for old in periodic[:-self.config.keep_checkpoints]:
+                    with writing(old):
+                        old.unlink()
+            if last:
+                copy_atomic(self.checkpoint_file, self.run_dir / FINAL_CHECKPOINT_NAME)
         return self.checkpoint_file
 
     def close(self) -> None:
-        """Close the TensorBoard writer and the progress bar (again: no-op)."""
+        """Close the TensorBoard writer and the progress bar, and free the run directory (again: no-op)."""
         self.writer.close()
         self.pbar.close()
+        self._lock.close()
 
     def result(self) -> TrainResult:
         """Close the writer and the bar; the TrainResult of this run."""
@@ -442,6 +503,32 @@ class Run:
         for row in self.history:
             final.update(row)
         return TrainResult(self.run_dir, self.history, final, self.checkpoint_file, self.stop.requested)
+
+
+def _lock_run_dir(run_dir: Path):
+    """Hold ``run_dir/run.lock`` and return it (open): an exclusive ``flock``, which the system releases when the
+    file closes (the run's end, or its process's death, even by kill -9), with this process's pid written in it.
+    GazelabError naming the holder's pid when another run holds it: two runs there would interleave history.jsonl
+    and overwrite each other's checkpoints."""
+    path = run_dir / LOCK_NAME
+    with writing(path):
+        lock = open(path, "a+")  # not "w": the holder's pid stays readable until it is replaced
+    try:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "unknown"
+            raise GazelabError(f"run_dir={str(run_dir)!r} is in use by another training (pid {holder}); wait for it "
+                               "to end or choose another run_dir") from None
+        with writing(path):
+            lock.truncate(0)
+            lock.write(f"{os.getpid()}\n")
+            lock.flush()
+    except BaseException:
+        lock.close()
+        raise
+    return lock
 
 
 # ---------------------------------------------------------------------------------------------- config.json
