@@ -12,6 +12,7 @@ from gazelab.method.contrastive import (
     ContrastiveConfig,
     ContrastiveLearner,
     ContrastiveStats,
+    glimpse,
     mine_triplets,
     spread_loss,
     triplet_loss,
@@ -362,3 +363,55 @@ def test_gazed_keys_mine_among_states_that_look_alike_where_the_gaze_looks():
     assert gazed.update(buffer).triplets > 0
     with pytest.raises(ValueError, match="keys"):
         ContrastiveConfig(keys="pixels")
+
+
+def _prize_anywhere(seed, n=2048, channels=8, size=8):
+    """Maps whose deciding cell sits at a different place in every map, marked by channel 0 (like a goal drawn
+    wherever the episode put it); the outcome is the pattern in the other channels there, every other cell noise."""
+    generator = torch.Generator().manual_seed(seed)
+    features = torch.rand(n, channels, size, size, generator=generator)
+    features[:, 0] = 0
+    returns = (torch.rand(n, generator=generator) < 0.5).float()
+    pattern = torch.rand(channels - 1, generator=generator)
+    cell = torch.randint(0, size, (n, 2), generator=generator)  # (row, col) per map
+    rows = torch.arange(n)
+    features[rows, 0, cell[:, 0], cell[:, 1]] = 1.0
+    features[rows, 1:, cell[:, 0], cell[:, 1]] = (torch.where(returns[:, None] > 0, pattern, 1 - pattern)
+                                                  + 0.2 * torch.rand(n, channels - 1, generator=generator))
+    target = torch.stack([cell[:, 1], cell[:, 0]], 1) * 2 / (size - 1) - 1  # (x, y) map coordinates
+    return features, returns, target
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_glimpse_comparison_follows_a_prize_that_moves_between_maps(seed):
+    """The deciding cell is elsewhere in every map. One eye per triplet reads the positive and the negative at the
+    *anchor's* prize, where they hold noise: nothing to learn, the keypoint gaze stays near the centre. Comparing
+    what each member's own fovea sees (``fovea="glimpse"``) rewards looking at each map's own prize: after 300
+    updates the median fovea sits within 1.5 cells of it (measured 0.01-0.38 over seeds 0-2; anchor: 0.70-0.94)."""
+    features, returns, target = _prize_anywhere(seed)
+    cell = 2 / 7
+    medians = {}
+    for fovea in ("glimpse", "anchor"):
+        torch.manual_seed(seed)
+        buffer = ContrastiveBuffer(tuple(features.shape[1:]), capacity=len(features), seed=seed)
+        buffer.add(features, returns)
+        gaze = GaussianGaze(8, head="keypoint")
+        learner = ContrastiveLearner(gaze, ContrastiveConfig(num_anchors=256, fovea=fovea, lr=1e-2), seed=seed)
+        for _ in range(300):
+            stats = learner.update(buffer)
+        with torch.no_grad():
+            medians[fovea] = (gaze(features[:512]).mu - target[:512]).norm(dim=1).median().item()
+        if fovea == "glimpse":
+            assert stats.triplet_loss < 0.02
+    assert medians["glimpse"] < 1.5 * cell, medians
+    assert medians["anchor"] > 2 * cell, medians
+
+
+def test_glimpse_is_what_the_fovea_sees_wherever_it_is():
+    fmap = torch.zeros(2, 3, 5, 5)
+    fmap[0, :, 1, 1] = torch.tensor([1.0, 2.0, 3.0])
+    fmap[1, :, 3, 4] = torch.tensor([1.0, 2.0, 3.0])
+    weights = torch.zeros(2, 5, 5)
+    weights[0, 1, 1] = weights[1, 3, 4] = 0.5
+    seen = glimpse(fmap * weights[:, None], weights)
+    torch.testing.assert_close(seen, torch.tensor([[1.0, 2.0, 3.0]] * 2))

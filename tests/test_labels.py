@@ -6,7 +6,7 @@ import torch
 from gazelab.method.attention import GaussianGaze
 from gazelab.method.contrastive import ContrastiveConfig
 from gazelab.method.labels import EpisodeLabeller
-from gazelab.method.plugin import ContrastivePlugin
+from gazelab.method.plugin import ContrastivePlugin, ppo_hook
 
 
 def _run(label):
@@ -63,6 +63,19 @@ def test_plugin_gae_labels_take_the_rollout_returns_and_episode_ids():
     with pytest.raises(ValueError, match="gae"):
         ContrastivePlugin(GaussianGaze(1), (1, 2, 2), config=ContrastiveConfig(labels="gae", buffer_size=64),
                           num_envs=2, max_episode_steps=5, gamma=0.9, steps_per_iteration=6)
+
+
+def test_plugin_value_labels_take_the_rollout_values_not_the_returns():
+    plugin = ContrastivePlugin(GaussianGaze(1), (1, 2, 2), config=ContrastiveConfig(labels="value", buffer_size=64),
+                               num_envs=2, max_episode_steps=5, gamma=0.9, steps_per_iteration=4, rollout_steps=2)
+    for t in range(2):
+        plugin.observe(torch.full((2, 1, 2, 2), float(t)), torch.zeros(2), torch.zeros(2, dtype=torch.bool),
+                       torch.zeros(2, dtype=torch.bool))
+    values = torch.tensor([[0.5, -1.0], [2.0, 0.25]])
+    ppo_hook(plugin, advantages=torch.ones(2, 2), values=values, iteration=0)
+    torch.testing.assert_close(plugin.buffer.returns[:4], values.flatten())
+    with pytest.raises(ValueError, match="values"):
+        plugin.end_rollout(torch.zeros(2, 2))
 
 
 def test_plugin_episode_labels_reach_the_buffer_with_their_episode():

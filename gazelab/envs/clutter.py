@@ -17,7 +17,10 @@ The graded ladder (name or int):
                 (Plaid amplitude 45 and 5 noise bits: measured, the background then stays >= 85 in RGB from
                 every task colour; at 60 and 6 bits a sixth of the episodes showed goal-green stripes.)
 
-And one level outside the ladder, by name only:
+And levels outside the ladder, by name only:
+    mild-scenes mild, but every episode replays one of 4 fixed scenes (``ClutterSpec.scenes``): the clutter no longer
+                tells one episode from another. The variant where the contrastive method's premise holds (similar
+                frames of different episodes differ where the outcome is decided), beside ``mild`` where it fails.
     lookalike   medium, but half the distractors copy a task colour (a moving green disc next to the static
                 goal). A memoryless policy cannot tell the goal from its twin in one frame: that is partial
                 observability, which no attention fixes. It teaches the limit; it is no default anywhere.
@@ -54,6 +57,11 @@ class ClutterSpec:
     noise_bits: int
     """Per-episode pixel noise: this many random low bits per channel are XORed into the background (0 = none;
     6 bits = colour jumps up to 63). The noise pattern scrolls one pixel per step."""
+    scenes: int = 0
+    """0: every episode draws its own distractors and texture, so the clutter identifies the episode anywhere in the
+    frame. S > 0: every episode replays one of S fixed scenes (the same start and motion of the distractors and the
+    texture, chosen at random per episode): look-alike frames of different episodes then differ only in the task
+    objects, as in a ManiSkill scene that stays the same while only the task objects move."""
 
 
 CLUTTER_LEVELS: dict[str, ClutterSpec] = {
@@ -61,18 +69,21 @@ CLUTTER_LEVELS: dict[str, ClutterSpec] = {
     "mild": ClutterSpec(3, 0.0, (0.12, 0.16, 0.2), 0.02, 15.0, 0),
     "medium": ClutterSpec(6, 0.0, (0.1, 0.14, 0.18, 0.22), 0.04, 35.0, 0),
     "heavy": ClutterSpec(12, 0.0, (0.08, 0.1, 0.12, 0.14), 0.06, 45.0, 5),
+    "mild-scenes": ClutterSpec(3, 0.0, (0.12, 0.16, 0.2), 0.02, 15.0, 0, scenes=4),
     "lookalike": ClutterSpec(6, 0.5, (0.1, 0.14, 0.18, 0.22), 0.04, 35.0, 0),
 }
 CLUTTER_NAMES = tuple(CLUTTER_LEVELS)
 ClutterName = Literal[CLUTTER_NAMES]
 """The names as a type (config fields and the command line offer exactly these)."""
 CLUTTER_LADDER = ("none", "mild", "medium", "heavy")
-"""The graded levels, quietest first (what ``clutter=0..3`` means); ``lookalike`` stands outside it."""
+"""The graded levels, quietest first (what ``clutter=0..3`` means); ``mild-scenes`` and ``lookalike`` stand outside."""
 MIN_COLOUR_DISTANCE = 100.0
 """Smallest RGB distance (0..441) between a random distractor colour and any task colour. At 100 a distractor can
 be the goal's size and move near it, but a green one is never a plausible goal."""
 _STATE = ("pos", "vel", "sprite_ids", "colours", "freq", "phase", "omega", "tint", "noise")
 """The tensors that hold the clutter's state (``noise`` is None without pixel noise)."""
+SCENES_SEED = 0x5CE7E5
+"""Seed of the fixed scenes of a level with ``scenes > 0``."""
 _COLOUR_TRIES = 32  # candidates per distractor colour; about half are rejected, so all 32 failing is ~1e-10
 
 
@@ -120,48 +131,64 @@ class Clutter:
         self.noise = (torch.zeros(n, size, size, dtype=torch.int32, device=self.device)  # packed XOR masks
                       if spec.noise_bits > 0 else None)
         self.clock = 0  # global step counter driving the scrolling noise
+        # The fixed scenes (spec.scenes > 0) come from a generator of their own with a constant seed: the same S
+        # scenes for every env seed, as a ManiSkill scene is the same whatever the seed.
+        self.scenes = (self._draw(spec.scenes, torch.Generator(device=self.device).manual_seed(SCENES_SEED))
+                       if spec.scenes else {})
 
     @property
     def sprites(self) -> list[tuple[int, float]]:
         """The (kind, radius) sprites the distractors draw from; sprite i <-> kind i % 2, radius radii[i // 2]."""
         return [(kind, r) for r in self.spec.radii for kind in (DISC, SQUARE)]
 
-    def _rand(self, *shape: int) -> Tensor:
-        return torch.rand(*shape, generator=self.gen, device=self.device)
-
     def reset(self, idx: Tensor) -> None:
-        """Draw new distractors and texture for the envs in ``idx`` (LongTensor of env indices)."""
-        b, k = len(idx), self.spec.num_shapes
-        if k > 0:
-            self.pos[idx] = self._rand(b, k, 2) * 2 - 1
-            angle = self._rand(b, k) * 2 * math.pi
-            self.vel[idx] = self.spec.speed * torch.stack([angle.cos(), angle.sin()], -1)
-            num_sprites = len(self.sprites)
-            self.sprite_ids[idx] = self.sprite_offset + (self._rand(b, k) * num_sprites).long().clamp_max(num_sprites - 1)
-            random_colour = self._distinct_colours(b, k)
-            which = (self._rand(b, k) * len(self.task_colours)).long().clamp_max(len(self.task_colours) - 1)
-            jitter = (self._rand(b, k, 3) - 0.5) * 30  # look-alikes are close to, not exactly, the task colour
-            lookalike = (self.task_colours[which].float() + jitter).clamp(0, 255)
-            use_task = self._rand(b, k, 1) < self.spec.task_colour_share
-            self.colours[idx] = torch.where(use_task, lookalike, random_colour).to(torch.uint8)
-        if self.spec.texture_amplitude > 0:
-            self.freq[idx] = 2 + self._rand(b, 2) * 5
-            self.phase[idx] = self._rand(b, 2) * 2 * math.pi
-            self.omega[idx] = (self._rand(b, 2) - 0.5) * 0.6
-            tint = torch.randn(b, 2, 3, generator=self.gen, device=self.device)
-            self.tint[idx] = tint / tint.norm(dim=-1, keepdim=True)
-        if self.noise is not None:
-            bits = torch.randint(0, 2**self.spec.noise_bits, (b, self.size, self.size, 3), generator=self.gen,
-                                 device=self.device, dtype=torch.uint8)
-            self.noise[idx] = pack(bits)
+        """Draw new distractors and texture for the envs in ``idx`` (LongTensor of env indices), or with fixed
+        scenes give each of them one of the scenes (chosen with the clutter's generator)."""
+        if self.spec.scenes:
+            which = torch.randint(0, self.spec.scenes, (len(idx),), generator=self.gen, device=self.device)
+            drawn = {name: value[which] for name, value in self.scenes.items()}
+        else:
+            drawn = self._draw(len(idx), self.gen)
+        for name, value in drawn.items():
+            getattr(self, name)[idx] = value
 
-    def _distinct_colours(self, b: int, k: int) -> Tensor:
-        """(b, k, 3) float random colours in [20, 235]^3, each at least MIN_COLOUR_DISTANCE from every task colour.
+    def _draw(self, b: int, gen: torch.Generator) -> dict[str, Tensor]:
+        """Fresh distractors and texture for b images, drawn from ``gen``: {state name: (b, ...) tensor}."""
+        rand = lambda *shape: torch.rand(*shape, generator=gen, device=self.device)  # noqa: E731
+        k, out = self.spec.num_shapes, {}
+        if k > 0:
+            out["pos"] = rand(b, k, 2) * 2 - 1
+            angle = rand(b, k) * 2 * math.pi
+            out["vel"] = self.spec.speed * torch.stack([angle.cos(), angle.sin()], -1)
+            num_sprites = len(self.sprites)
+            out["sprite_ids"] = self.sprite_offset + (rand(b, k) * num_sprites).long().clamp_max(num_sprites - 1)
+            random_colour = self._distinct_colours(rand(b, k, _COLOUR_TRIES, 3))
+            which = (rand(b, k) * len(self.task_colours)).long().clamp_max(len(self.task_colours) - 1)
+            jitter = (rand(b, k, 3) - 0.5) * 30  # look-alikes are close to, not exactly, the task colour
+            lookalike = (self.task_colours[which].float() + jitter).clamp(0, 255)
+            use_task = rand(b, k, 1) < self.spec.task_colour_share
+            out["colours"] = torch.where(use_task, lookalike, random_colour).to(torch.uint8)
+        if self.spec.texture_amplitude > 0:
+            out["freq"] = 2 + rand(b, 2) * 5
+            out["phase"] = rand(b, 2) * 2 * math.pi
+            out["omega"] = (rand(b, 2) - 0.5) * 0.6
+            tint = torch.randn(b, 2, 3, generator=gen, device=self.device)
+            out["tint"] = tint / tint.norm(dim=-1, keepdim=True)
+        if self.noise is not None:
+            bits = torch.randint(0, 2**self.spec.noise_bits, (b, self.size, self.size, 3), generator=gen,
+                                 device=self.device, dtype=torch.uint8)
+            out["noise"] = pack(bits)
+        return out
+
+    def _distinct_colours(self, uniform: Tensor) -> Tensor:
+        """(b, k, 3) float random colours in [20, 235]^3, each at least MIN_COLOUR_DISTANCE from every task colour,
+        from uniform draws (b, k, _COLOUR_TRIES, 3).
 
         Vectorised rejection sampling: ``_COLOUR_TRIES`` candidates per colour, the first far enough wins; a colour
         with none (never seen) falls back to mid-grey, which is far from all task colours.
         """
-        candidates = (20 + self._rand(b, k, _COLOUR_TRIES, 3) * 215).floor()  # whole numbers: what uint8 stores
+        b, k = uniform.shape[:2]
+        candidates = (20 + uniform * 215).floor()  # whole numbers: what uint8 stores
         gap = torch.cdist(candidates.view(-1, 3), self.task_colours.float()).min(1).values.view(b, k, _COLOUR_TRIES)
         ok = gap >= MIN_COLOUR_DISTANCE
         first = ok.float().argmax(-1, keepdim=True)  # (b, k, 1): the first acceptable candidate (0 if none)

@@ -36,6 +36,7 @@ __all__ = [
     "cosine_distance",
     "triplet_loss",
     "spread_loss",
+    "glimpse",
     "knn_excluding_self",
     "mine_triplets",
     "POSITIVE_RULES",
@@ -119,6 +120,15 @@ def _outcome_classes(returns: Tensor, threshold: float | None) -> Tensor:
     return above if balance(above) >= balance(at_or_above) else at_or_above
 
 
+def glimpse(features: Tensor, weights: Tensor) -> Tensor:
+    """What a fovea sees: the weighted mean feature vector ``sum_hw(w f) / sum_hw(w)``.
+
+    features: (N, C, h, w) gazed maps ``fmap * weights[:, None]``; weights: (N, h, w) -> (N, C). The positions of
+    the cells are summed out, so two foveas at different places that see the same features give the same glimpse.
+    """
+    return features.sum((2, 3)) / weights.sum((1, 2)).clamp_min(1e-8)[:, None]
+
+
 def knn_excluding_self(keys: np.ndarray, anchors: np.ndarray, k: int, num_threads: int) -> np.ndarray:
     """Exact k nearest neighbours (L2) of ``keys[anchors]`` among all keys, the anchor itself left out -> (A, k).
 
@@ -151,7 +161,7 @@ def knn_excluding_self(keys: np.ndarray, anchors: np.ndarray, k: int, num_thread
 PositiveRule = Literal["same_class", "higher_return"]
 Neighbours = Literal["any", "same_episode", "other_episodes"]
 KeyKind = Literal["map", "gazed"]
-FoveaMode = Literal["anchor", "own"]
+FoveaMode = Literal["anchor", "own", "glimpse"]
 POSITIVE_RULES = typing.get_args(PositiveRule)
 NEIGHBOURS = typing.get_args(Neighbours)
 FOVEA_MODES = typing.get_args(FoveaMode)
@@ -291,7 +301,7 @@ class ContrastiveConfig:
     """Run the update every this many trainer iterations (a stride > 1 trades signal for speed)."""
     labels: Optional[Label] = None
     """The outcome a state is labelled with (:mod:`gazelab.method.labels`): the episode's discounted
-    'return_to_go', its 'episode_return' or its 'success'; PPO also its 'gae' returns. None = the trainer's own
+    'return_to_go', its 'episode_return' or its 'success'; PPO also its 'gae' returns or its critic's 'value'. None = the trainer's own
     (filled in by ``TrainConfig.resolve``: PPO 'gae', SAC 'return_to_go'); a plug-in built directly needs one."""
     num_anchors: Annotated[int, AtLeast(1)] = 512
     """Anchors sampled per update; each gives at most one triplet."""
@@ -315,7 +325,11 @@ class ContrastiveConfig:
     positive and negative alike ("one eye per triplet"), so the only way to separate positive from negative is to
     look where they differ. "own": each map under its own gaze; then the head can separate the classes by
     *moving* (reading the outcome from its input and placing the fovea by class) instead of looking, a shortcut
-    measured on synthetic maps (tests/test_contrastive.py)."""
+    measured on synthetic maps (tests/test_contrastive.py). "glimpse": each member under its own gaze, compared by
+    what its fovea *sees*, the glimpse ``sum(w f) / sum(w)`` (C,): where a member looks no longer enters the
+    comparison, only the features found there (the shortcut needs position in the compared vector; see
+    :func:`glimpse`), centred on the triplets' mean glimpse. Across episodes (``neighbours="other_episodes"``) this compares each state's own prize region
+    instead of reading the other states at the anchor's goal position."""
     rule: PositiveRule = "same_class"
     """Which neighbour is the positive: "same_class" (the anchor's outcome class) or "higher_return" (the paper's:
     always the high-return neighbour); see ``mine_triplets``."""
@@ -390,10 +404,15 @@ class ContrastiveLearner:
 
     def _gazed_triplets(self, maps_a: Tensor, maps_p: Tensor, maps_n: Tensor):
         """Gaze-weighted (anchor, positive, negative) maps and the AttentionOutput whose sigma the spread loss sees."""
-        if self.config.fovea == "own":
+        if self.config.fovea in ("own", "glimpse"):
             t = maps_a.shape[0]
             out = self.gaze(torch.cat([maps_a, maps_p, maps_n]))
-            return (*out.features.split(t), out)
+            seen = out.features if self.config.fovea == "own" else glimpse(out.features, out.weights)
+            if self.config.fovea == "glimpse":
+                # Centred on the batch's mean glimpse: post-ReLU glimpses share a large common part, and the cosine
+                # of uncentred ones barely changes wherever the fovea goes (synthetic test: loss stuck at the margin).
+                seen = seen - seen.mean(0, keepdim=True).detach()
+            return (*seen.split(t), out)
         out = self.gaze(maps_a)  # one eye per triplet: the anchor's weights on all three maps
         weights = out.weights[:, None]
         return out.features, maps_p * weights, maps_n * weights, out

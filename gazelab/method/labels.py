@@ -5,6 +5,9 @@ label                   the number a state's feature map is stored with
 ======================= =================================================================================
 ``gae``                 PPO's own return targets, advantages + values (per step; the critic bootstraps the
                         rest of the episode). PPO only: it needs the rollout's values.
+``value``               the critic's value V(s) of the state, detached (PPO only: the rollout's values). A
+                        function of the observation, unlike a noisy policy's return: two look-alike states of
+                        different episodes get labels that differ only where the critic sees a difference.
 ``return_to_go``        discounted return-to-go of the finished episode, ``G_t = r_t + gamma G_{t+1}``, no
                         bootstrap: what actually happened after this state.
 ``episode_return``      the episode's undiscounted return, the same for all of its states (the paper's label).
@@ -33,27 +36,29 @@ from gazelab.core.checks import check_choice
 from gazelab.core.errors import GazelabError
 from gazelab.method.returns import discount_cumsum
 
-__all__ = ["Label", "LABELS", "EPISODE_LABELS", "EpisodeLabeller", "RolloutLabeller", "make_labeller"]
+__all__ = ["Label", "LABELS", "ROLLOUT_LABELS", "EPISODE_LABELS", "EpisodeLabeller", "RolloutLabeller", "make_labeller"]
 
-Label = Literal["gae", "return_to_go", "episode_return", "success"]
+Label = Literal["gae", "value", "return_to_go", "episode_return", "success"]
 LABELS = typing.get_args(Label)
-EPISODE_LABELS = LABELS[1:]
-"""The labels an :class:`EpisodeLabeller` computes from finished episodes (``gae`` comes from PPO's rollout)."""
+ROLLOUT_LABELS = LABELS[:2]
+"""The labels a :class:`RolloutLabeller` takes from PPO's rollout (its return targets and its values)."""
+EPISODE_LABELS = LABELS[2:]
+"""The labels an :class:`EpisodeLabeller` computes from finished episodes."""
 Rows = tuple[Tensor, Tensor, Tensor, Tensor]
 """Labelled rows to store: maps (L, C, h, w), labels (L,), episode ids (L,), steps within the episode (L,)."""
 
 
 def make_labeller(label: str, num_envs: int, max_steps: int, feature_shape: tuple[int, int, int], gamma: float,
                   device, rollout_steps: Optional[int] = None):
-    """The labeller of ``label``: a :class:`RolloutLabeller` for ``"gae"`` (needs PPO's ``rollout_steps``), else an
-    :class:`EpisodeLabeller`."""
+    """The labeller of ``label``: a :class:`RolloutLabeller` for ``"gae"`` and ``"value"`` (needs PPO's
+    ``rollout_steps``), else an :class:`EpisodeLabeller`."""
     check_choice("label", label, LABELS)
-    if label != "gae":
+    if label in EPISODE_LABELS:
         return EpisodeLabeller(num_envs, max_steps, feature_shape, label, gamma, device)
     if rollout_steps is None:
-        raise GazelabError("label 'gae' uses PPO's rollout returns; this trainer has none (use an episode label: "
-                           "'return_to_go', 'episode_return' or 'success')")
-    return RolloutLabeller(num_envs, rollout_steps, feature_shape, device)
+        raise GazelabError(f"label {label!r} comes from PPO's rollout; this trainer has none (use an episode label: "
+                           f"{', '.join(map(repr, EPISODE_LABELS))})")
+    return RolloutLabeller(num_envs, rollout_steps, feature_shape, device, label)
 
 
 class EpisodeLabeller:
@@ -117,7 +122,7 @@ class EpisodeLabeller:
             self.next_episode += 1
         return finished
 
-    def end_rollout(self, returns: Tensor) -> list[Rows]:
+    def end_rollout(self, returns: Tensor, values: Optional[Tensor] = None) -> list[Rows]:
         """Nothing to hand over at the end of a rollout: episodes are labelled when they end."""
         return []
 
@@ -145,7 +150,8 @@ class EpisodeLabeller:
 
 
 class RolloutLabeller:
-    """A PPO rollout's maps, labelled with PPO's return targets (advantages + values) when the rollout ends.
+    """A PPO rollout's maps, labelled when the rollout ends with PPO's return targets (advantages + values, label
+    ``"gae"``) or its critic's values (label ``"value"``).
 
     Storage: maps (T, N, C, h, w) float16 for the rollout's T steps, each with the id of its env's running episode
     and its step within that episode (ids grow by one per started episode, as in :class:`EpisodeLabeller`).
@@ -155,9 +161,12 @@ class RolloutLabeller:
         rollout_steps: T, PPO's num_steps.
         feature_shape: (C, h, w) of one map.
         device: where the maps live.
+        label: one of :data:`ROLLOUT_LABELS`.
     """
 
-    def __init__(self, num_envs: int, rollout_steps: int, feature_shape: tuple[int, int, int], device):
+    def __init__(self, num_envs: int, rollout_steps: int, feature_shape: tuple[int, int, int], device,
+                 label: str = "gae"):
+        self.label = check_choice("label", label, ROLLOUT_LABELS)
         self.maps = torch.zeros((rollout_steps, num_envs) + tuple(feature_shape), dtype=torch.float16, device=device)
         self.episodes = torch.zeros((rollout_steps, num_envs), dtype=torch.int64)
         self.times = torch.zeros((rollout_steps, num_envs), dtype=torch.int64)
@@ -180,8 +189,13 @@ class RolloutLabeller:
         self.next_episode += len(ended)
         return []
 
-    def end_rollout(self, returns: Tensor) -> list[Rows]:
-        """The rollout's rows labelled with PPO's returns (T, N) (advantages + values); the storage starts over."""
+    def end_rollout(self, returns: Tensor, values: Optional[Tensor] = None) -> list[Rows]:
+        """The rollout's rows labelled with PPO's returns (T, N) (advantages + values) or, with label ``"value"``,
+        its ``values`` (T, N); the storage starts over."""
+        if self.label == "value":
+            if values is None:
+                raise GazelabError("label 'value' needs the rollout's values: call end_rollout(returns, values)")
+            returns = values
         rows = (self.maps[: self.step].flatten(0, 1), returns[: self.step].flatten(),
                 self.episodes[: self.step].flatten(), self.times[: self.step].flatten())
         self.step = 0

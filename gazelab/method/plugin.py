@@ -40,7 +40,7 @@ class ContrastivePlugin:
         max_episode_steps: the episode time limit (sizes the per-episode storage).
         gamma: discount of the ``return_to_go`` label.
         steps_per_iteration: env steps (all envs) per trainer iteration (sizes the on-policy buffer).
-        rollout_steps: PPO's num_steps (label ``"gae"`` only).
+        rollout_steps: PPO's num_steps (labels ``"gae"`` and ``"value"`` only).
         device: where buffer and storage live.
         seed: seed of the buffer's key projection and the learner's anchor sampling.
         save_buffer: include the buffer's rows in :meth:`state_dict` (exact resume, large).
@@ -70,10 +70,10 @@ class ContrastivePlugin:
         ended with this step), success (N,) bool (did the ended episode succeed; read where done)."""
         self._store(self.labeller.observe(fmap, reward, done, success))
 
-    def end_rollout(self, returns: Tensor) -> None:
-        """Label ``gae``: store the rollout's maps with PPO's returns (T, N) (advantages + values); other labels
-        stored their rows as the episodes ended."""
-        self._store(self.labeller.end_rollout(returns))
+    def end_rollout(self, returns: Tensor, values: Optional[Tensor] = None) -> None:
+        """Labels ``gae``/``value``: store the rollout's maps with PPO's returns (T, N) (advantages + values) or its
+        ``values`` (T, N); episode labels stored their rows as the episodes ended."""
+        self._store(self.labeller.end_rollout(returns, values))
 
     def update(self, iteration: int) -> dict[str, float]:
         """Run the contrastive update if this iteration is due; its ``contrastive/*`` scalars (else empty)."""
@@ -111,7 +111,8 @@ def ppo_hook(plugin: ContrastivePlugin, advantages: Tensor, values: Tensor, iter
     """A PPO iteration's end-of-iteration call into its plug-in, after PPO's own update; returns the scalars to log.
 
     The rollout's maps go into the buffer labelled with PPO's value targets ``advantages + values`` (T, N) (label
-    ``"gae"``; other labels were stored as their episodes ended), then the contrastive update runs if due.
+    ``"gae"``) or its ``values`` (label ``"value"``; episode labels were stored as their episodes ended), then the
+    contrastive update runs if due.
     """
-    plugin.end_rollout(advantages + values)
+    plugin.end_rollout(advantages + values, values)
     return plugin.update(iteration)

@@ -57,6 +57,7 @@ from gazelab.envs import is_builtin, make_env
 from gazelab.rl.evaluation import episode_success, evaluate_policy
 from gazelab.core.errors import GazelabError
 from gazelab.rl.prize import GazeTracker
+from gazelab.method.labels import EPISODE_LABELS, ROLLOUT_LABELS
 from gazelab.rl.run import LoopState, Run, TrainResult
 
 __all__ = ["SACConfig", "train_sac", "TASK_DEFAULTS", "BASE_DEFAULTS", "build_agent", "ReplayBuffer", "Temperature"]
@@ -149,9 +150,9 @@ class SACConfig(TrainConfig):
         if self.contrastive and 0 < buffer_size < self.training_freq:
             raise GazelabError(f"contrastive.buffer_size={buffer_size} is smaller than one "
                                f"iteration's data (training_freq = {self.training_freq}); use more or 0")
-        if self.contrastive_config.labels == "gae":
-            raise GazelabError("contrastive.labels='gae' needs PPO's rollout returns; SAC labels finished episodes: "
-                               "use 'return_to_go', 'episode_return' or 'success'")
+        if self.contrastive_config.labels in ROLLOUT_LABELS:
+            raise GazelabError(f"contrastive.labels={self.contrastive_config.labels!r} needs PPO's rollout; SAC labels "
+                               f"finished episodes: use {', '.join(map(repr, EPISODE_LABELS))}")
         if self.partial_reset and is_builtin(self.env_id):
             raise GazelabError("partial_reset is a ManiSkill option; the built-in tasks always reset finished episodes")
 
