@@ -44,7 +44,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from gazelab.experiments import sweep
+from gazelab.experiments import statistics, sweep
 from gazelab.rl.algorithms import ALGORITHMS, algorithm
 from gazelab.rl.config import METHODS
 
@@ -116,14 +116,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def print_table(summary: dict, threshold: float) -> None:
+    """Per task: steps to threshold as IQM [95% stratified bootstrap interval] over seeds (mean ± std without
+    rliable), the speed-up over the baseline (and over RL-only ``gaze``) with its interval, final success."""
     for task, methods in summary.items():
         print(f"\n{task} (threshold {threshold})")
-        print(f"{'method':18s} {'reached':>8s} {'steps to threshold':>24s} {'speed-up':>9s} {'final success':>16s}")
+        print(f"{'method':18s} {'reached':>8s} {'steps to threshold':>30s} {'vs none':>22s} {'vs gaze':>22s} "
+              f"{'final success':>14s}")
         for method, s in methods.items():
-            speedup = f"{s['speedup_vs_none']:.2f}x" if "speedup_vs_none" in s else "-"
-            print(f"{method:18s} {s['reached']:>4d}/{s['seeds']:<3d} {s['steps_to_threshold_mean']:>12.0f} ± "
-                  f"{s['steps_to_threshold_std']:<9.0f} {speedup:>9s} {s['final_success_mean']:>7.2f} ± "
-                  f"{s['final_success_std']:.2f}")
+            if "steps_to_threshold_iqm" in s:
+                steps = statistics.format_interval(s["steps_to_threshold_iqm"])
+            else:
+                steps = f"{s['steps_to_threshold_mean']:,.0f} ± {s['steps_to_threshold_std']:,.0f}"
+            vs = [statistics.format_interval(s[k], ".2f", "x") if k in s else "-"
+                  for k in ("speedup_vs_none_iqm", "speedup_vs_gaze_iqm")]
+            print(f"{method:18s} {s['reached']:>4d}/{s['seeds']:<3d} {steps:>30s} {vs[0]:>22s} {vs[1]:>22s} "
+                  f"{s['final_success_mean']:>7.2f} ± {s['final_success_std']:.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:

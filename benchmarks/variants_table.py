@@ -2,9 +2,11 @@
 
     python benchmarks/variants_table.py screen-mild-*              # tags (shell patterns) under the results directory
     python benchmarks/variants_table.py ladder-* --markdown --out benchmarks/results/prize_ladder.json
+    python benchmarks/variants_table.py 'm20-*' --versus screen-mild-keypoint-rlfree/gaze+contrastive --markdown
 
-Per (tag, task, method), over its seeds: how many reached the threshold (0.5 success) and the mean steps to it
-(runs that never reached it count at their budget: *censored*), the final success (mean of each run's last two
+Per (tag, task, method), over its seeds: how many reached the threshold (0.5 success) and the steps to it as IQM
+with its 95% stratified bootstrap interval (rliable; runs that never reached it count at their budget: *censored*),
+with ``--versus TAG/METHOD`` the speed-up over that reference (IQM ratio with its interval), the final success (mean of each run's last two
 evaluations), and, from the same last two evaluations of every run, where the gaze looked: fovea-to-prize distance
 against a fovea fixed at the map centre, weight on the prize against chance, spread of the fovea's centre across
 frames and its sigma (image units for distances and spread, map units for sigma). The config overrides of the
@@ -17,12 +19,17 @@ import argparse
 import json
 from pathlib import Path
 
-from gazelab.experiments import sweep
+from gazelab.experiments import statistics, sweep
 
 ROOT = Path(__file__).resolve().parent / "results" / "sample_efficiency"
 THRESHOLD = 0.5
 """The sweeps' success threshold: each result.json's steps_to_threshold was measured at it (sample_efficiency.py's
 default; every committed sweep used it)."""
+def censored(row: dict) -> list[float]:
+    """A row's steps to the threshold per seed, a seed that never reached it at the budget."""
+    return [s if s is not None else row["budget"] for s in row["steps_per_seed"]]
+
+
 def fmt(row: dict, key: str, spec: str = ".2f") -> str:
     return format(row[key], spec) if key in row else "-"
 
@@ -32,18 +39,31 @@ def main() -> None:
     parser.add_argument("tags", nargs="+", help="tag names or shell patterns, e.g. 'screen-mild-*'")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument("--out", type=Path, default=None, help="also write the rows as JSON here")
+    parser.add_argument("--versus", default=None, metavar="TAG/METHOD",
+                        help="a reference row: every row's speed-up over it (IQM ratio, 95%% interval)")
     args = parser.parse_args()
     rows = sweep.variant_rows(ROOT, args.tags, THRESHOLD)
-    header = ["tag", "method", "overrides", "reached", "steps to 0.5", "final success", "fovea->prize", "centre->prize",
-              "mass on prize", "mu std", "sigma"]
+    reference = None
+    if args.versus:
+        tag, _, method = args.versus.partition("/")
+        found = [r for r in sweep.variant_rows(ROOT, [tag], THRESHOLD) if r["method"] == method]
+        if len(found) != 1:
+            parser.error(f"--versus {args.versus!r}: no single (tag, method) row under {ROOT}")
+        reference = censored(found[0])
+    header = ["tag", "method", "overrides", "reached", "steps to 0.5 (IQM [95%])", "final success", "fovea->prize",
+              "centre->prize", "mass on prize", "mu std", "sigma"] + ([f"vs {args.versus}"] if reference is not None else [])
     lines = []
     for r in rows:
         extra = " ".join(f"{k}={v}" for k, v in r["extra"].items()) or "-"
+        if reference is not None:
+            r["speedup_vs_reference_iqm"] = list(statistics.speedup_interval(reference, censored(r)))
         lines.append([r["tag"], r["method"], extra, f"{r['reached']}/{r['seeds']}",
-                      f"{r['steps_to_threshold_mean']:,.0f} ± {r['steps_to_threshold_std']:,.0f}",
+                      statistics.format_interval(statistics.iqm_interval(censored(r))),
                       f"{r['final_success_mean']:.2f} ± {r['final_success_std']:.2f}",
                       fmt(r, "prize_distance"), fmt(r, "centre_distance"),
-                      f"{fmt(r, 'prize_mass')} / {fmt(r, 'prize_mass_chance')}", fmt(r, "mu_std"), fmt(r, "sigma_x")])
+                      f"{fmt(r, 'prize_mass')} / {fmt(r, 'prize_mass_chance')}", fmt(r, "mu_std"), fmt(r, "sigma_x")]
+                     + ([statistics.format_interval(r["speedup_vs_reference_iqm"], ".2f", "x")]
+                        if reference is not None else []))
     if args.markdown:
         print("| " + " | ".join(header) + " |")
         print("|" + "---|" * len(header))

@@ -46,6 +46,7 @@ from gazelab.rl.checkpoint import CHECKPOINT_NAME, write_atomic
 from gazelab.method.contrastive import ContrastiveConfig
 from gazelab.rl.config import LEGACY_CONTRASTIVE_FIELDS, METHODS, RUN_CONTROL_FIELDS, config_from_dict
 from gazelab.core.errors import GazelabError
+from gazelab.experiments import statistics
 
 __all__ = ["BACKENDS", "Trial", "Failure", "parse_overrides", "trial_dir", "grid", "split_finished", "run_trial",
            "run_trials", "import_ray", "aggregate", "plot", "write_summary", "write_json", "histories",
@@ -133,6 +134,15 @@ class Trial:
 def trial_dir(root: Path, task: str, method: str, seed: int) -> Path:
     """``<root>/<task with '/' -> '-'>/<method>/seed<seed>``."""
     return Path(root).resolve() / task.replace("/", "-") / method / f"seed{seed}"
+
+
+def results_by_method(root: Path) -> dict[str, list[dict]]:
+    """The ``result.json`` of every finished trial under a sweep's ``root``, by method: {method: [result, ...]}
+    (all tasks together; {} if there are none)."""
+    found: dict[str, list[dict]] = {}
+    for path in sorted(Path(root).glob(f"*/*/seed*/{RESULT_NAME}")):
+        found.setdefault(path.parts[-3], []).append(json.loads(path.read_text()))
+    return found
 
 
 def histories(root: Path) -> dict[tuple[str, str], list[list[dict]]]:
@@ -423,21 +433,34 @@ def _run_ray(trials: Sequence[Trial], address: Optional[str], gpus_per_trial: fl
 
 
 # ---------------------------------------------------------------------------------------------- summary
-def aggregate(results: Sequence[dict], threshold: float) -> dict:
-    """Per task and method: mean / std / min / max of steps-to-threshold (censored at the budget) and final success.
+REFERENCES = ("none", "gaze")
+"""The methods every other one is compared with when a sweep has them: the CNN baseline and the gaze trained by
+RL gradients only (what the contrastive step has to beat)."""
 
-    Returns ``{task: {method: stats}}``; with a ``none`` method in a task every method also gets
-    ``speedup_vs_none`` (ratio of mean steps to threshold).
+
+def censored_steps(runs: Sequence[dict]) -> np.ndarray:
+    """Steps to threshold per run (runs, ), a run that never reached it counted at its budget."""
+    return np.array([r["steps_to_threshold"] if r["steps_to_threshold"] is not None else r["total_timesteps"]
+                     for r in runs], dtype=float)
+
+
+def aggregate(results: Sequence[dict], threshold: float) -> dict:
+    """Per task and method: steps to threshold (censored at the budget) and final success over the seeds.
+
+    Returns ``{task: {method: stats}}``: mean / std / min / max of both, and, with rliable installed
+    (:mod:`gazelab.experiments.statistics`), ``steps_to_threshold_iqm`` = [low, IQM, high] (95% stratified bootstrap)
+    and, for each reference method of :data:`REFERENCES` the task has, ``speedup_vs_<reference>_iqm`` = [low,
+    IQM(reference) / IQM(this), high]. ``speedup_vs_none`` is the ratio of the means (older summaries have only it).
     """
     out: dict = {}
     for r in results:
         out.setdefault(r["task"], {}).setdefault(r["method"], []).append(r)
+    with_intervals = statistics.available()
     summary = {}
     for task, methods in out.items():
         summary[task] = {}
         for method, runs in methods.items():
-            steps = np.array([r["steps_to_threshold"] if r["steps_to_threshold"] is not None else r["total_timesteps"]
-                              for r in runs], dtype=float)
+            steps = censored_steps(runs)
             final = np.array([r["final_success"] for r in runs])
             summary[task][method] = {
                 "seeds": len(runs), "threshold": threshold,
@@ -448,12 +471,21 @@ def aggregate(results: Sequence[dict], threshold: float) -> dict:
                 "final_success_min": float(final.min()), "final_success_max": float(final.max()),
                 "sps_mean": float(np.mean([r["sps"] for r in runs])),
             }
+            if with_intervals:
+                summary[task][method]["steps_to_threshold_iqm"] = list(statistics.iqm_interval(steps))
         if "none" in summary[task]:
             # Speed-up = baseline's mean steps / this method's. Censored runs count at their budget, so with runs
             # that never reached the threshold this is a rough figure, not a bound in either direction.
             for stats in summary[task].values():
                 stats["speedup_vs_none"] = (summary[task]["none"]["steps_to_threshold_mean"]
                                             / stats["steps_to_threshold_mean"])
+        for reference in REFERENCES:
+            if not with_intervals or reference not in methods:
+                continue
+            for method, runs in methods.items():
+                if method != reference:
+                    summary[task][method][f"speedup_vs_{reference}_iqm"] = list(statistics.speedup_interval(
+                        censored_steps(methods[reference]), censored_steps(runs)))
     return summary
 
 
