@@ -46,8 +46,8 @@ from gazelab.method.encoders import FineNatureCNN, make_encoder
 from gazelab.method.plugin import ContrastivePlugin, ppo_hook
 from gazelab.method.returns import discount_cumsum, gae
 
-__all__ = ["STRICT_ENV_VAR", "ExerciseError", "Exercise", "EXERCISES", "use", "grade", "gaze_with_squash",
-           "mixture_map"]
+__all__ = ["STRICT_ENV_VAR", "ExerciseError", "Exercise", "EXERCISES", "use", "grade", "check_cases",
+           "gaze_with_squash", "mixture_map"]
 
 STRICT_ENV_VAR = "GAZELAB_STRICT_EXERCISES"
 
@@ -178,9 +178,16 @@ def _problem(exercise: Exercise, fn: Callable, cases: Sequence[tuple[str, Inputs
     return None
 
 
-def _cases(exercise: Exercise, seed: int, trials: int, edge_cases: bool) -> list[tuple[str, Inputs]]:
+def check_cases(exercise: Exercise, seed: int, trials: int, edge_cases: bool,
+                origin: str | None = None) -> list[tuple[str, Inputs]]:
+    """``trials`` named random inputs of ``exercise`` drawn from ``seed`` (then its edge cases, if asked).
+
+    The seed is an argument, never a constant of the package that grades: :mod:`gazelab.authoring.grading` draws
+    its hidden inputs from a secret of the instructor's course folder. ``origin`` names where the seed came from
+    in the labels (default: the seed itself)."""
     generator = torch.Generator().manual_seed(seed)
-    cases = [(f"random input {i + 1} of {trials} (seed {seed})", exercise.random_inputs(generator))
+    origin = f"seed {seed}" if origin is None else origin
+    cases = [(f"random input {i + 1} of {trials} ({origin})", exercise.random_inputs(generator))
              for i in range(trials)]
     if edge_cases:
         cases += [(f"the edge case '{name}'", make()) for name, make in exercise.edge_cases.items()]
@@ -222,7 +229,7 @@ def use(key: str, fn: Callable, *, trials: int = 5) -> Callable:
     raises :class:`ExerciseError`.
     """
     exercise = _lookup(key)
-    cases = _cases(exercise, 0, trials, edge_cases=True)
+    cases = check_cases(exercise, 0, trials, edge_cases=True)
     head = f"[ exercise {key} {exercise.name} ]"
     try:
         problem = _problem(exercise, fn, cases)
@@ -251,7 +258,7 @@ def grade(key: str, fn: Callable, *, seed: int = 0, trials: int = 5,
     if cases is not None:
         checked = [(f"the case '{name}'", inputs) for name, inputs in cases.items()]
     else:
-        checked = _cases(exercise, seed, trials, edge_cases=seed == 0)
+        checked = check_cases(exercise, seed, trials, edge_cases=seed == 0)
     head = f"exercise {key} {exercise.name}"
     try:
         problem = _problem(exercise, fn, checked)
