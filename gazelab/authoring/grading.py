@@ -82,7 +82,8 @@ c.ClearSolutions.code_stub = {{"python": 'raise NotImplementedError("Exercise: w
 c.ClearSolutions.text_stub = {answer!r}
 # Grading never runs a submission in nbgrader (python -m gazelab.authoring.grading grade, INSTRUCTORS.md): nbgrader
 # autograde only records the notebooks for formgrader, without executing them, and the code exercises' points are
-# written into the gradebook afterwards. A plain `nbgrader autograde` here therefore executes nothing either.
+# written into the gradebook afterwards. A plain `nbgrader autograde` here executes nothing either, and would score
+# the test cells from the outputs saved in the notebooks: grade with `make grade` (INSTRUCTORS.md).
 c.Execute.enabled = False
 c.ClearOutput.enabled = False
 c.Autograde.autograde_preprocessors = [

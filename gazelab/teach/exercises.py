@@ -20,8 +20,10 @@ library code the exercise asks to write (``my_gaussian_map = gaussian_map``, or 
   reference on every input (PASS), else gazelab's reference (not written yet, a wrong value, an exception, a call
   into the reference), so the cells below always run; a function that passed but raises later falls back the same
   way, with a message. With ``GAZELAB_STRICT_EXERCISES=1`` (CI on the solved notebooks) it raises instead.
-* :func:`grade` raises :class:`ExerciseError` (an AssertionError) with the same message: what makes an nbgrader
-  test cell score zero.
+* :func:`grade` raises :class:`ExerciseError` (an AssertionError) with the same message: the notebook's own test
+  cell (a self-check of the solved notebooks). Grades of submissions are not computed in the student's kernel:
+  :mod:`gazelab.authoring.grading` runs the student's solution cell in a sandboxed process on inputs drawn with
+  :func:`check_cases` from a secret of the course folder, and compares the results with these references itself.
 """
 
 from __future__ import annotations
