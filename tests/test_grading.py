@@ -311,11 +311,19 @@ for path in ({str(course / grading.SECRET_FILE)!r}, {str(tutorials.SOLUTIONS_DIR
         print(path, sorted(os.listdir(path)) if os.path.isdir(path) else "READ " + open(path).read()[:4])
     except OSError as error:
         print(path, "refused", type(error).__name__)
-try:
-    open({str(PWNED)!r}, "w")
-    print("wrote")
-except OSError:
-    print("write refused")
+for path in ({str(PWNED)!r}, {str(tmp_path / "work" / "x")!r}):  # the host's /tmp, the input folder
+    try:
+        open(path, "w")
+        print("wrote", path)
+    except OSError:
+        print("write refused")
+try:  # the scratch folder is the only writable one, and it is small
+    for i in range(4):
+        with open(f"big{{i}}", "wb") as handle:
+            handle.write(bytes(6 << 20))
+    print("wrote 24 MiB")
+except OSError as error:
+    print("scratch full", error.errno, i)
 try:
     socket.create_connection(("1.1.1.1", 53), timeout=3)
     print("network")
@@ -324,7 +332,7 @@ except OSError as error:
 """
     work = tmp_path / "work"
     work.mkdir()
-    out = sandbox.run([sys.executable, "-c", probe], work, sandbox.Limits(wall_s=60, cpu_s=60),
+    out = sandbox.run([sys.executable, "-c", probe], work, sandbox.Limits(wall_s=60, cpu_s=60, scratch_bytes=16 << 20),
                       {"PATH": "/usr/bin:/bin"}, hide=[course, tutorials.SOLUTIONS_DIR])
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
@@ -332,7 +340,9 @@ except OSError as error:
     assert lines[1] == "/root []", lines  # only the interpreter's own folder is there
     assert lines[2].endswith("refused FileNotFoundError"), lines  # the course folder is not there at all
     assert lines[3].endswith("[]"), lines  # solutions/: empty
-    assert lines[4] == "write refused" and lines[5].startswith("no network"), lines
+    assert lines[4] == lines[5] == "write refused", lines
+    assert lines[6] == "scratch full 28 2", lines  # ENOSPC on the third 6 MiB file of a 16 MiB tmpfs
+    assert lines[7].startswith("no network"), lines
     assert not PWNED.exists()
 
 
@@ -348,7 +358,8 @@ def test_the_wall_clock_limit_kills_the_whole_process_tree(tmp_path):
 def test_without_the_sandbox_the_limits_still_apply(tmp_path, monkeypatch):
     monkeypatch.setattr(sandbox, "isolated", lambda: False)
     assert sandbox.isolation().startswith("NOT isolated")
-    out = sandbox.run([sys.executable, "-c", "while True: pass"], tmp_path, sandbox.Limits(wall_s=60, cpu_s=1),
-                      dict(os.environ))
+    (tmp_path / "work").mkdir()
+    out = sandbox.run([sys.executable, "-c", "while True: pass"], tmp_path / "work",
+                      sandbox.Limits(wall_s=60, cpu_s=1), dict(os.environ))
     assert not out.timed_out and out.returncode is not None and out.returncode < 0, out  # SIGXCPU / SIGKILL
     assert out.wall_s < 30

@@ -3,15 +3,14 @@
 ``python exercise_run.py FOLDER`` (started by :mod:`gazelab.authoring.grading` inside
 :mod:`gazelab.authoring.sandbox`) reads ``FOLDER/request.json``, ``FOLDER/solution.py`` (the student's solution
 cells, nothing else of their notebook) and ``FOLDER/inputs.pt`` (the cases, drawn by the parent from the course's
-secret), executes the solution's top-level statements in a namespace of its own (the notebook's imports that the
+secret; the folder is read-only), executes the solution's top-level statements in a namespace of its own (the notebook's imports that the
 source needs, ``use`` and ``grade`` of its own), takes the student's function, calls it on every case and writes
-``FOLDER/outputs.json``: each result encoded as JSON (:func:`encode`), or the exception it raised, and the library
+its report on stdout, after :data:`MARKER` (whatever the student's code printed comes before): each result encoded as JSON (:func:`encode`), or the exception it raised, and the library
 functions it was seen calling. It gives no verdict: the parent compares the results with the reference values it
 computed itself, so nothing the student's code does in this process (patching gazelab, the profiler, ``grade``)
 can make a wrong or missing result pass.
 
-``python exercise_run.py --probe FOLDER`` only imports torch and writes ``FOLDER/outputs.json``: the parent times
-it to size the wall-clock limit and to check that the sandbox starts at all.
+``python exercise_run.py --probe`` only imports torch and writes a report: the parent times it to size the wall-clock limit and to check that the sandbox starts at all.
 
 This file imports only the standard library and torch at the top: it is also the parent's encoder / decoder.
 """
@@ -30,6 +29,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+MARKER = "\n@@gazelab-exercise-report@@ "
+"""What precedes the report (one line of JSON) on stdout."""
 MAX_ELEMENTS = 2_000_000
 """Numbers one case's result may hold once encoded (a runaway result is an error, not a huge file)."""
 
@@ -191,8 +192,10 @@ def run_request(folder: Path) -> dict:
     import ast
 
     tree = ast.parse((folder / "solution.py").read_text(), "<solution>")
-    # the output channel, held before the student's code runs (it may rebind json or open in its namespace)
-    dump, output = json.dumps, folder / "outputs.json"
+    # the output channel, held before the student's code runs (it may rebind json, print or sys.stdout)
+    import os
+
+    dump, channel = json.dumps, os.fdopen(os.dup(1), "w", encoding="utf-8")
     for statement in tree.body:
         try:
             exec(compile(ast.Module([statement], type_ignores=[]), "<solution>", "exec"), namespace)
@@ -226,7 +229,8 @@ def run_request(folder: Path) -> dict:
                 report["cases"].append({"error": _error(error)})
                 break
         report["hits"] = hits
-    output.write_text(dump(report))
+    channel.write(MARKER + dump(report) + "\n")
+    channel.flush()
     return report
 
 
@@ -234,8 +238,7 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--probe"]:
         import torch  # noqa: F401 - what every grading child imports first
 
-        folder = Path(argv[1])
-        (folder / "outputs.json").write_text(json.dumps({"probe": True}))
+        print(MARKER + json.dumps({"probe": True}), flush=True)
         return 0
     try:
         run_request(Path(argv[0]))

@@ -644,6 +644,8 @@ class Grader:
     secret: str
     timeout: float | None = None
     """Wall-clock seconds per exercise (None: sized from the measured start-up and the reference's own time)."""
+    hide: tuple[Path, ...] = ()
+    """Folders the student's code must not see besides the course folder (the submissions: other students')."""
     startup_s: float = 0.0
 
     def probe(self) -> float:
@@ -651,9 +653,9 @@ class Grader:
         with tempfile.TemporaryDirectory(prefix="gazelab-probe-") as tmp:
             work = Path(tmp) / "work"
             work.mkdir()
-            outcome = sandbox.run(self._argv("--probe", str(work)), work, sandbox.Limits(wall_s=300, cpu_s=300),
+            outcome = sandbox.run(self._argv("--probe"), work, sandbox.Limits(wall_s=300, cpu_s=300),
                                   self._env(work), hide=self._hidden())
-            if outcome.returncode != 0 or not (work / "outputs.json").exists():
+            if outcome.returncode != 0 or _report(outcome.stdout) != {"probe": True}:
                 raise GazelabError(f"the grading sandbox does not start here (exit {outcome.returncode}): "
                                    f"{(outcome.stderr or outcome.stdout).strip()[-1500:]}")
         self.startup_s = outcome.wall_s
@@ -665,9 +667,9 @@ class Grader:
     def _env(self, work: Path) -> dict[str, str]:
         import gazelab
 
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(work), "TMPDIR": str(work), "LANG": "C.UTF-8",
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
                "PYTHONPATH": str(Path(gazelab.__file__).resolve().parents[1]), "PYTHONNOUSERSITE": "1",
-               "PYTHONDONTWRITEBYTECODE": "1", "MPLCONFIGDIR": str(work), "MPLBACKEND": "Agg"}
+               "PYTHONDONTWRITEBYTECODE": "1", "MPLCONFIGDIR": str(sandbox.scratch_path(work)), "MPLBACKEND": "Agg"}
         for threads in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             env[threads] = "1"
         return env
@@ -676,7 +678,8 @@ class Grader:
         import gazelab
 
         root = Path(gazelab.__file__).resolve().parents[1]
-        return [self.course.resolve(), root / "solutions", REPO_ROOT / "solutions"]
+        return [self.course.resolve(), *(Path(p).resolve() for p in self.hide), root / "solutions",
+                REPO_ROOT / "solutions"]
 
     def cases(self, key: str, student: str) -> list[tuple[str, Any]]:
         """The visible check's inputs and the hidden ones drawn from the secret for this student."""
@@ -710,7 +713,8 @@ class Grader:
                     for _, inputs in cases]
         reference_s = time.monotonic() - start
         wall = self.timeout or (STARTUP_FACTOR * self.startup_s + MIN_SECONDS + REFERENCE_FACTOR * reference_s)
-        report, problem = self._run(assignment, exercise, source, tree, [inputs for _, inputs in cases], wall)
+        report, problem = self._run(assignment, exercise, source, tree, [inputs for _, inputs in cases], wall,
+                                    reference_s)
         if problem is not None:
             return Result(0, problem, flags)
         if not report.get("defined"):
@@ -740,7 +744,7 @@ class Grader:
         return Result(exercise.points, None, flags)
 
     def _run(self, assignment: Assignment, exercise: CodeExercise, source: str, tree: ast.AST, inputs: list,
-             wall: float) -> tuple[dict, str | None]:
+             wall: float, reference_s: float) -> tuple[dict, str | None]:
         import torch
         from gazelab.teach.exercises import EXERCISES, _call
 
@@ -762,22 +766,29 @@ class Grader:
             torch.save(inputs, work / "inputs.pt")
             limits = sandbox.Limits(wall_s=wall, cpu_s=int(wall) + 1)
             outcome = sandbox.run(self._argv(str(work)), work, limits, self._env(work), hide=self._hidden())
-            output = work / "outputs.json"
             if outcome.timed_out:
-                return {}, f"timeout: stopped after {wall:.0f} s (the reference takes a fraction of a second)"
+                return {}, (f"timeout: stopped after {wall:.0f} s (the reference took {reference_s:.2f} s on the "
+                            "same inputs)")
             if outcome.signal is not None:
                 why = {9: "killed (SIGKILL: the CPU limit or memory)", 24: "killed at the CPU-time limit (SIGXCPU)",
                        25: "killed at the file-size limit (SIGXFSZ)"}.get(outcome.signal, "killed")
                 return {}, f"{why}, signal {outcome.signal}"
-            if outcome.returncode != 0 or not output.is_file():
-                tail = (outcome.stderr.strip().splitlines() or ["no output"])[-1][:300]
+            report = _report(outcome.stdout)
+            if outcome.returncode != 0 or not isinstance(report, dict):
+                tail = (outcome.stderr.strip().splitlines() or ["no report"])[-1][:300]
                 return {}, f"the grading process failed (exit {outcome.returncode}): {tail}"
-            if output.stat().st_size > 256 << 20:
-                return {}, "its results are too large"
-            try:
-                return json.loads(output.read_text()), None
-            except (ValueError, UnicodeDecodeError):
-                return {}, "its results could not be read"
+            return report, None
+
+
+def _report(stdout: str) -> Any:
+    """The child's report: the JSON line after the last :data:`~exercise_run.MARKER` (None if there is none)."""
+    at = stdout.rfind(exercise_run.MARKER)
+    if at < 0:
+        return None
+    try:
+        return json.loads(stdout[at + len(exercise_run.MARKER):].split("\n", 1)[0])
+    except ValueError:
+        return None
 
 
 # --------------------------------------------------------------------------------------------- the grade table
@@ -889,7 +900,7 @@ def grade_submissions(submissions: Path, course: Path = COURSE_DIR, table: Path 
                            f"assignments: {', '.join(names)})")
     assignments = {n: load_assignment(course / "source" / n / f"{n}.ipynb") for n in names}
     found, rows = _submissions(submissions, names)
-    grader = Grader(course, secret, timeout)
+    grader = Grader(course, secret, timeout, hide=(submissions,))
     grader.probe()
     print(f"grading {len(found)} notebooks; student code runs {sandbox.isolation()}", file=sys.stderr)
     for student, name, path in found:

@@ -9,8 +9,9 @@ depends on the machine (:func:`isolation` says it in words; INSTRUCTORS.md has t
   namespace covers the folders it must not read (``/root``, ``/home``, ``/tmp``, ``/var/tmp``, ``/dev/shm``,
   ``/run`` and the caller's ``hide``: the course folder with its secret and submissions, the solved notebooks)
   with empty read-only tmpfs; the paths the interpreter needs (``reveal``: its prefix, the virtual environment,
-  the folders on ``sys.path``) and the working folder are bind-mounted back in at the same place, so an
-  interpreter under ``/root/.pyenv`` runs as ``nobody`` too. ``/proc`` shows only its own processes.
+  the folders on ``sys.path``) and the input folder (read-only) are bind-mounted back in at the same place, so
+  an interpreter under ``/root/.pyenv`` runs as ``nobody`` too. It writes only in a scratch tmpfs of its own
+  (256 MiB); its stdout and stderr go to files it cannot reach. ``/proc`` shows only its own processes.
 * **otherwise** (not root, or no ``unshare``): the command runs as the current user, with network, seeing what
   that user sees; only the limits apply. Grade in a container then (INSTRUCTORS.md).
 
@@ -53,7 +54,9 @@ class Limits:
     processes: int = 64
     """Processes and threads of the user (RLIMIT_NPROC); the child runs one thread of torch."""
     file_bytes: int = 64 << 20
-    """Largest file it may write (RLIMIT_FSIZE)."""
+    """Largest file it may write (RLIMIT_FSIZE), its stdout and stderr included."""
+    scratch_bytes: int = 256 << 20
+    """Size of its writable scratch folder (as root: a tmpfs; otherwise a folder on the disk, not limited)."""
     open_files: int = 256
 
 
@@ -135,17 +138,31 @@ def _closed_ancestor(path: Path) -> Path | None:
     return None
 
 
-def mount_script(workdir: Path, stage: Path, reveal: Iterable[Path], hide: Iterable[Path]) -> str:
+def scratch_path(workdir: Path) -> Path:
+    """The writable folder of a command run in ``workdir``: its current folder, ``HOME`` and ``TMPDIR`` (as root,
+    a tmpfs of :data:`Limits.scratch_bytes` that only the command sees)."""
+    return Path(workdir).resolve().parent / "scratch"
+
+
+def mount_script(workdir: Path, stage: Path, reveal: Iterable[Path], hide: Iterable[Path],
+                 scratch_bytes: int) -> str:
     """The shell lines that, as root in a fresh mount namespace, cover every ``hide`` folder (and every closed
-    folder above a ``reveal`` path) with an empty read-only tmpfs holding only the ``reveal`` paths and
-    ``workdir``, bind-mounted at their own place. ``stage``: an empty root-only folder the covers are built in."""
+    folder above a ``reveal`` path, and the folder above ``workdir``) with an empty read-only tmpfs that holds only
+    the ``reveal`` paths and ``workdir`` (read-only), bind-mounted at their own place, and the scratch folder
+    (:func:`scratch_path`: a tmpfs of ``scratch_bytes`` owned by nobody). ``stage``: an empty root-only folder the
+    covers are built in."""
     workdir = Path(workdir)
-    reveal = sorted({Path(p) for p in reveal if Path(p).exists()} | {workdir})
-    covers = {Path(h) for h in hide if Path(h).is_dir() and Path(h) != Path("/")}
-    covers |= {a for a in (_closed_ancestor(p) for p in reveal) if a is not None}
+    scratch = scratch_path(workdir)
+    hide = {Path(h) for h in hide if Path(h).is_dir() and Path(h) != Path("/")}
+    boxes = {Path(h) for h in ALWAYS_HIDDEN} | {workdir.parent}
+    # a revealed path never uncovers a whole hidden folder (a script run from /tmp puts /tmp on sys.path)
+    reveal = sorted({Path(p) for p in reveal if Path(p).exists() and not any(_within(b, Path(p)) for b in boxes)}
+                    | {workdir})
+    covers = hide | {workdir.parent} | {a for a in (_closed_ancestor(p) for p in reveal) if a is not None}
     # a cover inside a revealed path (the solutions inside the checkout) goes on last, over the bind mount
-    inner = sorted(c for c in covers if any(_within(c, r) for r in reveal))
-    outer = [c for c in covers - set(inner) if not any(c != o and _within(c, o) for o in covers - set(inner))]
+    inner = sorted(c for c in covers if c != workdir.parent and any(_within(c, r) for r in reveal))
+    rest = covers - set(inner)
+    outer = [c for c in rest if not any(c != o and _within(c, o) for o in rest)]
     outer.sort(key=lambda c: (_within(stage, c), str(c)))  # the cover above the stage goes on last
     q = shlex.quote
     lines = ["set -e", "umask 022", "mount -n --make-rprivate /",
@@ -154,8 +171,14 @@ def mount_script(workdir: Path, stage: Path, reveal: Iterable[Path], hide: Itera
         built = stage / str(index)
         lines += [f"mkdir {q(str(built))}", f"mount -n -t tmpfs -o size=1m,mode=755 gazelab-hidden {q(str(built))}"]
         for path in (r for r in reveal if _within(r, cover)):
-            inside = built / path.relative_to(cover)
-            lines += [f"mkdir -p {q(str(inside))}", f"mount -n --bind {q(str(path))} {q(str(inside))}"]
+            inside = q(str(built / path.relative_to(cover)))
+            lines += [f"mkdir -p {inside}", f"mount -n --bind {q(str(path))} {inside}"]
+            if path == workdir:
+                lines.append(f"mount -n -o remount,ro,bind {inside}")
+        if _within(scratch, cover):
+            inside = q(str(built / scratch.relative_to(cover)))
+            lines += [f"mkdir -p {inside}", f"mount -n -t tmpfs -o size={scratch_bytes},mode=700,uid={NOBODY},"
+                                            f"gid={NOBODY} gazelab-scratch {inside}"]
         lines += [f"mount -n -o remount,ro,bind {q(str(built))}", f"mount -n --move {q(str(built))} {q(str(cover))}"]
     for cover in inner:
         lines.append(f"mount -n -t tmpfs -o size=1m,mode=755,ro gazelab-hidden {q(str(cover))}")
@@ -172,48 +195,62 @@ def interpreter_paths() -> list[Path]:
 
 def run(argv: Sequence[str], workdir: Path, limits: Limits, env: dict[str, str], *,
         reveal: Iterable[Path] = (), hide: Iterable[Path] = ()) -> Outcome:
-    """Run ``argv`` in ``workdir`` (a folder the caller made, for this command only) under the sandbox above.
+    """Run ``argv`` under the sandbox above, its input in ``workdir`` (a folder the caller made for this command
+    only, in a folder of its own: the command reads it, read-only as root) and its current folder, ``HOME`` and
+    ``TMPDIR`` the scratch folder (:func:`scratch_path`). stdout and stderr go to files outside its reach, each
+    at most ``limits.file_bytes`` (the command is killed beyond).
 
     ``env`` is the whole environment (nothing of the caller's is inherited). ``reveal``: paths the command must
-    read (default: :func:`interpreter_paths`); ``hide``: folders it must not see, beside :data:`ALWAYS_HIDDEN`.
+    read besides :func:`interpreter_paths`; ``hide``: folders it must not see, besides :data:`ALWAYS_HIDDEN`.
     """
     workdir = Path(workdir).resolve()
+    scratch = scratch_path(workdir)
+    env = {**env, "HOME": str(scratch), "TMPDIR": str(scratch)}
     stage = None
     if isolated():
-        os.chown(workdir, NOBODY, NOBODY)
-        os.chmod(workdir, 0o700)
+        for path in (workdir, *workdir.rglob("*")):
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
         stage = Path(tempfile.mkdtemp(prefix="gazelab-stage-"))
-        script = mount_script(workdir, stage, [*interpreter_paths(), *reveal], [*ALWAYS_HIDDEN, *hide])
+        script = mount_script(workdir, stage, [*interpreter_paths(), *reveal], [*ALWAYS_HIDDEN, *hide],
+                              limits.scratch_bytes)
         drop = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--no-new-privs",
                 "--inh-caps=-all", "--bounding-set=-all", "--"]
         # the namespace's shell is its PID 1 (the student's Python is not: init ignores SIGXCPU); it returns
         # 128 + N when the command was killed by signal N
-        inner = f"{script}\ncd {shlex.quote(str(workdir))}\n{shlex.join(drop + list(argv))}\nexit $?"
+        inner = f"{script}\ncd {shlex.quote(str(scratch))}\n{shlex.join(drop + list(argv))}\nexit $?"
         command = ["prlimit", *_rlimit_args(limits), "--", "unshare", "--mount", "--net", "--pid", "--fork",
                    "--kill-child", "--mount-proc", "--", "/bin/sh", "-c", inner]
-        preexec = None
-    elif shutil.which("prlimit"):
-        command, preexec = ["prlimit", *_rlimit_args(limits), "--", *argv], None
+        preexec, cwd = None, "/"
     else:
-        command, preexec = list(argv), _preexec(limits)
+        scratch.mkdir(exist_ok=True)
+        if shutil.which("prlimit"):
+            command, preexec = ["prlimit", *_rlimit_args(limits), "--", *argv], None
+        else:
+            command, preexec = list(argv), _preexec(limits)
+        cwd = scratch
+    output = Path(tempfile.mkdtemp(prefix="gazelab-output-"))
     start = time.monotonic()
-    process = subprocess.Popen(command, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, start_new_session=True, preexec_fn=preexec)
     try:
-        stdout, stderr = process.communicate(timeout=limits.wall_s)
-        code, timed_out = process.returncode, False
-    except subprocess.TimeoutExpired:
-        _kill_group(process)
-        stdout, stderr = process.communicate()
-        code, timed_out = None, True
+        with open(output / "stdout", "wb") as stdout, open(output / "stderr", "wb") as stderr:
+            process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=stdout,
+                                       stderr=stderr, start_new_session=True, preexec_fn=preexec)
+            try:
+                code, timed_out = process.wait(timeout=limits.wall_s), False
+            except subprocess.TimeoutExpired:
+                code, timed_out = None, True
+            finally:
+                _kill_group(process)  # what it left running, too
+                process.wait()
+        wall = time.monotonic() - start
+        texts = []
+        for name in ("stdout", "stderr"):
+            with open(output / name, "rb") as handle:
+                texts.append(handle.read(limits.file_bytes).decode(errors="replace"))
     finally:
-        if process.poll() is None:
-            _kill_group(process)
-            process.wait()
+        shutil.rmtree(output, ignore_errors=True)
         if stage is not None:
             shutil.rmtree(stage, ignore_errors=True)
-    return Outcome(code, timed_out, stdout.decode(errors="replace")[-20_000:], stderr.decode(errors="replace")[-20_000:],
-                   time.monotonic() - start)
+    return Outcome(code, timed_out, texts[0], texts[1][-20_000:], wall)
 
 
 def _kill_group(process: subprocess.Popen) -> None:
