@@ -70,6 +70,10 @@ CHEATS = {
     "os-system": f"import os\nos.system('touch {PWNED}')\n" + STUB,
     "torch-os": f"def my_cosine_distance(a, b):\n    torch.os.system('touch {PWNED}')\n    return a\n",
     "infinite-loop": "def my_cosine_distance(a, b):\n    while True:\n        pass\n",
+    # passes the source rules (triplet_loss is another exercise's function): the grading process sees the call
+    "through-triplet-loss": ("def my_cosine_distance(a, b):\n"
+                             "    return torch.stack([triplet_loss(a[i:i + 1], b[i:i + 1], -a[i:i + 1], 2.0)\n"
+                             "                        for i in range(len(a))])\n"),
 }
 
 
@@ -154,6 +158,7 @@ def test_every_attempt_to_pass_without_solving_scores_zero(graded, student):
     ("setprofile-off", "imports sys"), ("hidden-lookup", "imports gazelab.teach.exercises"),
     ("alias", "uses gazelab's cosine_distance"), ("wrapper", "uses gazelab's cosine_distance"),
     ("os-system", "imports os"), ("torch-os", "reads the attribute .os"), ("infinite-loop", "timeout"),
+    ("through-triplet-loss", "it calls gazelab.method.contrastive.cosine_distance"),
     ("edited-test-cell", "not written yet"), ("hand-set-points", "not written yet")])
 def test_the_row_says_why(graded, student, reason):
     _, rows = graded
