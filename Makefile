@@ -34,8 +34,8 @@ help:
 	@echo "make test-fast   unit tests without ManiSkill and notebooks"
 	@echo "make tutorials   regenerate tutorials/ from solutions/ (the single source)"
 	@echo "make site        execute every notebook (full budget) -> build/site/index.html, HTML pages that read offline"
-	@echo "make release     nbgrader student release of the assignments (no solutions) -> build/course/release/"
-	@echo "make grade SUBMISSIONS=dir   autograde dir/<student>/<notebook>.ipynb -> build/course/grades_by_student.csv"
+	@echo "make release     nbgrader student release (no solutions) + student wheel -> build/course/release/, grading secret"
+	@echo "make grade SUBMISSIONS=dir   grade dir/<student>/<notebook>.ipynb, sandboxed -> build/course/grades_by_student.csv"
 	@echo "make lab         JupyterLab on tutorials/"
 	@echo "make benchmarks  speed + mining benchmarks (prints numbers)"
 	@echo "GPU=1            with any target on an NVIDIA GPU machine: CUDA torch, no lavapipe (make demo GPU=1)"
@@ -74,13 +74,15 @@ site: $(STAMP)
 	$(PY) -m gazelab.authoring.site --source $(SITE_SOURCE) --out build/site
 
 # The instructor's workflow (INSTRUCTORS.md): nbgrader course folder in $(COURSE), one assignment per notebook.
+# release also writes the student wheel and $(COURSE)/.grading_secret (the hidden inputs; keep it); grade runs every
+# student's exercises in a sandbox (as nobody, no network, limits: gazelab/authoring/sandbox.py) and always writes the table.
 COURSE ?= build/course
 release: $(STAMP)
-	$(PY) -m gazelab.authoring.tutorials release --course $(COURSE)
+	$(PY) -m gazelab.authoring.grading release --course $(COURSE)
 
 grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder of <student>/<notebook>.ipynb"; exit 2; }
-	$(PY) -m gazelab.authoring.tutorials grade "$(SUBMISSIONS)" --course $(COURSE)
+	$(PY) -m gazelab.authoring.grading grade "$(SUBMISSIONS)" --course $(COURSE)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir=tutorials $(if $(filter 0,$(shell id -u)),--allow-root)

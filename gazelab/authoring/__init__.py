@@ -1,3 +1,4 @@
-"""Tools for whoever maintains the course, not needed to use gazelab: the tutorial generator and the nbgrader
-release and grading (:mod:`~gazelab.authoring.tutorials`) and the offline HTML site
-(:mod:`~gazelab.authoring.site`). They work on a checkout (solutions/, tutorials/)."""
+"""Tools for whoever maintains the course, not needed to use gazelab (the student wheel leaves them out): the
+tutorial generator (:mod:`~gazelab.authoring.tutorials`), the nbgrader release and the sandboxed grading
+(:mod:`~gazelab.authoring.grading`, :mod:`~gazelab.authoring.exercise_run`, :mod:`~gazelab.authoring.sandbox`) and the
+offline HTML site (:mod:`~gazelab.authoring.site`). They work on a checkout (solutions/, tutorials/)."""

@@ -18,20 +18,17 @@ already holds); a solution-tagged answer is a manually graded answer cell whose 
 rubric; an exercise's statement is locked. Tutorials drop the test cells (``use`` already tells the student how
 they did, and a raising test would stop the self-study notebook) and the nbgrader metadata.
 
-``python -m gazelab.authoring.tutorials release`` builds the student release with ``nbgrader generate_assignment`` (one
-assignment per notebook) in a course folder; ``python -m gazelab.authoring.tutorials grade SUBMISSIONS`` autogrades a folder
-of submissions (``SUBMISSIONS/<student>/.../<notebook>.ipynb``) there and writes a per-student grade table.
+The student release and the grading (``make release``, ``make grade``) are :mod:`gazelab.authoring.grading`: it grades
+each exercise from the student's solution cells in a sandboxed process, on hidden inputs drawn from a secret of the
+course folder; the notebook's own hidden test (:data:`HIDDEN_SEED`) is a self-check of the solved notebook only.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import os
 import re
-import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -48,15 +45,14 @@ BEGIN = re.compile(r"^(?P<indent>[ \t]*)# BEGIN SOLUTION\b(?P<hint>.*)$")
 END = re.compile(r"^[ \t]*# END SOLUTION\b")
 SOLUTION_TAG = "solution"
 ANSWER_PROMPT = "**Your answer:** _write it here, then compare with a classmate or the solutions notebook._"
-RELEASE_ANSWER_PROMPT = "**Your answer:** _write it here._"
 CODE_POINTS = 2
 """Points of a code exercise's autograded test cell (unless its metadata says otherwise)."""
 ANSWER_POINTS = 2
 """Points of a written answer, graded by hand with the rubric in its model answer."""
 HIDDEN_SEED = 2024
-"""Seed of the hidden tests' random inputs (the visible test and ``use`` run seed 0)."""
-COURSE_DIR = REPO_ROOT / "build" / "course"
-"""The nbgrader course folder ``make release`` / ``make grade`` use (ignored by git)."""
+"""Seed of the test cell's hidden check in the solved notebooks (a self-check that ``make test`` runs; the visible
+test and ``use`` run seed 0). It is public: grades come from :mod:`gazelab.authoring.grading`, whose hidden inputs
+are drawn from the course folder's secret instead."""
 _USE = re.compile(r'\buse\(\s*"(?P<key>\d+\.\d+)"\s*,\s*(?P<fn>\w+)')
 _EXERCISE_HEADER = re.compile(r"^#+ Exercise (?P<key>\d+\.\d+)", re.MULTILINE)
 
@@ -220,168 +216,14 @@ def generate(solutions_dir: Path = SOLUTIONS_DIR, tutorials_dir: Path = TUTORIAL
     return written
 
 
-# ------------------------------------------------------------------------------------ nbgrader release and grading
-_CONFIG = """c = get_config()
-c.CourseDirectory.course_id = "gazelab"
-c.ClearSolutions.code_stub = {{"python": 'raise NotImplementedError("Exercise: write your solution here")'}}
-c.ClearSolutions.text_stub = {answer!r}
-c.Execute.timeout = 1800  # seconds per cell: the full budgets train for minutes (GAZELAB_SMOKE=1 for a quick run)
-"""
-
-
-def _hint_above(source: str) -> str:
-    """``# BEGIN SOLUTION hint`` -> ``# Hint: hint`` then ``# BEGIN SOLUTION``: nbgrader drops the marker line."""
-    return BEGIN.sub(lambda m: f"{m['indent']}# Hint: {m['hint'].strip()}\n{m['indent']}# BEGIN SOLUTION"
-                     if m["hint"].strip() else m[0], source)
-
-
-def _nbgrader_cli(course: Path, *args: str) -> None:
-    # nbgrader runs the `alembic` command of its environment to set up the gradebook: put this Python's scripts first
-    # on PATH, so a .venv that is not activated (make's $(PY)) still finds it.
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    subprocess.run([sys.executable, "-m", "nbgrader", *args, "--force"], cwd=course, check=True,
-                   env={**os.environ, "PATH": path})
-
-
-def setup_course(course: Path = COURSE_DIR, solutions_dir: Path = SOLUTIONS_DIR,
-                 names: list[str] | None = None) -> list[str]:
-    """A course folder for nbgrader: its config and ``source/<name>/<name>.ipynb`` for every annotated solved
-    notebook (``names``: only these; the set-up check 00 has nothing to grade); returns the assignment names."""
-    course.mkdir(parents=True, exist_ok=True)
-    (course / "nbgrader_config.py").write_text(_CONFIG.format(answer=RELEASE_ANSWER_PROMPT))
-    assignments = []
-    for path in sorted(solutions_dir.glob("*.ipynb")):
-        if path.stem.startswith("00") or (names and path.stem not in names):
-            continue
-        notebook = annotate(nbformat.read(path, as_version=4), path.name)
-        for cell in notebook.cells:
-            if cell.cell_type == "code":
-                cell.source = _hint_above(cell.source)
-                cell.outputs, cell.execution_count = [], None
-        (course / "source" / path.stem).mkdir(parents=True, exist_ok=True)
-        _write_atomically(notebook, course / "source" / path.stem / path.name)
-        assignments.append(path.stem)
-    return assignments
-
-
-def release(course: Path = COURSE_DIR, names: list[str] | None = None) -> Path:
-    """Build the student release (``course/release/<name>/<name>.ipynb``) with ``nbgrader generate_assignment``."""
-    for name in setup_course(course, names=names):
-        _nbgrader_cli(course, "generate_assignment", name)
-    leaks = solution_leaks(course / "release")
-    if leaks:
-        raise GazelabError("solution text in the student release:\n" + "\n".join(leaks[:20]))
-    return course / "release"
-
-
-def solution_text(solution: nbformat.NotebookNode) -> set[str]:
-    """The lines only a solution holds: inside ``# BEGIN SOLUTION`` regions and hidden tests, and the model
-    answers (lines of 20 characters or more that appear nowhere else in the notebook)."""
-    secret, public = set(), set()
-    for cell in solution.cells:
-        answer = SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])
-        inside = False
-        for line in cell.source.splitlines():
-            text = line.strip()
-            if BEGIN.match(line) or "BEGIN HIDDEN TESTS" in line:
-                inside = True
-            elif END.match(line) or "END HIDDEN TESTS" in line:
-                inside = False
-            elif len(text) >= 20:
-                (secret if inside or answer else public).add(text)
-    return secret - public
-
-
-def solution_leaks(release_dir: Path, solutions_dir: Path = SOLUTIONS_DIR) -> list[str]:
-    """``path: line`` for every solution line (:func:`solution_text`) or marker found in a released notebook."""
-    leaks = []
-    for path in sorted(release_dir.rglob("*.ipynb")):
-        solved = solutions_dir / path.name
-        secret = solution_text(nbformat.read(solved, as_version=4)) if solved.exists() else set()
-        released = nbformat.read(path, as_version=4)
-        for cell in released.cells:
-            for line in cell.source.splitlines():
-                text = line.strip()
-                if text in secret or any(m in line for m in ("BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS",
-                                                             "**Rubric", "**Answer.**")):
-                    leaks.append(f"{path.relative_to(release_dir)}: {text[:100]}")
-    return leaks
-
-
-def grade_submissions(submissions: Path, course: Path = COURSE_DIR, table: Path | None = None) -> Path:
-    """Autograde ``submissions/<student>/**/<assignment>.ipynb`` with ``nbgrader autograde`` and write the
-    per-student table (CSV: a row per student, the points of every graded cell, each assignment's and the total;
-    written answers stay empty until graded by hand in formgrader). Returns the table's path."""
-    assignments = setup_course(course)
-    found = {}
-    for student in sorted(p for p in submissions.iterdir() if p.is_dir()):
-        for path in sorted(student.rglob("*.ipynb")):
-            if path.stem in assignments and ".ipynb_checkpoints" not in path.parts:
-                target = course / "submitted" / student.name / path.stem / path.name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, target)
-                found.setdefault(path.stem, []).append(student.name)
-    if not found:
-        raise GazelabError(f"no submission under {submissions} (expected <student>/.../<assignment>.ipynb, "
-                           f"assignments: {', '.join(assignments)})")
-    for name in found:
-        _nbgrader_cli(course, "generate_assignment", name)  # records the assignment's cells in the gradebook
-        _nbgrader_cli(course, "autograde", name)
-    return write_grade_table(course, table or course / "grades_by_student.csv")
-
-
-def write_grade_table(course: Path, table: Path) -> Path:
-    """The gradebook of ``course`` as one CSV row per student (see :func:`grade_submissions`)."""
-    from nbgrader.api import Gradebook, MissingEntry
-
-    rows, columns = {}, []
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        for assignment in sorted(gradebook.assignments, key=lambda a: a.name):
-            cells = [(nb.name, cell.name, cell.max_score) for nb in assignment.notebooks for cell in nb.grade_cells]
-            columns += [f"{assignment.name}/{cell} ({points:g})" for _, cell, points in cells]
-            columns.append(f"{assignment.name} ({assignment.max_score:g})")
-            for student in gradebook.students:
-                row = rows.setdefault(student.id, {"student": student.id})
-                try:
-                    submission = gradebook.find_submission(assignment.name, student.id)
-                except MissingEntry:
-                    continue
-                for notebook, cell, points in cells:
-                    grade = gradebook.find_grade(cell, notebook, assignment.name, student.id)
-                    row[f"{assignment.name}/{cell} ({points:g})"] = "" if grade.score is None else grade.score
-                row[f"{assignment.name} ({assignment.max_score:g})"] = submission.score
-        maximum = sum(a.max_score for a in gradebook.assignments)
-    for row in rows.values():
-        row[f"total ({maximum:g})"] = sum(v for k, v in row.items() if "/" not in k and k != "student"
-                                          and isinstance(v, (int, float)))
-    table.parent.mkdir(parents=True, exist_ok=True)
-    with open(table, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, ["student", *columns, f"total ({maximum:g})"])
-        writer.writeheader()
-        writer.writerows(rows[s] for s in sorted(rows))
-    return table
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="The nbgrader release and grading: python -m gazelab.authoring.grading")
     parser.add_argument("--solutions", type=Path, default=SOLUTIONS_DIR, help="folder of solved notebooks")
     parser.add_argument("--tutorials", type=Path, default=TUTORIALS_DIR, help="folder to write the student notebooks")
-    parser.add_argument("--course", type=Path, default=COURSE_DIR, help="nbgrader course folder (release, grade)")
-    parser.add_argument("command", nargs="?", default="tutorials", choices=["tutorials", "release", "grade"],
-                        help="tutorials: write tutorials/ (default); release: the nbgrader student release; "
-                             "grade: autograde SUBMISSIONS into a per-student CSV")
-    parser.add_argument("submissions", nargs="?", type=Path, help="grade: folder of <student>/<notebook>.ipynb")
-    parser.add_argument("--assignments", nargs="*", help="release: only these notebooks (e.g. 01_triplet_loss)")
     args = parser.parse_args(argv)
-    if args.command == "release":
-        print(f"student release in {release(args.course, args.assignments)} (no solution text found in it)")
-    elif args.command == "grade":
-        if args.submissions is None:
-            parser.error("grade needs the folder of submissions")
-        print(f"grades per student: {grade_submissions(args.submissions, args.course)}")
-    else:
-        for path in generate(args.solutions, args.tutorials):
-            print(f"wrote {path}")
+    for path in generate(args.solutions, args.tutorials):
+        print(f"wrote {path}")
     return 0
 
 

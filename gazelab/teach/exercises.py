@@ -20,8 +20,10 @@ library code the exercise asks to write (``my_gaussian_map = gaussian_map``, or 
   reference on every input (PASS), else gazelab's reference (not written yet, a wrong value, an exception, a call
   into the reference), so the cells below always run; a function that passed but raises later falls back the same
   way, with a message. With ``GAZELAB_STRICT_EXERCISES=1`` (CI on the solved notebooks) it raises instead.
-* :func:`grade` raises :class:`ExerciseError` (an AssertionError) with the same message: what makes an nbgrader
-  test cell score zero.
+* :func:`grade` raises :class:`ExerciseError` (an AssertionError) with the same message: the notebook's own test
+  cell (a self-check of the solved notebooks). Grades of submissions are not computed in the student's kernel:
+  :mod:`gazelab.authoring.grading` runs the student's solution cell in a sandboxed process on inputs drawn with
+  :func:`check_cases` from a secret of the course folder, and compares the results with these references itself.
 """
 
 from __future__ import annotations
@@ -46,8 +48,8 @@ from gazelab.method.encoders import FineNatureCNN, make_encoder
 from gazelab.method.plugin import ContrastivePlugin, ppo_hook
 from gazelab.method.returns import discount_cumsum, gae
 
-__all__ = ["STRICT_ENV_VAR", "ExerciseError", "Exercise", "EXERCISES", "use", "grade", "gaze_with_squash",
-           "mixture_map"]
+__all__ = ["STRICT_ENV_VAR", "ExerciseError", "Exercise", "EXERCISES", "use", "grade", "check_cases",
+           "gaze_with_squash", "mixture_map"]
 
 STRICT_ENV_VAR = "GAZELAB_STRICT_EXERCISES"
 
@@ -178,9 +180,16 @@ def _problem(exercise: Exercise, fn: Callable, cases: Sequence[tuple[str, Inputs
     return None
 
 
-def _cases(exercise: Exercise, seed: int, trials: int, edge_cases: bool) -> list[tuple[str, Inputs]]:
+def check_cases(exercise: Exercise, seed: int, trials: int, edge_cases: bool,
+                origin: str | None = None) -> list[tuple[str, Inputs]]:
+    """``trials`` named random inputs of ``exercise`` drawn from ``seed`` (then its edge cases, if asked).
+
+    The seed is an argument, never a constant of the package that grades: :mod:`gazelab.authoring.grading` draws
+    its hidden inputs from a secret of the instructor's course folder. ``origin`` names where the seed came from
+    in the labels (default: the seed itself)."""
     generator = torch.Generator().manual_seed(seed)
-    cases = [(f"random input {i + 1} of {trials} (seed {seed})", exercise.random_inputs(generator))
+    origin = f"seed {seed}" if origin is None else origin
+    cases = [(f"random input {i + 1} of {trials} ({origin})", exercise.random_inputs(generator))
              for i in range(trials)]
     if edge_cases:
         cases += [(f"the edge case '{name}'", make()) for name, make in exercise.edge_cases.items()]
@@ -222,7 +231,7 @@ def use(key: str, fn: Callable, *, trials: int = 5) -> Callable:
     raises :class:`ExerciseError`.
     """
     exercise = _lookup(key)
-    cases = _cases(exercise, 0, trials, edge_cases=True)
+    cases = check_cases(exercise, 0, trials, edge_cases=True)
     head = f"[ exercise {key} {exercise.name} ]"
     try:
         problem = _problem(exercise, fn, cases)
@@ -251,7 +260,7 @@ def grade(key: str, fn: Callable, *, seed: int = 0, trials: int = 5,
     if cases is not None:
         checked = [(f"the case '{name}'", inputs) for name, inputs in cases.items()]
     else:
-        checked = _cases(exercise, seed, trials, edge_cases=seed == 0)
+        checked = check_cases(exercise, seed, trials, edge_cases=seed == 0)
     head = f"exercise {key} {exercise.name}"
     try:
         problem = _problem(exercise, fn, checked)
