@@ -56,25 +56,34 @@ VARIANTS: dict[str, dict] = {
     "success-lr3e-3": {"label": "success", "lr": 3e-3},
     "keypoint-lr1e-2": {"head": "keypoint", "lr": 1e-2},
     "keypoint-success-lr1e-2": {"head": "keypoint", "label": "success", "lr": 1e-2},
+    "keypoint-glimpse": {"head": "keypoint", "fovea": "glimpse"},
+    "keypoint-glimpse-lr1e-2": {"head": "keypoint", "fovea": "glimpse", "lr": 1e-2},
+    "keypoint-glimpse-lr1e-2-other-episodes": {"head": "keypoint", "fovea": "glimpse", "lr": 1e-2,
+                                               "neighbours": "other_episodes"},
+    "keypoint-glimpse-lr1e-2-shuffled": {"head": "keypoint", "fovea": "glimpse", "lr": 1e-2, "shuffle": True},
+    "keypoint-lr1e-2-shuffled": {"head": "keypoint", "lr": 1e-2, "shuffle": True},
 }
-"""name -> overrides: ContrastiveConfig fields, plus 'head' (GaussianGaze head) and 'label' (gazelab.method.labels; default
-return_to_go with gamma 0.8, the offline stand-in for PPO's GAE returns)."""
+"""name -> overrides: ContrastiveConfig fields, plus 'head' (GaussianGaze head), 'label' (gazelab.method.labels; default
+return_to_go with gamma 0.8, the offline stand-in for PPO's GAE returns) and 'shuffle' (the control: labels permuted
+across all frames, so any move of the gaze comes from the features, not from the returns)."""
 
 
 @torch.no_grad()
 def collect(env_id: str, clutter: str, envs: int, steps: int, seed: int) -> dict[str, torch.Tensor]:
-    """Frames of a noisy scripted expert: rgb (S, N, 64, 64, 3), reward/done/success (S, N), prize/gripper (S, N, 2)."""
+    """Frames of a noisy scripted expert: rgb (S, N, 64, 64, 3), state (S, N, D), reward/done/success (S, N),
+    prize/gripper (S, N, 2)."""
     env = make_env(env_id, envs, seed=seed, device="cpu", clutter=clutter)
     obs, _ = env.reset()
     g = torch.Generator().manual_seed(seed)
     # Per-episode share of the expert's action, U(0, 0.15): the expert's pull (0.1 units per step at share 1) then
     # brings the gripper to a goal 0.3-0.6 away within the 50 steps in about half of the episodes.
     skill = 0.15 * torch.rand(envs, 1, generator=g)
-    out: dict[str, list] = {k: [] for k in ("rgb", "reward", "done", "success", "prize", "gripper")}
+    out: dict[str, list] = {k: [] for k in ("rgb", "state", "reward", "done", "success", "prize", "gripper")}
     for _ in range(steps):
         noise = torch.rand(envs, 2, generator=g) * 2 - 1
         action = skill * env.oracle_action() + (1 - skill) * noise
         out["rgb"].append(obs["rgb"])
+        out["state"].append(obs["state"])
         out["prize"].append(obs["prize"])
         out["gripper"].append(obs["state"][:, :2])
         obs, reward, terminated, truncated, info = env.step(action)
@@ -109,7 +118,8 @@ def features(cnn, rgb: torch.Tensor, batch: int = 1024) -> torch.Tensor:
 
 
 def labelled(frames: dict, maps: torch.Tensor, label: str, gamma: float) -> tuple[torch.Tensor, ...]:
-    """Finished episodes as flat (maps, labels, episode ids, prize, gripper), in the order they ended."""
+    """Finished episodes as flat (maps, labels, episode ids, prize, gripper), in the order they ended; with
+    :func:`episode_frames` the same rows' other per-frame values."""
     steps, n = frames["reward"].shape
     labeller = EpisodeLabeller(n, 64, maps.shape[2:], label, gamma, "cpu")
     start = torch.zeros(n, dtype=torch.long)  # step at which each env's running episode began
@@ -128,11 +138,25 @@ def labelled(frames: dict, maps: torch.Tensor, label: str, gamma: float) -> tupl
     return tuple(torch.cat(v) for v in parts.values())
 
 
+def episode_frames(frames: dict, key: str) -> torch.Tensor:
+    """``frames[key]`` (S, N, ...) of the finished episodes, flat in the order :func:`labelled` returns them."""
+    steps, n = frames["done"].shape
+    start, parts = torch.zeros(n, dtype=torch.long), []
+    for t in range(steps):
+        for i in torch.nonzero(frames["done"][t]).flatten().tolist():
+            parts.append(frames[key][int(start[i]): t + 1, i])
+            start[i] = t + 1
+    return torch.cat(parts)
+
+
 def probe(frames: dict, maps: torch.Tensor, cnn, name: str, overrides: dict, updates: int, seed: int) -> dict:
     """Train a fresh gaze on 80% of the episodes with one variant; measure it on the rest."""
     overrides = dict(overrides)
     head, label = overrides.pop("head", "mlp"), overrides.pop("label", "return_to_go")
+    shuffle = overrides.pop("shuffle", False)
     fmaps, labels, episodes, prize, gripper = labelled(frames, maps, label, gamma=0.8)
+    if shuffle:
+        labels = labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed + 1))]
     split = int(0.8 * len(labels))
     buffer = ContrastiveBuffer(tuple(fmaps.shape[1:]), split, seed=seed)
     buffer.add(fmaps[:split], labels[:split], episodes[:split])
@@ -149,7 +173,7 @@ def probe(frames: dict, maps: torch.Tensor, cnn, name: str, overrides: dict, upd
         att = gaze(test)
         tracker.add(att, prize[split:])
         mu_image = cnn.map_to_image(att.mu)
-    return {"variant": name, "head": head, "label": label, **overrides, **tracker.scalars(),
+    return {"variant": name, "head": head, "label": label, "shuffle": shuffle, **overrides, **tracker.scalars(),
             "gripper_distance": (mu_image - gripper[split:]).norm(dim=1).mean().item(),
             "centre_gripper_distance": (gripper[split:] - cnn.map_to_image(torch.zeros(2))).norm(dim=1).mean().item(),
             "triplets": last.triplets, "triplet_loss_first": first.triplet_loss, "triplet_loss_last": last.triplet_loss,

@@ -1,61 +1,150 @@
 """Does the return-guided triplet objective prefer a fovea on the prize? The loss landscape with the fovea placed by hand.
 
-    python benchmarks/triplet_landscape.py                                # random-init CNN, ReachClutter (mild)
-    python benchmarks/triplet_landscape.py --cnn runs/ppo/<baseline run>  # the CNN of a trained run
+    python benchmarks/triplet_landscape.py                                 # random-init CNN, ReachClutter (mild)
+    python benchmarks/triplet_landscape.py --cnn runs/ppo/<run>            # a trained run's CNN (and its critic)
+    python benchmarks/triplet_landscape.py --clutter mild-scenes --labels neg_distance --foveas glimpse
+    python benchmarks/triplet_landscape.py --markdown benchmarks/results/triplet_landscape/*.json   # tables only
 
-Frames of a noisy scripted expert (as ``gaze_probe.py``) are mapped by a frozen CNN, labelled, stored in a
-:class:`~gazelab.method.buffer.ContrastiveBuffer` and mined exactly as the contrastive step mines them (for each label and
-each neighbour rule). Then, instead of training a gaze, the anchor's fovea (one eye per triplet, sigma 0.25 image
-units) is *placed*: on the anchor's goal (the prize), its gripper, the map centre, or a random spot. For each
-placement: the share of mined triplets the placement already separates (cosine distance anchor-negative >
-anchor-positive) and the mean of that difference. If the objective pointed at the prize, the goal placement would
-separate clearly more triplets than the centre or a random spot.
+Frames of a noisy scripted expert (as ``gaze_probe.py``) are mapped by a frozen CNN, labelled, and mined exactly as
+the contrastive step mines them (``mine_triplets``, k = 16), for every label x key x neighbour rule asked for. Then,
+instead of training a gaze, the fovea is *placed* (``NAME@SIGMA``, sigma in image units): on the prize (``goal``),
+the ``gripper``, the goal-gripper ``midpoint``, the image ``centre`` or a ``random`` spot, and each triplet is compared as the learner
+compares it (``triplet_views``: ``anchor`` = the anchor's fovea on all three maps, the library's default;
+``glimpse`` = what each member's own fovea sees). Per placement: the share of mined triplets it already separates
+(cosine distance anchor-negative > anchor-positive). If the objective pointed at the prize, the goal placement would
+separate clearly more triplets than the centre or a random spot: ``object lead`` is the better of the goal's and the
+gripper's share (the two task objects, whose distance decides the return) minus the better of the centre's and the
+random spot's, with a 95% interval over the triplets (paired: the same triplets under both placements).
 
-Writes ``benchmarks/results/triplet_landscape[-<tag>].json``.
+Labels: ``return_to_go`` (gamma 0.8, the offline stand-in for PPO's GAE returns), ``success``, ``neg_distance``
+(-|gripper - goal|, a label that is a function of the state) and ``value`` (the critic's V(s) of the ``--cnn`` run).
+Keys: ``map`` (the buffer's random projection of the whole map, the library's) or ``state`` (the true gripper and
+goal positions: neighbours that *are* alike, an upper bound). ``pos same ep``: the share of positives from the
+anchor's own episode.
+
+Writes ``benchmarks/results/triplet_landscape/<tag>.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import torch
 
-from gaze_probe import collect, features, labelled, load_cnn
+from gaze_probe import collect, episode_frames, features, labelled, load_cnn
 from gazelab.method.attention import gaussian_map
 from gazelab.method.buffer import ContrastiveBuffer
-from gazelab.method.contrastive import NEIGHBOURS, cosine_distance, mine_triplets
+from gazelab.method.contrastive import FOVEA_MODES, NEIGHBOURS, cosine_distance, mine_triplets, triplet_views
 
-RESULTS = Path(__file__).resolve().parent / "results"
-PLACEMENTS = ("goal", "gripper", "centre", "random")
+RESULTS = Path(__file__).resolve().parent / "results" / "triplet_landscape"
+LABELS = ("return_to_go", "success", "neg_distance", "value")
+KEYS = ("map", "state")
+PLACEMENTS = ("goal@0.25", "gripper@0.25", "midpoint@0.4", "centre@0.6", "random@0.5")
 
 
-def landscape(frames: dict, maps: torch.Tensor, cnn, label: str, neighbours: str, sigma_image: float,
-              anchors: int, seed: int) -> dict:
-    """Mine with one label / neighbour rule; separation of the mined triplets for every fovea placement."""
-    fmaps, labels, episodes, prize, gripper = labelled(frames, maps, label, gamma=0.8)
-    buffer = ContrastiveBuffer(tuple(fmaps.shape[1:]), len(labels), seed=seed)
-    buffer.add(fmaps, labels, episodes)
-    f, r, k = buffer.filled()
-    a, p, n = mine_triplets(k, r, 16, num_anchors=anchors, episodes=buffer.episodes[: len(buffer)],
-                            neighbours=neighbours, generator=torch.Generator().manual_seed(seed))
+def placement(spec: str) -> tuple[str, float]:
+    """'goal@0.25' -> ('goal', 0.25); the names: goal, gripper, midpoint, centre, random."""
+    name, _, sigma = spec.partition("@")
+    if name not in ("goal", "gripper", "midpoint", "centre", "random") or not sigma:
+        raise SystemExit(f"placement {spec!r}: use NAME@SIGMA with NAME goal, gripper, midpoint, centre or random")
+    return name, float(sigma)
+
+
+@torch.no_grad()
+def critic_values(run: str, frames: dict, batch: int = 1024) -> torch.Tensor:
+    """V(s) (S, N) of a saved PPO run's critic for every collected frame."""
+    from gazelab.rl.algorithms import load_policy
+
+    agent, _, _ = load_policy(run, device="cpu")
+    if not hasattr(agent, "get_value"):
+        raise SystemExit(f"--labels value needs a PPO run's critic; {run} has none")
+    flat = {k: frames[k].flatten(0, 1) for k in ("rgb", "state", "prize")}
+    values = [agent.get_value({k: v[i:i + batch] for k, v in flat.items()}).flatten()
+              for i in range(0, len(flat["rgb"]), batch)]
+    return torch.cat(values).view(frames["rgb"].shape[:2])
+
+
+def dataset(frames: dict, maps: torch.Tensor, label: str) -> dict:
+    """Finished episodes, flat: maps, labels, episodes, prize, gripper."""
+    base = "success" if label == "success" else "return_to_go"
+    fmaps, labels, episodes, prize, gripper = labelled(frames, maps, base, gamma=0.8)
+    if label == "neg_distance":
+        labels = -(gripper - prize).norm(dim=1)
+    elif label == "value":
+        labels = episode_frames(frames, "value")
+    return {"maps": fmaps, "labels": labels, "episodes": episodes, "prize": prize, "gripper": gripper}
+
+
+def landscape(data: dict, cnn, keys: str, neighbours: str, foveas, placements, anchors: int, seed: int) -> dict:
+    """Mine with one key / neighbour rule; the separation of the mined triplets per fovea mode and placement."""
+    labels, episodes = data["labels"], data["episodes"]
+    buffer = ContrastiveBuffer(tuple(data["maps"].shape[1:]), len(labels), seed=seed)
+    buffer.add(data["maps"], labels, episodes)
+    maps, _, map_keys = buffer.filled()
+    key = map_keys if keys == "map" else torch.cat([data["gripper"], data["prize"]], 1).float()
+    a, p, n = mine_triplets(key, labels, 16, num_anchors=anchors, episodes=episodes, neighbours=neighbours,
+                            generator=torch.Generator().manual_seed(seed))
     t = len(a)
-    out = {"label": label, "neighbours": neighbours, "triplets": t,
-           "positive_same_episode": (episodes[p] == episodes[a]).float().mean().item() if t else None,
-           "negative_same_episode": (episodes[n] == episodes[a]).float().mean().item() if t else None}
+    out = {"keys": keys, "neighbours": neighbours, "triplets": t,
+           "positive_same_episode": (episodes[p] == episodes[a]).float().mean().item() if t else None}
     if t == 0:
         return out
+    scale = cnn.map_geometry()[0].float().mean()  # image units per map unit
     g = torch.Generator().manual_seed(seed)
-    centres = {"goal": cnn.image_to_map(prize[a]), "gripper": cnn.image_to_map(gripper[a]),
-               "centre": torch.zeros(t, 2), "random": torch.rand(t, 2, generator=g) * 2 - 1}
-    scale = cnn.map_geometry()[0].float().mean()
-    fa, fp, fn = (f[i].float() for i in (a, p, n))
-    for name, mu in centres.items():
-        w = gaussian_map(mu, torch.full((t, 2), sigma_image) / scale, torch.zeros(t), *fa.shape[2:])[:, None]
-        gap = cosine_distance(fa * w, fn * w) - cosine_distance(fa * w, fp * w)
-        out[name] = {"separated": (gap > 0).float().mean().item(), "mean_gap": gap.mean().item()}
+    members = [maps[i].float() for i in (a, p, n)]
+    h, w = members[0].shape[2:]
+
+    def centre(name: str, idx: torch.Tensor) -> torch.Tensor:
+        prize, gripper = data["prize"][idx], data["gripper"][idx]
+        image = {"goal": prize, "gripper": gripper, "midpoint": (prize + gripper) / 2, "centre": torch.zeros_like(prize),
+                 "random": torch.rand(prize.shape, generator=g) * 2 - 1}[name]
+        return cnn.image_to_map(image)
+
+    for fovea in foveas:
+        separated = {}
+        for spec in placements:
+            name, sigma = placement(spec)
+            weights = tuple(gaussian_map(centre(name, idx), torch.full((t, 2), sigma) / scale, torch.zeros(t), h, w)
+                            for idx in (a, p, n))
+            va, vp, vn = triplet_views(fovea, tuple(members), weights)
+            separated[spec] = (cosine_distance(va, vn) > cosine_distance(va, vp)).float()
+        row = {spec: sep.mean().item() for spec, sep in separated.items()}
+        objects = [s for s in placements if placement(s)[0] in ("goal", "gripper")]
+        blind = [s for s in placements if placement(s)[0] in ("centre", "random")]
+        if objects and blind:
+            best_object, best_blind = max(objects, key=row.get), max(blind, key=row.get)
+            diff = separated[best_object] - separated[best_blind]
+            half = 1.96 * diff.std().item() / math.sqrt(t)
+            row["object_lead"] = [diff.mean().item() - half, diff.mean().item(), diff.mean().item() + half]
+            row["lead_of"] = [best_object, best_blind]
+        out[fovea] = row
     return out
+
+
+def table(result: dict) -> list[str]:
+    """Markdown rows of one result file."""
+    args = result["args"]
+    lines = []
+    for r in result["rows"]:
+        for fovea in args["foveas"]:
+            if fovea not in r:
+                continue
+            lead = r[fovea].get("object_lead")
+            lead_text = f"{lead[1]:+.2f} [{lead[0]:+.2f}, {lead[2]:+.2f}]" if lead else "-"
+            lines.append(f"| {args['clutter']} | {'trained' if args['cnn'] else 'random'} | {r['label']} | "
+                         f"{r['keys']} | {r['neighbours']} | {fovea} | {r['triplets']} | "
+                         f"{r['positive_same_episode']:.2f} | "
+                         + " | ".join(f"{r[fovea][s]:.2f}" for s in args["placements"]) + f" | {lead_text} |")
+    return lines
+
+
+def header(placements) -> list[str]:
+    cols = ["clutter", "CNN", "label", "keys", "neighbours", "compared", "triplets", "pos same ep",
+            *placements, "object lead [95%]"]
+    return ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
 
 
 def main() -> None:
@@ -63,34 +152,48 @@ def main() -> None:
     parser.add_argument("--env-id", default="gazelab/ReachClutter-v0")
     parser.add_argument("--clutter", default="mild")
     parser.add_argument("--cnn", default=None, help="a run directory whose trained CNN gives the maps")
+    parser.add_argument("--labels", nargs="+", default=["return_to_go", "neg_distance"], choices=LABELS)
+    parser.add_argument("--keys", nargs="+", default=["map"], choices=KEYS)
+    parser.add_argument("--neighbours", nargs="+", default=["any", "other_episodes"], choices=NEIGHBOURS)
+    parser.add_argument("--foveas", nargs="+", default=["anchor", "glimpse"], choices=FOVEA_MODES)
+    parser.add_argument("--placements", nargs="+", default=list(PLACEMENTS), type=str)
     parser.add_argument("--envs", type=int, default=64)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--anchors", type=int, default=3000)
-    parser.add_argument("--sigma", type=float, default=0.25, help="fovea sigma in image units")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--tag", default=None, help="output suffix (default: <clutter>-<random|trained>)")
+    parser.add_argument("--tag", default=None, help="output name (default: <clutter>-<random|trained>-s<seed>)")
+    parser.add_argument("--markdown", nargs="+", metavar="JSON", help="print the tables of saved results and exit")
     args = parser.parse_args()
+    if args.markdown:
+        results = [json.loads(Path(f).read_text()) for f in args.markdown]
+        print("\n".join(header(results[0]["args"]["placements"])))
+        for result in results:
+            print("\n".join(table(result)))
+        return
+    for spec in args.placements:
+        placement(spec)
+    if "value" in args.labels and not args.cnn:
+        parser.error("--labels value needs --cnn RUN (the critic of a trained PPO run)")
     torch.set_num_threads(1)
     frames = collect(args.env_id, args.clutter, args.envs, args.steps, args.seed)
     cnn = load_cnn(args.cnn, args.seed)
     maps = features(cnn, frames["rgb"])
+    if "value" in args.labels:
+        frames["value"] = critic_values(args.cnn, frames)
     rows = []
-    print(f"{'label':15s} {'neighbours':15s} {'triplets':>8s} {'pos same ep':>11s} {'neg same ep':>11s}  "
-          + "  ".join(f"{p + ' sep/gap':>18s}" for p in PLACEMENTS))
-    for label in ("return_to_go", "success"):
-        for neighbours in NEIGHBOURS:
-            row = landscape(frames, maps, cnn, label, neighbours, args.sigma, args.anchors, args.seed)
-            rows.append(row)
-            if not row["triplets"]:
-                print(f"{label:15s} {neighbours:15s} {0:>8d}  (no triplet: one outcome class per episode)")
-                continue
-            print(f"{label:15s} {neighbours:15s} {row['triplets']:>8d} {row['positive_same_episode']:>11.2f} "
-                  f"{row['negative_same_episode']:>11.2f}  " + "  ".join(
-                      f"{row[p]['separated']:>8.2f} / {100 * row[p]['mean_gap']:>6.2f}" for p in PLACEMENTS), flush=True)
-    tag = args.tag or f"{args.clutter}-{'trained' if args.cnn else 'random'}"
-    out = RESULTS / f"triplet_landscape-{tag}.json"
+    print("\n".join(header(args.placements)))
+    for label in args.labels:
+        data = dataset(frames, maps, label)
+        for keys in args.keys:
+            for neighbours in args.neighbours:
+                rows.append({"label": label, **landscape(data, cnn, keys, neighbours, args.foveas, args.placements,
+                                                        args.anchors, args.seed)})
+                print("\n".join(table({"args": vars(args), "rows": rows[-1:]})), flush=True)
+    tag = args.tag or f"{args.clutter}-{'trained' if args.cnn else 'random'}-s{args.seed}"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"{tag}.json"
     out.write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2))
-    print(f"(gap x 100) wrote {out}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ __all__ = [
     "triplet_loss",
     "spread_loss",
     "glimpse",
+    "triplet_views",
     "knn_excluding_self",
     "mine_triplets",
     "POSITIVE_RULES",
@@ -127,6 +128,28 @@ def glimpse(features: Tensor, weights: Tensor) -> Tensor:
     the cells are summed out, so two foveas at different places that see the same features give the same glimpse.
     """
     return features.sum((2, 3)) / weights.sum((1, 2)).clamp_min(1e-8)[:, None]
+
+
+def triplet_views(fovea: str, maps: tuple[Tensor, Tensor, Tensor], weights: tuple[Tensor, Tensor, Tensor]
+                  ) -> tuple[Tensor, Tensor, Tensor]:
+    """What the triplet loss compares for one fovea mode (:attr:`ContrastiveConfig.fovea`).
+
+    maps: (anchor, positive, negative) feature maps, each (T, C, h, w); weights: the fovea of each, (T, h, w)
+    ("anchor" reads only the first). Returns three (T, ...) tensors: "anchor" and "own" the gazed maps
+    ``fmap * w`` (T, C, h, w), under the anchor's fovea or each under its own; "glimpse" each member's
+    :func:`glimpse` (T, C), centred on the mean glimpse of the 3T members.
+    """
+    check_choice("fovea", fovea, FOVEA_MODES)
+    if fovea == "anchor":
+        return tuple(m * weights[0][:, None] for m in maps)
+    gazed = tuple(m * w[:, None] for m, w in zip(maps, weights))
+    if fovea == "own":
+        return gazed
+    seen = torch.cat([glimpse(g, w) for g, w in zip(gazed, weights)])
+    # Centred on the batch's mean glimpse: post-ReLU glimpses share a large common part, and the cosine of
+    # uncentred ones barely changes wherever the fovea goes (synthetic test: the loss stuck at the margin).
+    seen = seen - seen.mean(0, keepdim=True).detach()
+    return tuple(seen.split(maps[0].shape[0]))
 
 
 def knn_excluding_self(keys: np.ndarray, anchors: np.ndarray, k: int, num_threads: int) -> np.ndarray:
@@ -403,19 +426,15 @@ class ContrastiveLearner:
         return stats
 
     def _gazed_triplets(self, maps_a: Tensor, maps_p: Tensor, maps_n: Tensor):
-        """Gaze-weighted (anchor, positive, negative) maps and the AttentionOutput whose sigma the spread loss sees."""
-        if self.config.fovea in ("own", "glimpse"):
-            t = maps_a.shape[0]
+        """The compared (anchor, positive, negative) views (:func:`triplet_views`) and the AttentionOutput whose
+        sigma the spread loss sees."""
+        if self.config.fovea == "anchor":
+            out = self.gaze(maps_a)  # one eye per triplet: the anchor's weights on all three maps
+            weights = (out.weights,) * 3
+        else:
             out = self.gaze(torch.cat([maps_a, maps_p, maps_n]))
-            seen = out.features if self.config.fovea == "own" else glimpse(out.features, out.weights)
-            if self.config.fovea == "glimpse":
-                # Centred on the batch's mean glimpse: post-ReLU glimpses share a large common part, and the cosine
-                # of uncentred ones barely changes wherever the fovea goes (synthetic test: loss stuck at the margin).
-                seen = seen - seen.mean(0, keepdim=True).detach()
-            return (*seen.split(t), out)
-        out = self.gaze(maps_a)  # one eye per triplet: the anchor's weights on all three maps
-        weights = out.weights[:, None]
-        return out.features, maps_p * weights, maps_n * weights, out
+            weights = out.weights.split(maps_a.shape[0])
+        return (*triplet_views(self.config.fovea, (maps_a, maps_p, maps_n), weights), out)
 
     def _step(self, buffer: ContrastiveBuffer) -> ContrastiveStats:
         cfg = self.config
