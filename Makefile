@@ -1,5 +1,5 @@
 # gazelab — two commands set up and run everything on a fresh machine:
-#   make demo   PPO: CNN baseline vs gaze+contrastive vs the oracle fovea on the evidence task (~4 min, 2 idle cores)
+#   make demo   PPO: CNN baseline vs gaze+contrastive vs the oracle fovea on the evidence task (~3.5 min, 2 idle cores)
 #   make test   unit tests + every notebook (smoke budgets)
 # Each target creates .venv on first use and installs into it; later runs reuse it.
 # On a machine with an NVIDIA GPU add GPU=1 to every target (make demo GPU=1): CUDA torch, no lavapipe.

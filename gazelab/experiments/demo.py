@@ -13,10 +13,10 @@ Trains the three with the same seed and budget, then writes to ``runs/demo/``:
   checkpoints).
 
 The oracle is a diagnostic, not a method: a fovea fixed on the true goal from the simulator's state, the upper
-bound of what a perfect gaze buys. About 5 minutes on 2 idle CPU cores; ``--smoke`` (or ``GAZELAB_SMOKE=1``) shrinks
-the budget to a minute or two. One seed cannot rank the methods (the baseline's steps to 0.5 range over 2x between
-seeds), so the plot draws the committed multi-seed evidence beside it (:data:`EVIDENCE`) and the last printed line
-says whether this seed goes the evidence's way.
+bound of what a perfect gaze buys. About 3.5 minutes on 2 idle CPU cores (3 min 18 s, 2026-12-02); ``--smoke``
+(or ``GAZELAB_SMOKE=1``) shrinks the budget to a minute or two. One seed cannot rank the methods (the baseline's
+steps to 0.5 range over 2x between seeds), so the plot draws the committed multi-seed evidence beside it
+(:data:`EVIDENCE`) and the last printed line says whether this seed goes the evidence's way.
 """
 
 from __future__ import annotations
