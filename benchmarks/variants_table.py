@@ -25,11 +25,6 @@ ROOT = Path(__file__).resolve().parent / "results" / "sample_efficiency"
 THRESHOLD = 0.5
 """The sweeps' success threshold: each result.json's steps_to_threshold was measured at it (sample_efficiency.py's
 default; every committed sweep used it)."""
-def censored(row: dict) -> list[float]:
-    """A row's steps to the threshold per seed, a seed that never reached it at the budget."""
-    return [s if s is not None else row["budget"] for s in row["steps_per_seed"]]
-
-
 def fmt(row: dict, key: str, spec: str = ".2f") -> str:
     return format(row[key], spec) if key in row else "-"
 
@@ -49,16 +44,16 @@ def main() -> None:
         found = [r for r in sweep.variant_rows(ROOT, [tag], THRESHOLD) if r["method"] == method]
         if len(found) != 1:
             parser.error(f"--versus {args.versus!r}: no single (tag, method) row under {ROOT}")
-        reference = censored(found[0])
+        reference = found[0]["censored_steps"]
     header = ["tag", "method", "overrides", "reached", "steps to 0.5 (IQM [95%])", "final success", "fovea->prize",
               "centre->prize", "mass on prize", "mu std", "sigma"] + ([f"vs {args.versus}"] if reference is not None else [])
     lines = []
     for r in rows:
         extra = " ".join(f"{k}={v}" for k, v in r["extra"].items()) or "-"
         if reference is not None:
-            r["speedup_vs_reference_iqm"] = list(statistics.speedup_interval(reference, censored(r)))
+            r["speedup_vs_reference_iqm"] = list(statistics.speedup_interval(reference, r["censored_steps"]))
         lines.append([r["tag"], r["method"], extra, f"{r['reached']}/{r['seeds']}",
-                      statistics.format_interval(statistics.iqm_interval(censored(r))),
+                      statistics.format_interval(r["steps_to_threshold_iqm"]),
                       f"{r['final_success_mean']:.2f} ± {r['final_success_std']:.2f}",
                       fmt(r, "prize_distance"), fmt(r, "centre_distance"),
                       f"{fmt(r, 'prize_mass')} / {fmt(r, 'prize_mass_chance')}", fmt(r, "mu_std"), fmt(r, "sigma_x")]

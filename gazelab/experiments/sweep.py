@@ -176,6 +176,7 @@ def variant_rows(results_dir: Path, patterns: Sequence[str], threshold: float = 
     pattern (``"screen-mild-*"``), in name order: ``tag``, ``task``, ``method``, ``extra`` (the tag's config
     overrides, from its ``summary.json``), the statistics of :func:`aggregate` over the seeds' ``result.json``
     (steps to ``threshold``, censored at the budget; final success), ``steps_per_seed`` (None: never reached),
+    ``censored_steps`` (the same, a seed that never reached it at its budget: what :mod:`statistics` takes),
     ``budget`` (env steps per run) and the gaze metrics of
     :func:`final_gaze` averaged over seeds. ``threshold`` must be the one the sweep ran with (its trials measured
     steps to it)."""
@@ -194,6 +195,7 @@ def variant_rows(results_dir: Path, patterns: Sequence[str], threshold: float = 
                 (stats,) = (m for t in aggregate(results, threshold).values() for m in t.values())
                 row = {"tag": tag_dir.name, "task": task_dir.name, "method": method_dir.name, "extra": extra, **stats,
                        "steps_per_seed": [r["steps_to_threshold"] for r in results],
+                       "censored_steps": censored_steps(results).tolist(),
                        "budget": max(r["total_timesteps"] for r in results)}
                 gazes = [final_gaze(r) for r in runs]
                 for key in GAZE_KEYS:
