@@ -16,11 +16,13 @@ separate clearly more triplets than the centre or a random spot: ``object lead``
 gripper's share (the two task objects, whose distance decides the return) minus the better of the centre's and the
 random spot's, with a 95% interval over the triplets (paired: the same triplets under both placements).
 
-Labels: ``return_to_go`` (gamma 0.8, the offline stand-in for PPO's GAE returns), ``success``, ``neg_distance``
+Labels: ``return_to_go`` (gamma 0.8, the offline stand-in for PPO's GAE returns), ``reward`` (the step's own dense
+reward, a label the agent has), ``success``, ``neg_distance``
 (-|gripper - goal|, a label that is a function of the state) and ``value`` (the critic's V(s) of the ``--cnn`` run).
 Keys: ``map`` (the buffer's random projection of the whole map, the library's) or ``state`` (the true gripper and
 goal positions: neighbours that *are* alike, an upper bound). ``pos same ep``: the share of positives from the
-anchor's own episode.
+anchor's own episode. ``rho(label, -dist)``: the label's rank correlation with -|gripper - goal|, how far the label
+is a function of what the image shows.
 
 Writes ``benchmarks/results/triplet_landscape/<tag>.json``.
 """
@@ -40,7 +42,7 @@ from gazelab.method.buffer import ContrastiveBuffer
 from gazelab.method.contrastive import FOVEA_MODES, NEIGHBOURS, cosine_distance, mine_triplets, triplet_views
 
 RESULTS = Path(__file__).resolve().parent / "results" / "triplet_landscape"
-LABELS = ("return_to_go", "success", "neg_distance", "value")
+LABELS = ("return_to_go", "reward", "success", "neg_distance", "value")
 KEYS = ("map", "state")
 PLACEMENTS = ("goal@0.25", "gripper@0.25", "midpoint@0.4", "centre@0.6", "random@0.5")
 
@@ -69,13 +71,19 @@ def critic_values(run: str, frames: dict, batch: int = 1024) -> torch.Tensor:
 
 def dataset(frames: dict, maps: torch.Tensor, label: str) -> dict:
     """Finished episodes, flat: maps, labels, episodes, prize, gripper."""
-    base = "success" if label == "success" else "return_to_go"
+    base = label if label in ("success", "reward") else "return_to_go"
     fmaps, labels, episodes, prize, gripper = labelled(frames, maps, base, gamma=0.8)
     if label == "neg_distance":
         labels = -(gripper - prize).norm(dim=1)
     elif label == "value":
         labels = episode_frames(frames, "value")
     return {"maps": fmaps, "labels": labels, "episodes": episodes, "prize": prize, "gripper": gripper}
+
+
+def rank_correlation(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Spearman's rho of two (N,) series (ties broken by order: the labels' ties are few, except success's)."""
+    rx, ry = (v.argsort().argsort().double() for v in (x, y))
+    return torch.corrcoef(torch.stack([rx, ry]))[0, 1].item()
 
 
 def landscape(data: dict, cnn, keys: str, neighbours: str, foveas, placements, anchors: int, seed: int) -> dict:
@@ -134,7 +142,9 @@ def table(result: dict) -> list[str]:
                 continue
             lead = r[fovea].get("object_lead")
             lead_text = f"{lead[1]:+.2f} [{lead[0]:+.2f}, {lead[2]:+.2f}]" if lead else "-"
+            rho = r.get("label_rho_neg_distance")
             lines.append(f"| {args['clutter']} | {'trained' if args['cnn'] else 'random'} | {r['label']} | "
+                         f"{'-' if rho is None else f'{rho:+.2f}'} | "
                          f"{r['keys']} | {r['neighbours']} | {fovea} | {r['triplets']} | "
                          f"{r['positive_same_episode']:.2f} | "
                          + " | ".join(f"{r[fovea][s]:.2f}" for s in args["placements"]) + f" | {lead_text} |")
@@ -142,7 +152,7 @@ def table(result: dict) -> list[str]:
 
 
 def header(placements) -> list[str]:
-    cols = ["clutter", "CNN", "label", "keys", "neighbours", "compared", "triplets", "pos same ep",
+    cols = ["clutter", "CNN", "label", "rho(label, -dist)", "keys", "neighbours", "compared", "triplets", "pos same ep",
             *placements, "object lead [95%]"]
     return ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
 
@@ -184,9 +194,10 @@ def main() -> None:
     print("\n".join(header(args.placements)))
     for label in args.labels:
         data = dataset(frames, maps, label)
+        rho = rank_correlation(data["labels"], -(data["gripper"] - data["prize"]).norm(dim=1))
         for keys in args.keys:
             for neighbours in args.neighbours:
-                rows.append({"label": label, **landscape(data, cnn, keys, neighbours, args.foveas, args.placements,
+                rows.append({"label": label, "label_rho_neg_distance": rho, **landscape(data, cnn, keys, neighbours, args.foveas, args.placements,
                                                         args.anchors, args.seed)})
                 print("\n".join(table({"args": vars(args), "rows": rows[-1:]})), flush=True)
     tag = args.tag or f"{args.clutter}-{'trained' if args.cnn else 'random'}-s{args.seed}"

@@ -24,6 +24,7 @@ def _run(label):
 
 @pytest.mark.parametrize("label, env1, env0", [
     ("return_to_go", [0.0 + 0.5 * 1.0, 1.0], [1 + 0.5 * 2 + 0.25 * 4, 2 + 0.5 * 4, 4.0]),
+    ("reward", [0.0, 1.0], [1.0, 2.0, 4.0]),
     ("episode_return", [1.0, 1.0], [7.0, 7.0, 7.0]),
     ("success", [0.0, 0.0], [1.0, 1.0, 1.0]),
 ])

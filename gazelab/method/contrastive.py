@@ -324,7 +324,7 @@ class ContrastiveConfig:
     """Run the update every this many trainer iterations (a stride > 1 trades signal for speed)."""
     labels: Optional[Label] = None
     """The outcome a state is labelled with (:mod:`gazelab.method.labels`): the episode's discounted
-    'return_to_go', its 'episode_return' or its 'success'; PPO also its 'gae' returns or its critic's 'value'. None = the trainer's own
+    'return_to_go', its step 'reward', its 'episode_return' or its 'success'; PPO also its 'gae' returns or its critic's 'value'. None = the trainer's own
     (filled in by ``TrainConfig.resolve``: PPO 'gae', SAC 'return_to_go'); a plug-in built directly needs one."""
     num_anchors: Annotated[int, AtLeast(1)] = 512
     """Anchors sampled per update; each gives at most one triplet."""

@@ -10,11 +10,16 @@ label                   the number a state's feature map is stored with
                         different episodes get labels that differ only where the critic sees a difference.
 ``return_to_go``        discounted return-to-go of the finished episode, ``G_t = r_t + gamma G_{t+1}``, no
                         bootstrap: what actually happened after this state.
+``reward``              the step's own reward r_t (the return-to-go with gamma 0). With a dense reward shaped on
+                        the state (the built-in tasks and ManiSkill's ``normalized_dense``: a function of the
+                        gripper-goal distance) it is a function of what the image shows, which a longer return
+                        of a noisy policy is not; with episodes that end on success, the return-to-go even
+                        falls next to the goal (one last step of reward 1) while r_t rises.
 ``episode_return``      the episode's undiscounted return, the same for all of its states (the paper's label).
 ``success``             1 if the episode reached success at least once, else 0, for all of its states.
 ======================= =================================================================================
 
-Per-step labels (``gae``, ``return_to_go``) differ between the frames of one episode; per-episode labels do not,
+Per-step labels (``gae``, ``value``, ``return_to_go``, ``reward``) differ between the frames of one episode; per-episode labels do not,
 so with them two frames of the same episode are never a positive/negative pair by outcome.
 
 Two labellers, one interface (what :class:`gazelab.method.plugin.ContrastivePlugin` feeds, one env step at a time):
@@ -38,7 +43,7 @@ from gazelab.method.returns import discount_cumsum
 
 __all__ = ["Label", "LABELS", "ROLLOUT_LABELS", "EPISODE_LABELS", "EpisodeLabeller", "RolloutLabeller", "make_labeller"]
 
-Label = Literal["gae", "value", "return_to_go", "episode_return", "success"]
+Label = Literal["gae", "value", "return_to_go", "reward", "episode_return", "success"]
 LABELS = typing.get_args(Label)
 ROLLOUT_LABELS = LABELS[:2]
 """The labels a :class:`RolloutLabeller` takes from PPO's rollout (its return targets and its values)."""
@@ -111,6 +116,8 @@ class EpisodeLabeller:
             rewards = self.rewards[:length, i]
             if self.label == "return_to_go":
                 labels = discount_cumsum(rewards, self.gamma)
+            elif self.label == "reward":
+                labels = rewards.clone()
             elif self.label == "episode_return":
                 labels = rewards.sum().expand(length)
             else:
