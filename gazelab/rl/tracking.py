@@ -9,8 +9,8 @@ Offline (classroom and cluster machines without internet): ``WANDB_MODE=offline`
 
 The wandb step of a row is its index in ``history.jsonl``. A resumed run continues the wandb run whose id its run
 record (``config.json``) saved, from its checkpoint's row: the rows the interrupted run logged after that checkpoint
-have the steps the resumed run logs again, and wandb keeps the first of each, as TensorBoard's ``purge_step`` keeps
-the resumed ones (identical on the built-in tasks, which resume exactly).
+carry the steps the resumed run logs again, and wandb ignores a step below the run's last one, so each step keeps one
+row (on the built-in tasks, which resume exactly, the same row either way).
 """
 
 from __future__ import annotations
