@@ -123,6 +123,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import numpy as np
 import torch
 from torch import Tensor
+from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
@@ -426,7 +427,7 @@ class Run:
         for key, value in row.items():
             if key not in ("global_step", "iteration", "time"):
                 self.writer.add_scalar(key, value, global_step)
-        video_file = self._write_video(global_step, video) if video is not None and video.frames else None
+        video_file = self._write_video(global_step, video) if video is not None else None
         if self.tracker is not None:
             self.tracker.log(len(self.history), row, video_file)
         self.history.append(row)
@@ -458,9 +459,7 @@ class Run:
         """Write ``videos/step_<global_step>.gif`` (and ``.mp4``) and log the GIF to TensorBoard as an animated
         image, which is what ``SummaryWriter.add_video`` writes (it needs moviepy to encode the GIF; imageio does it
         here). Returns the file wandb gets: the MP4 when there is one (smaller), else the GIF."""
-        from tensorboard.compat.proto.summary_pb2 import Summary
-
-        from gazelab.rl.video import write_video
+        from gazelab.rl.video import write_video  # here, not at the top: PIL, as in video_film
 
         with self._saying_what_is_kept(), writing(self.run_dir / "videos"):
             paths = write_video(film.frames, self.run_dir / "videos" / f"step_{global_step}")
