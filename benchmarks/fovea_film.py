@@ -17,7 +17,7 @@ from pathlib import Path
 
 from gazelab.rl.algorithms import load_policy
 from gazelab.envs import make_env
-from gazelab.experiments.evaluate import image_cnn, record_episodes, write_video
+from gazelab.rl.video import image_cnn, record_episodes, write_video
 from gazelab.teach.viz import plot_attention
 
 

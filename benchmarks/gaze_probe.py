@@ -103,7 +103,8 @@ def load_cnn(run: str | None, seed: int) -> torch.nn.Module:
     if run is None:
         torch.manual_seed(seed)
         return FineNatureCNN(64).eval()
-    from gazelab.experiments.evaluate import image_cnn, load_policy
+    from gazelab.rl.algorithms import load_policy
+    from gazelab.rl.video import image_cnn
 
     agent, _, _ = load_policy(run, device="cpu")
     return image_cnn(agent).eval()

@@ -32,8 +32,11 @@ def test_help_lists_the_commands(capsys):
 @pytest.mark.parametrize("argv, flags", [
     (["train", "--help"], ["ppo", "sac"]),
     (["train", "ppo", "--help"], ["--env-id", "--total-timesteps", "--num-envs", "--learning-rate", "--gamma",
-                                  "--attention", "--contrastive", "--contrastive.buffer-size", "--gaze-rl-grad"]),
-    (["train", "sac", "--help"], ["--env-id", "--buffer-size", "--utd", "--q-lr", "--attention"]),
+                                  "--attention", "--contrastive", "--contrastive.buffer-size", "--gaze-rl-grad",
+                                  "--track", "--wandb-project-name", "--wandb-entity", "--wandb-group",
+                                  "--capture-video", "--capture-video-every"]),
+    (["train", "sac", "--help"], ["--env-id", "--buffer-size", "--utd", "--q-lr", "--attention", "--track",
+                                  "--capture-video"]),
     (["eval", "--help"], ["RUN_OR_CHECKPOINT", "--num-episodes"]),
     (["demo", "--help"], ["--smoke"]),
     (["envs", "--help"], ["--family"]),
@@ -67,9 +70,10 @@ def test_train_help_shows_the_numbers_of_the_chosen_task(capsys, algo, argv, exp
     shown = _defaults_shown(capsys.readouterr().out)
     assert {flag: shown.get(flag) for flag in expected} == expected
     # every per-task field the run uses shows a number (None stays only where None means something: no threshold,
-    # no run directory, no resume, the training device, no clutter on a ManiSkill task without clutter levels)
+    # no run directory, no resume, the training device, wandb's default entity and no wandb group, no clutter on a
+    # ManiSkill task without clutter levels)
     env_id = shown["--env-id"]
-    meaningful_none = {"run_dir", "resume", "buffer_device"} | (
+    meaningful_none = {"run_dir", "resume", "buffer_device", "wandb_entity", "wandb_group"} | (
         set() if "clutter" in registry[env_id].allowed_kwargs else {"clutter"})
     per_task = [f.name for f in dataclasses.fields(ALGORITHMS[algo].config_cls)
                 if f.default is None and f.name not in meaningful_none]
@@ -190,10 +194,11 @@ def _copy(run, tmp_path):
 def test_resume_accepts_the_run_control_overrides(finished_run, tmp_path):
     run = _copy(finished_run, tmp_path)
     assert main(["train", "ppo", "--resume", str(run), "--total-timesteps", "64", "--no-progress", "--eval-freq", "1",
-                 "--checkpoint-every", "1", "--torch-threads", "1"]) == 0
+                 "--checkpoint-every", "1", "--torch-threads", "1", "--capture-video"]) == 0
     ckpt = load_checkpoint(run)
     assert ckpt["global_step"] == 64 and ckpt["config"]["eval_freq"] == 1 and ckpt["config"]["progress"] is False
     assert "eval/success_once" in ckpt["history"][-1]
+    assert [p.name for p in (run / "videos").glob("*.gif")] == ["step_64.gif"]
 
 
 def test_resume_help_shows_the_saved_config(finished_run, capsys):

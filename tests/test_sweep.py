@@ -64,11 +64,22 @@ def test_grid_is_seed_major_with_each_methods_fields(tmp_path):
                                **TINY, gamma=0.9, eval_freq=1, total_timesteps=128)
 
 
+def test_tracked_trials_are_grouped_by_task_and_method_for_the_dashboard(tmp_path):
+    """One wandb group per (task, method): the dashboard aggregates its seeds, as the summary's curves do."""
+    overrides = sweep.parse_overrides(["track=True", "wandb_project_name=class"], PPOConfig)
+    trials = tiny_grid(tmp_path, methods=("none", "gaze"), seeds=2, overrides=overrides)
+    assert [(t.seed, t.config["wandb_group"], t.config["wandb_project_name"]) for t in trials] == [
+        (1, "gazelab/Reach-v0/none", "class"), (1, "gazelab/Reach-v0/gaze", "class"),
+        (2, "gazelab/Reach-v0/none", "class"), (2, "gazelab/Reach-v0/gaze", "class")]
+    assert "wandb_group" not in tiny_grid(tmp_path, methods=("gaze",))[0].config  # untracked: no group to set
+
+
 @pytest.mark.parametrize("overrides, methods, message", [
     ({"seed": 3}, ["none"], "the sweep sets seed itself (use --seeds)"),
     ({"attention": "patch"}, ["none", "gaze"], "methods ['none', 'gaze'] set attention themselves"),
     ({}, ["none", "telepathy"], "unknown methods ['telepathy']"),
     ({"num_envs": 0}, ["none"], "gazelab/Reach-v0 none: num_envs must be an int >= 1, got 0"),
+    ({"track": True, "wandb_group": "mine"}, ["none"], "the sweep sets wandb_group itself"),
 ])
 def test_grid_refuses_what_it_cannot_run_before_running_anything(tmp_path, overrides, methods, message):
     with pytest.raises(ValueError) as error:

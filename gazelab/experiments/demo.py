@@ -36,7 +36,7 @@ from gazelab.rl.checkpoint import write_atomic
 from gazelab.rl.config import METHODS
 from gazelab.teach.course import REPO_ROOT, smoke_mode
 from gazelab.envs import make_env
-from gazelab.experiments.evaluate import image_cnn, record_episodes, write_video
+from gazelab.rl.video import image_cnn, record_episodes, write_video
 from gazelab.rl.ppo import PPOConfig, train_ppo
 from gazelab.teach.viz import plot_learning_curves
 

@@ -4,9 +4,8 @@
 
 * :func:`gazelab.rl.algorithms.load_policy`: the policy of a saved run, rebuilt without an env;
 * :func:`gazelab.rl.evaluation.evaluate_policy`: success rate, return and length over N whole episodes;
-* :func:`record_episode`: frames of one episode with the attention overlay (:func:`gazelab.teach.viz.draw_gaze`), the
-  gaze converted from feature-map to image coordinates (:func:`record_episodes`: several in a row);
-* :func:`write_video`: GIF (always) and MP4 (when imageio-ffmpeg works).
+* :func:`gazelab.rl.video.record_episode`: frames of one episode with the attention drawn, as the videos a run
+  captures during training (``capture_video``); :func:`gazelab.rl.video.write_video`: GIF and MP4.
 """
 
 from __future__ import annotations
@@ -16,91 +15,13 @@ import os
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-import torch
-from torch import Tensor
-
 from gazelab.rl.algorithms import load_policy
-from gazelab.method.attention import AttentionOutput
 from gazelab.rl.checkpoint import write_atomic
 from gazelab.envs import describe_env, make_env
-from gazelab.rl.evaluation import EPISODE_KEYS, Policy, evaluate_policy
-from gazelab.teach.viz import draw_gaze, gaze_to_image
+from gazelab.rl.evaluation import evaluate_policy
+from gazelab.rl.video import image_cnn, record_episode, write_video
 
-__all__ = ["evaluate_run", "record_episode", "record_episodes", "write_video", "image_cnn"]
-
-
-def _overlay(frame: Tensor, att: AttentionOutput, i: int, scale: int, encoder=None) -> np.ndarray:
-    if att.mu is not None:
-        # The gaze lives on the feature map, which covers only the middle of the image: convert before drawing.
-        mu, sigma = (att.mu[i], att.sigma[i]) if encoder is None else gaze_to_image(att.mu[i], att.sigma[i], encoder)
-        return draw_gaze(frame, mu, sigma, att.rho[i], weights=att.weights[i], scale=scale)
-    weights = None if bool((att.weights[i] == 1).all()) else att.weights[i]  # 'none': plain frame
-    return draw_gaze(frame, weights=weights, scale=scale)
-
-
-@torch.no_grad()
-def record_episode(policy: Policy, env, *, scale: Optional[int] = None, env_index: int = 0, encoder=None
-                   ) -> tuple[list[np.ndarray], dict[str, float]]:
-    """Play one episode of env ``env_index`` from a reset; frames with the attention drawn on each.
-
-    ``encoder``: the agent's CNN (``agent.image.cnn``); when given, the gaze is converted from feature-map to image
-    coordinates (:func:`gazelab.teach.viz.gaze_to_image`) so the ellipse sits where the fovea really looks.
-
-    Returns:
-        frames: list of (H*scale, W*scale, 3) uint8, one per observation the policy saw (including the last);
-        episode: that episode's return / success_once / episode_len.
-    """
-    obs, _ = env.reset()
-    scale = scale or max(1, 256 // obs["rgb"].shape[1])
-    frames = []
-    for _ in range(env.max_episode_steps):
-        action, att = policy(obs)
-        frames.append(_overlay(obs["rgb"][env_index].cpu(), att, env_index, scale, encoder))
-        obs, _, _, _, info = env.step(action)
-        if "final_info" in info and bool(info["_final_info"][env_index]):
-            last = {k: v[env_index:env_index + 1] for k, v in info["final_observation"].items()}
-            frames.append(_overlay(last["rgb"][0].cpu(), policy(last)[1], 0, scale, encoder))
-            episode = {k: float(info["final_info"]["episode"][k][env_index]) for k in EPISODE_KEYS}
-            return frames, episode
-    raise RuntimeError(f"episode of env {env_index} did not end within max_episode_steps={env.max_episode_steps}")
-
-
-def record_episodes(policy: Policy, env, num_episodes: int, **kwargs) -> tuple[list[np.ndarray], list[dict]]:
-    """``num_episodes`` episodes of :func:`record_episode` one after another (each reset draws a new layout, so a
-    gaze that follows the goal is seen jumping to it); their frames concatenated and their episode records."""
-    frames, episodes = [], []
-    for _ in range(num_episodes):
-        episode_frames, episode = record_episode(policy, env, **kwargs)
-        frames += episode_frames
-        episodes.append(episode)
-    return frames, episodes
-
-
-def image_cnn(agent) -> torch.nn.Module:
-    """The CNN of a PPO agent or SAC actor (``agent.image.cnn``): its geometry places the fovea on the image."""
-    return agent.image.cnn
-
-
-def write_video(frames: list[np.ndarray], path_stem: str | os.PathLike, fps: int = 10) -> list[Path]:
-    """Write ``<stem>.gif`` (always, looping) and ``<stem>.mp4`` (if imageio-ffmpeg works). Returns the paths."""
-    import imageio.v3 as iio
-
-    stem = Path(path_stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    gif = stem.with_suffix(".gif")
-    iio.imwrite(gif, np.stack(frames), duration=1000 / fps, loop=0)
-    written = [gif]
-    try:
-        # yuv420p needs even sides; our frames are multiples of the upscale factor, usually even anyway.
-        mp4 = stem.with_suffix(".mp4")
-        h, w = frames[0].shape[:2]
-        iio.imwrite(mp4, np.stack([f[: h - h % 2, : w - w % 2] for f in frames]), fps=fps, plugin="FFMPEG",
-                    codec="libx264", macro_block_size=1)
-        written.append(mp4)
-    except Exception as e:  # noqa: BLE001 -- the MP4 is optional; the GIF already exists
-        print(f"(no MP4: {type(e).__name__}: {e})")
-    return written
+__all__ = ["evaluate_run"]
 
 
 def evaluate_run(run_or_checkpoint, *, num_episodes: int = 50, num_envs: int = 16, seed: int = 10_000,

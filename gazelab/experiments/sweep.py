@@ -18,6 +18,10 @@ again; one with only a checkpoint continues from it. Checkpoints and JSON files 
 interrupted sweep (Ctrl-C, a killed worker) leaves its finished trials intact, and running the same sweep again
 picks up where it stopped. On a cluster of several machines ``root`` must be on a filesystem every node sees.
 
+With ``--set track=True`` every trial also logs to Weights & Biases (:mod:`gazelab.rl.tracking`; ``WANDB_MODE`` and
+the other ``WANDB_*`` variables reach the Ray workers of this machine with the rest of the environment), in the
+wandb group ``<task>/<method>``: the dashboard then shows a sweep's comparison with the seeds of each pair aggregated.
+
 >>> trials = grid(Path("out"), "ppo", ["gazelab/Reach-v0"], ["none", "gaze+contrastive"], seeds=2)
 >>> finished, pending = split_finished(trials)
 >>> results, failures = run_trials(pending, backend="ray")
@@ -58,7 +62,8 @@ RESULT_NAME = "result.json"
 # Config fields the sweep sets itself, and the option of benchmarks/sample_efficiency.py that sets each.
 SWEEP_FIELDS = {"env_id": "--tasks", "seed": "--seeds", "total_timesteps": "--total-timesteps",
                 "eval_freq": "--eval-every", "num_eval_episodes": "--eval-episodes", "torch_threads": "--threads",
-                "run_dir": "--results-dir / --tag", "resume": "the resume rule", "progress": "the sweep (off)"}
+                "run_dir": "--results-dir / --tag", "resume": "the resume rule", "progress": "the sweep (off)",
+                "wandb_group": "the sweep (<task>/<method> with --set track=True)"}
 
 
 # ---------------------------------------------------------------------------------------------- overrides
@@ -243,6 +248,8 @@ def grid(root: Path, algo: str, tasks: Sequence[str], methods: Sequence[str], se
         for task in tasks:
             for method in methods:
                 config = dict(env_id=task, seed=seed, num_eval_episodes=eval_episodes, **METHODS[method], **overrides)
+                if overrides.get("track"):  # one wandb group per curve of the summary: its seeds aggregated
+                    config["wandb_group"] = f"{task}/{method}"
                 if eval_every is not None:
                     config["eval_freq"] = eval_every
                 if task in budgets:

@@ -14,6 +14,7 @@ numbers, so ``gazelab train ppo --env-id PushCube-v1 --help`` shows the numbers 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, Optional, TypeVar
 
@@ -40,7 +41,8 @@ is built; the command line shows that value and does not take None."""
 
 # Fields that steer how a run is executed, not what it computes: they may differ when a run is resumed.
 RUN_CONTROL_FIELDS = ("total_timesteps", "resume", "progress", "eval_freq", "checkpoint_every", "keep_checkpoints",
-                      "torch_threads")
+                      "torch_threads", "track", "wandb_project_name", "wandb_entity", "wandb_group", "capture_video",
+                      "capture_video_every")
 
 METHODS: dict[str, dict[str, Any]] = {
     "none": dict(attention="none"),
@@ -148,6 +150,18 @@ class TrainConfig:
     """run directory or checkpoint to continue with its saved config (`--resume R --help` shows it)"""
     progress: bool = True
     """show a tqdm progress bar"""
+    track: bool = False
+    """also log to Weights & Biases (TensorBoard logs every run): pip install "gazelab[track]"; without internet set WANDB_MODE=offline and later `wandb sync <run_dir>/wandb/offline-run-*` (docs/tracking.md)"""  # noqa: E501
+    wandb_project_name: str = "gazelab"
+    """the wandb project (with track)"""
+    wandb_entity: Optional[str] = None
+    """the wandb team or user (None: your default entity)"""
+    wandb_group: Optional[str] = None
+    """the wandb group: the dashboard aggregates a group's runs, e.g. over seeds (a sweep sets <task>/<method>)"""
+    capture_video: bool = False
+    """film the first episode of each evaluation with the attention drawn: run_dir/videos/, TensorBoard and wandb"""
+    capture_video_every: Annotated[int, AtLeast(1)] = 1
+    """with capture_video, film every this many evaluations (from the first) and the last"""
 
     # ------------------------------------------------------------------------------------------ building
     def __post_init__(self):
@@ -189,6 +203,12 @@ class TrainConfig:
         if self.clutter is not None and "clutter" not in registry[self.env_id].allowed_kwargs:
             raise GazelabError(f"clutter={self.clutter!r}: {self.env_id} has no clutter levels; the built-in tasks and "
                                "gazelab/PushCubeClutter-v1 do")
+        if self.track and importlib.util.find_spec("wandb") is None:
+            raise GazelabError('track=True logs to Weights & Biases, which is not installed: pip install '
+                               '"gazelab[track]" (or train without track: TensorBoard logs every run)')
+        if self.capture_video and self.eval_freq == 0:
+            raise GazelabError("capture_video=True films evaluation episodes, and eval_freq=0 never evaluates; give "
+                               "eval_freq >= 1")
         if self.resume is not None:
             check_resume(self)
 
@@ -261,7 +281,9 @@ def config_from_dict(config_cls: type[TrainConfig], values: dict[str, Any], **ov
 
 
 def _flag(name: str) -> str:
-    return "--progress/--no-progress" if name == "progress" else "--" + name.replace("_", "-")
+    """The command-line spelling of a field: a switch (a bool field) has both of tyro's forms."""
+    flag = "--" + name.replace("_", "-")
+    return f"{flag}/--no-{flag[2:]}" if isinstance(getattr(TrainConfig, name, None), bool) else flag
 
 
 def check_resume(config: TrainConfig) -> None:

@@ -39,7 +39,7 @@ def episode_success(infos: dict, num_envs: int) -> Tensor:
 
 
 @torch.no_grad()
-def evaluate_policy(policy: Policy, env, num_episodes: int, cnn=None) -> dict[str, float]:
+def evaluate_policy(policy: Policy, env, num_episodes: int, cnn=None, film=None) -> dict[str, float]:
     """Mean ``return``, ``success_once``, ``episode_len`` and ``reward`` (per step) over ``num_episodes`` episodes.
 
     Rounds of: reset every env, step until each has finished one episode, keep each env's first episode
@@ -48,6 +48,9 @@ def evaluate_policy(policy: Policy, env, num_episodes: int, cnn=None) -> dict[st
 
     With ``cnn`` (the policy's encoder) the gaze and gaze-on-prize means over every frame the policy saw are added
     (``mu_std``, ``prize_distance``, ... of :class:`gazelab.rl.prize.GazeTracker`).
+
+    With ``film`` (a :class:`gazelab.rl.video.EpisodeFilm`) its env's first episode is filmed as it is played: the
+    video costs the drawing and one policy call on the final frame, and changes no episode and no random number.
     """
     check_int("num_episodes", num_episodes, 1)
     collected: dict[str, list[Tensor]] = {k: [] for k in EPISODE_KEYS}
@@ -60,7 +63,11 @@ def evaluate_policy(policy: Policy, env, num_episodes: int, cnn=None) -> dict[st
             action, att = policy(obs)
             if tracker is not None:
                 tracker.add(att, obs.get("prize"))
+            if film is not None:
+                film.add(obs, att)
             obs, _, _, _, info = env.step(action)
+            if film is not None:
+                film.end(info, policy)
             if "final_info" in info:
                 done = info["_final_info"].cpu()
                 first = done & ~finished

@@ -343,11 +343,14 @@ def train_ppo(config: PPOConfig, *, gae_fn=gae, contrastive_hook=ppo_hook) -> Tr
             })
             run.check_finite(iteration, scalars, {"agent": agent})
             last = iteration == config.num_iterations
+            film = None
             if run.eval_due(iteration, last):
                 agent.eval()
-                metrics = evaluate_policy(agent.act, eval_envs, config.num_eval_episodes, cnn=agent.image.cnn)
+                film = run.video_film(last, agent.image.cnn)  # None unless capture_video and one is due
+                metrics = evaluate_policy(agent.act, eval_envs, config.num_eval_episodes, cnn=agent.image.cnn,
+                                          film=film)
                 scalars.update({f"eval/{k}": v for k, v in metrics.items()})
-            run.log_iteration(global_step, iteration, scalars)
+            run.log_iteration(global_step, iteration, scalars, video=film)
             if run.end_iteration(global_step, iteration, last):
                 break
     return run.result()

@@ -77,6 +77,10 @@ A run directory holds (default: ``runs/<algo>/<env>__<method>__s<seed>__<time>``
     run.lock                  held (``flock``) by the process training there, whose pid it holds: a second run into
                               the same directory stops at once instead of interleaving history.jsonl
     eval/                     what ``gazelab eval`` writes (eval.json, episode.gif / .mp4)
+    videos/step_<N>.gif/.mp4  with ``capture_video``: the first episode of the evaluation at step N, its attention
+                              drawn as ``gazelab eval`` draws it (also in TensorBoard and wandb as ``videos/eval``)
+    wandb/                    with ``track``: the wandb run's files (offline-run-* to ``wandb sync``;
+                              :mod:`gazelab.rl.tracking`); config.json saves its id under "wandb_id"
 
 Checkpoints (:mod:`gazelab.rl.checkpoint`) are written atomically (``ckpt_*.pt`` are hard links to what
 ``checkpoint.pt`` held then, so they cost no extra disk; ``final.pt`` is a copy, so that a finished run never has
@@ -114,11 +118,12 @@ import time
 import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 import torch
 from torch import Tensor
+from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
@@ -139,8 +144,12 @@ from gazelab.rl.checkpoint import (
     writing,
 )
 from gazelab.rl.config import TrainConfig, resolve_device
+from gazelab.rl.tracking import VIDEO_TAG, Tracker, new_run_id
 from gazelab.envs import describe_env
 from gazelab.core.errors import GazelabError, TrainingDiverged
+
+if TYPE_CHECKING:
+    from gazelab.rl.video import EpisodeFilm
 
 __all__ = ["Run", "LoopState", "TrainResult", "RECORD_NAME", "LOCK_NAME"]
 
@@ -294,6 +303,7 @@ class Run:
         history = self.run_dir / "history.jsonl"
         with self._saying_what_is_kept(), writing(history), open(history, "w") as f:
             f.writelines(json.dumps(row) + "\n" for row in self.history)  # rewritten: drops rows after the checkpoint
+        self.tracker = Tracker(config, self.run_dir, self._wandb_id, self._name()) if config.track else None
         self.pbar = tqdm(total=config.total_timesteps, initial=self.start_step, unit="step", dynamic_ncols=True,
                          disable=not config.progress, desc=f"{self.algo} {config.method_name()}")
         self.episodes: dict[str, list[Tensor]] = {"return": [], "success_once": [], "episode_len": []}
@@ -310,6 +320,7 @@ class Run:
         before anything is written, when the file there is not a record: rewriting it would lose them)."""
         path = self.run_dir / RECORD_NAME
         record = run_record(self.config, self.algo, self.device, self.start_step)
+        previous: dict[str, Any] = {}
         if self.resumed and path.exists():
             keep = "it records the earlier starts of this run, which a resume keeps; repair it, or move it away to " \
                    "resume without them"
@@ -320,6 +331,10 @@ class Run:
             if not isinstance(previous, dict):
                 raise GazelabError(f"{path} is not a run record (a JSON object): {keep}")
             record["earlier"] = previous.pop("earlier", []) + [previous]
+        if self.config.track:  # the wandb run of the earlier starts, if one tracked; a resume continues it
+            starts = [previous, *reversed(record.get("earlier", []))]
+            record["wandb_id"] = next((r["wandb_id"] for r in starts if "wandb_id" in r), None) or new_run_id()
+        self._wandb_id = record.get("wandb_id")
         with self._saying_what_is_kept():
             write_atomic(path, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
 
@@ -335,10 +350,13 @@ class Run:
                     "the run stopped before its first checkpoint")
             raise GazelabError(f"{e}; {kept}") from e.__cause__
 
-    def _default_run_dir(self) -> Path:
+    def _name(self) -> str:
+        """``<env>__<method>__s<seed>``: the default run directory's name without its time, the wandb run's name."""
         cfg = self.config
-        name = f"{cfg.env_id.replace('/', '-')}__{cfg.method_name()}__s{cfg.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
-        return Path("runs") / self.algo / name
+        return f"{cfg.env_id.replace('/', '-')}__{cfg.method_name()}__s{cfg.seed}"
+
+    def _default_run_dir(self) -> Path:
+        return Path("runs") / self.algo / f"{self._name()}__{time.strftime('%Y%m%d-%H%M%S')}"
 
     # ------------------------------------------------------------------------------------------ the run's extent
     def __enter__(self) -> Run:
@@ -391,9 +409,12 @@ class Run:
         for key in self.episodes:
             self.episodes[key].append(info["final_info"]["episode"][key][mask].float().cpu())
 
-    def log_iteration(self, global_step: int, iteration: int, scalars: dict[str, float]) -> dict[str, float]:
-        """Write one history row (TensorBoard + history + jsonl): the episode metrics collected since the last
-        call, ``charts/SPS`` and ``scalars``; update the progress bar. Returns the row."""
+    def log_iteration(self, global_step: int, iteration: int, scalars: dict[str, float],
+                      video: Optional[EpisodeFilm] = None) -> dict[str, float]:
+        """Write one history row (TensorBoard + history + jsonl, and wandb with ``track``): the episode metrics
+        collected since the last call, ``charts/SPS`` and ``scalars``; with ``video`` (a film of
+        :meth:`video_film` that an evaluation filled) also the video (:meth:`_write_video`); update the progress
+        bar. Returns the row."""
         row: dict[str, float] = {"global_step": global_step, "iteration": iteration}
         if self.episodes["return"]:
             for key, values in self.episodes.items():
@@ -406,6 +427,9 @@ class Run:
         for key, value in row.items():
             if key not in ("global_step", "iteration", "time"):
                 self.writer.add_scalar(key, value, global_step)
+        video_file = self._write_video(global_step, video) if video is not None else None
+        if self.tracker is not None:
+            self.tracker.log(len(self.history), row, video_file)
         self.history.append(row)
         history = self.run_dir / "history.jsonl"
         with self._saying_what_is_kept(), writing(history), open(history, "a") as f:
@@ -418,6 +442,33 @@ class Run:
         self.pbar.set_postfix(postfix, refresh=False)
         self.pbar.refresh()
         return row
+
+    def video_film(self, last: bool, encoder) -> Optional[EpisodeFilm]:
+        """With ``capture_video``, an empty film for the evaluation about to run when a video is due (every
+        ``capture_video_every``-th evaluation from the first, and the ``last``), else None. ``encoder``: the agent's
+        CNN, which places the fovea on the frames."""
+        done = sum("eval/return" in row for row in self.history)  # evaluations so far, resumed runs' included
+        if not self.config.capture_video or not (done % self.config.capture_video_every == 0 or last):
+            return None
+        # Imported here, not at the top: it draws with PIL, and the trainers import no plotting unless they film.
+        from gazelab.rl.video import EpisodeFilm
+
+        return EpisodeFilm(encoder=encoder)
+
+    def _write_video(self, global_step: int, film: EpisodeFilm) -> Path:
+        """Write ``videos/step_<global_step>.gif`` (and ``.mp4``) and log the GIF to TensorBoard as an animated
+        image, which is what ``SummaryWriter.add_video`` writes (it needs moviepy to encode the GIF; imageio does it
+        here). Returns the file wandb gets: the MP4 when there is one (smaller), else the GIF."""
+        from gazelab.rl.video import write_video  # here, not at the top: PIL, as in video_film
+
+        with self._saying_what_is_kept(), writing(self.run_dir / "videos"):
+            paths = write_video(film.frames, self.run_dir / "videos" / f"step_{global_step}")
+        height, width, channels = film.frames[0].shape
+        image = Summary.Image(height=height, width=width, colorspace=channels,
+                              encoded_image_string=paths[0].read_bytes())
+        self.writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=VIDEO_TAG, image=image)]),
+                                                   global_step)
+        return paths[-1]
 
     def note(self, message: str) -> None:
         """Print one line for the user (above the progress bar, which it does not break)."""
@@ -491,8 +542,12 @@ class Run:
         return self.checkpoint_file
 
     def close(self) -> None:
-        """Close the TensorBoard writer and the progress bar, and free the run directory (again: no-op)."""
+        """Close the TensorBoard writer, the wandb run and the progress bar, and free the run directory (again:
+        no-op)."""
         self.writer.close()
+        if self.tracker is not None:
+            self.tracker.finish()
+            self.tracker = None
         self.pbar.close()
         self._lock.close()
 

@@ -417,13 +417,15 @@ def train_sac(config: SACConfig) -> TrainResult:
             run.check_finite(iteration, scalars, {"actor": actor, "qf1": qf1, "qf2": qf2})
 
             last = global_step >= config.total_timesteps
-            evaluate = run.eval_due(iteration, last)
+            evaluate, film = run.eval_due(iteration, last), None
             if evaluate:
-                metrics = evaluate_policy(actor.act, eval_envs, config.num_eval_episodes, cnn=actor.image.cnn)
+                film = run.video_film(last, actor.image.cnn)  # None unless capture_video and one is due
+                metrics = evaluate_policy(actor.act, eval_envs, config.num_eval_episodes, cnn=actor.image.cnn,
+                                          film=film)
                 scalars.update({f"eval/{k}": v for k, v in metrics.items()})
             if evaluate or last or (global_step - config.training_freq) // config.log_freq < global_step // config.log_freq:
                 run.log_iteration(global_step, iteration,
-                                  {**scalars, **{f"gaze/{k}": v for k, v in gaze.scalars().items()}})
+                                  {**scalars, **{f"gaze/{k}": v for k, v in gaze.scalars().items()}}, video=film)
                 scalars = {}
             if run.end_iteration(global_step, iteration, last):
                 break

@@ -3,9 +3,10 @@
 Plain functions: figures come back as ``matplotlib.figure.Figure`` (nothing is shown or saved here), frames as
 ``numpy`` uint8 arrays (H, W, 3). Notebooks call them directly or inside an ``ipywidgets.interact``.
 
-Drawing happens in image coordinates: the image spans [-1, 1] on both axes, x = column, y = row (downwards); the
-centre of pixel column i of a W-wide image is at x = -1 + 2 i / (W - 1). An agent's gaze is in feature-map
-coordinates (:mod:`gazelab.method.attention`): convert it with :func:`gaze_to_image` before drawing it on a frame.
+The frame drawing (:func:`draw_gaze`, :func:`upscale`, :func:`gaze_ellipse`, :func:`gaze_to_image`) is
+:mod:`gazelab.method.drawing`'s, re-exported here for the notebooks: the trainers' videos draw with it too, and
+they may not import this module. Drawing happens in image coordinates (the image spans [-1, 1], x = column, y =
+row); an agent's gaze is in feature-map coordinates: convert it with :func:`gaze_to_image` before drawing it.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure  # figures without pyplot: no global state, no double display in notebooks
-from PIL import Image, ImageDraw
 
 from gazelab.core.checks import check_int
 from gazelab.core.errors import GazelabError
+from gazelab.method.drawing import as_numpy, draw_gaze, gaze_ellipse, gaze_to_image, upscale
 
 __all__ = [
     "gaze_ellipse",
@@ -37,65 +38,6 @@ __all__ = [
     "plot_variants",
     "plot_success_and_gaze",
 ]
-
-GAZE_COLOUR = (255, 230, 0)
-
-
-def _np(x) -> np.ndarray:
-    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
-
-
-def gaze_ellipse(mu, sigma, rho, width: int, height: int, n_std: float = 1.0, num: int = 64) -> np.ndarray:
-    """Pixel coordinates (num, 2) as (column, row) of the ``n_std`` contour of the gaze Gaussian.
-
-    Args:
-        mu: (2,) centre (x, y) in image coordinates ([-1, 1]); sigma: (2,) spreads; rho: correlation in (-1, 1).
-        width, height: image size in pixels (the drawn image, any scale).
-    """
-    mu, sigma, rho = _np(mu).astype(float), _np(sigma).astype(float), float(_np(rho))
-    cov = np.array([[sigma[0] ** 2, rho * sigma[0] * sigma[1]], [rho * sigma[0] * sigma[1], sigma[1] ** 2]])
-    chol = np.linalg.cholesky(cov)  # x = mu + L u maps the unit circle onto the 1-sigma contour
-    t = np.linspace(0, 2 * np.pi, num)
-    pts = mu[None] + n_std * (np.stack([np.cos(t), np.sin(t)], 1) @ chol.T)
-    return np.stack([(pts[:, 0] + 1) * (width - 1) / 2, (pts[:, 1] + 1) * (height - 1) / 2], 1)
-
-
-def upscale(frame: np.ndarray, scale: int) -> np.ndarray:
-    """(H, W, 3) -> (H*scale, W*scale, 3) by pixel repetition (keeps the crisp pixels of small frames)."""
-    return np.repeat(np.repeat(frame, scale, axis=0), scale, axis=1)
-
-
-def draw_gaze(frame, mu=None, sigma=None, rho=None, *, weights=None, scale: int = 4, dim: float = 0.45,
-              colour: tuple[int, int, int] = GAZE_COLOUR) -> np.ndarray:
-    """Frame (H, W, 3) uint8 -> upscaled copy with the attention drawn on it.
-
-    * ``weights`` (h, w) in [0, 1] (any attention): pixels are darkened where the weight is low,
-      ``pixel * (1 - dim + dim * weight)`` with the map upsampled (bilinear) to the frame.
-    * ``mu``, ``sigma``, ``rho`` (gaze): the 1- and 2-sigma ellipses and a cross at the centre.
-
-    Returns:
-        (H*scale, W*scale, 3) uint8.
-    """
-    frame = upscale(_np(frame).astype(np.uint8), scale)
-    height, width = frame.shape[:2]
-    if weights is not None:
-        w = Image.fromarray((np.clip(_np(weights), 0, 1) * 255).astype(np.uint8)).resize((width, height),
-                                                                                         Image.BILINEAR)
-        shade = 1 - dim + dim * (np.asarray(w, dtype=np.float32)[..., None] / 255)
-        frame = (frame * shade).astype(np.uint8)
-    if mu is None:
-        return frame
-    image = Image.fromarray(frame)
-    draw = ImageDraw.Draw(image)
-    for n_std, line in ((1.0, 2), (2.0, 1)):
-        pts = gaze_ellipse(mu, sigma, rho, width, height, n_std)
-        draw.line([tuple(p) for p in pts], fill=colour, width=line)
-    cx, cy = gaze_ellipse(mu, np.full(2, 1e-6), 0.0, width, height, 0.0, 1)[0]
-    arm = max(2, scale)
-    draw.line([(cx - arm, cy), (cx + arm, cy)], fill=colour, width=1)
-    draw.line([(cx, cy - arm), (cx, cy + arm)], fill=colour, width=1)
-    return np.asarray(image)
-
 
 def curve_on_grid(history: Sequence[Mapping[str, float]], key: str, grid: np.ndarray,
                   x: str = "global_step") -> np.ndarray:
@@ -188,17 +130,17 @@ def plot_fovea(frame, weights, weighted, mu, sigma, rho, *, fmap=None, weighted_
     fig = Figure(figsize=(2.6 * panels, 2.9))
     axes = fig.subplots(1, panels)
     _show_image(axes[0], draw_gaze(frame, mu, sigma, rho, scale=scale), "frame + gaze (1, 2 sigma)")
-    _show_image(axes[1], _np(weights), "weight map", cmap="magma", vmin=0, vmax=1)
-    _show_image(axes[2], _np(weighted), "weighted image")
+    _show_image(axes[1], as_numpy(weights), "weight map", cmap="magma", vmin=0, vmax=1)
+    _show_image(axes[2], as_numpy(weighted), "weighted image")
     if fmap is not None:
-        before, after = _np(fmap).mean(0), _np(weighted_fmap).mean(0)
+        before, after = as_numpy(fmap).mean(0), as_numpy(weighted_fmap).mean(0)
         top = float(before.max()) or 1.0
         _show_image(axes[3], before, f"encoder map {before.shape[0]}x{before.shape[1]}\n(channel mean)",
                     cmap="viridis", vmin=0, vmax=top)
         _show_image(axes[4], after, "gazed map\n(channel mean)", cmap="viridis", vmin=0, vmax=top)
-    fig.suptitle(f"mu=({float(_np(mu)[0]):+.2f}, {float(_np(mu)[1]):+.2f})  "
-                 f"sigma=({float(_np(sigma)[0]):.2f}, {float(_np(sigma)[1]):.2f})  rho={float(_np(rho)):+.2f}",
-                 fontsize=10)
+    mu, sigma = as_numpy(mu), as_numpy(sigma)
+    fig.suptitle(f"mu=({float(mu[0]):+.2f}, {float(mu[1]):+.2f})  sigma=({float(sigma[0]):.2f}, "
+                 f"{float(sigma[1]):.2f})  rho={float(as_numpy(rho)):+.2f}", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -210,12 +152,12 @@ def plot_triplet(frames, returns, titles: Sequence[str] = ("anchor", "positive",
     Args:
         frames: three (H, W, 3) uint8 frames (or a (3, H, W, 3) array); returns: three numbers.
     """
-    frames, returns = list(frames), [float(r) for r in _np(returns).reshape(-1)]
+    frames, returns = list(frames), [float(r) for r in as_numpy(returns).reshape(-1)]
     if len(frames) != len(titles) or len(returns) != len(titles):
         raise GazelabError(f"frames and returns must hold {len(titles)} items each, got {len(frames)} and {len(returns)}")
     fig = Figure(figsize=(2.6 * len(frames), 2.9))
     for ax, frame, ret, title in zip(fig.subplots(1, len(frames)), frames, returns, titles):
-        _show_image(ax, _np(frame), f"{title}\nreturn {ret:.3f}")
+        _show_image(ax, as_numpy(frame), f"{title}\nreturn {ret:.3f}")
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()
@@ -233,14 +175,14 @@ def plot_gaze_timeline(frames, mu, sigma, rho, step: int, titles: Sequence[str] 
         x: optional (T,) positions of the recordings on the curves' axis (e.g. the update each was recorded at;
             default: 0 .. T-1), named by ``x_label``.
     """
-    mu, sigma, rho = _np(mu), _np(sigma), _np(rho)
+    mu, sigma, rho = as_numpy(mu), as_numpy(sigma), as_numpy(rho)
     steps = len(mu)
     check_int("step", step, 0, steps - 1)
     fig = Figure(figsize=(8.5, 3.2))
     ax_frame, ax_curve = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
     title = titles[step] if titles is not None else f"step {step}"
-    _show_image(ax_frame, draw_gaze(_np(frames[step]), mu[step], sigma[step], rho[step], scale=scale), title)
-    t = np.arange(steps) if x is None else np.asarray(_np(x), dtype=float).reshape(-1)
+    _show_image(ax_frame, draw_gaze(as_numpy(frames[step]), mu[step], sigma[step], rho[step], scale=scale), title)
+    t = np.arange(steps) if x is None else np.asarray(as_numpy(x), dtype=float).reshape(-1)
     if len(t) != steps:
         raise GazelabError(f"x must hold T={steps} positions, got {len(t)}")
     for values, label, style in ((mu[:, 0], "mu_x", "-"), (mu[:, 1], "mu_y", "-"), (sigma[:, 0], "sigma_x", "--"),
@@ -269,7 +211,7 @@ def plot_triplet_landscape(anchor, positive, negative, margin: float = 0.2, *, e
 
     from gazelab.method.contrastive import cosine_distance
 
-    a, p, n = (np.asarray(_np(v), dtype=np.float64).reshape(2) for v in (anchor, positive, negative))
+    a, p, n = (np.asarray(as_numpy(v), dtype=np.float64).reshape(2) for v in (anchor, positive, negative))
     axis = np.linspace(-extent, extent, resolution)
     grid = np.concatenate([np.stack(np.meshgrid(axis, axis), -1).reshape(-1, 2), a[None]])  # anchors; last = a
     g = torch.from_numpy(grid)
@@ -299,7 +241,7 @@ def plot_embeddings_2d(points, classes, *, title: str = "", ax=None) -> Figure:
 
     The unit circle helps to read cosine distance, which only sees the direction of a point.
     """
-    points, classes = np.asarray(_np(points), dtype=float), np.asarray(_np(classes))
+    points, classes = np.asarray(as_numpy(points), dtype=float), np.asarray(as_numpy(classes))
     if points.ndim != 2 or points.shape[1] != 2 or len(classes) != len(points):
         raise GazelabError(f"points must be (N, 2) and classes (N,), got {points.shape} and {classes.shape}")
     if ax is None:
@@ -320,23 +262,6 @@ def plot_embeddings_2d(points, classes, *, title: str = "", ax=None) -> Figure:
     return fig
 
 
-def gaze_to_image(mu, sigma, encoder) -> tuple[np.ndarray, np.ndarray]:
-    """A gaze in feature-map coordinates -> the same gaze in image coordinates, for drawing it on the frame.
-
-    The map covers only the middle of the image (see :meth:`gazelab.method.encoders.FineNatureCNN.map_geometry`):
-    ``mu_img = mu * scale + offset`` and ``sigma_img = sigma * scale``.
-
-    Args:
-        mu: (..., 2) centres and sigma: (..., 2) spreads in map coordinates (numpy or tensors).
-        encoder: a :mod:`gazelab.method.encoders` encoder.
-
-    Returns:
-        (mu_img, sigma_img) numpy arrays of the input shapes, in image coordinates.
-    """
-    scale, offset = (t.numpy().astype(float) for t in encoder.map_geometry())
-    return _np(mu) * scale + offset, _np(sigma) * scale
-
-
 def plot_series(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, xlabel: str, ylabel: str,
                 title: str | None = None, logx: bool = False, ax=None) -> Figure:
     """Simple line plot with markers: ``series`` = {label: (xs, ys)}, one line each (e.g. triplets vs sparsity)."""
@@ -346,7 +271,7 @@ def plot_series(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *
     else:
         fig = ax.figure
     for label, (xs, ys) in series.items():
-        ax.plot(_np(xs), _np(ys), "o-", label=label)
+        ax.plot(as_numpy(xs), as_numpy(ys), "o-", label=label)
     if logx:
         ax.set_xscale("log")
     ax.set_xlabel(xlabel)
