@@ -14,6 +14,7 @@ from gazelab.method.attention import (
     PatchAttention,
     gaussian_map,
     make_attention,
+    soft_argmax,
 )
 
 
@@ -123,6 +124,30 @@ def test_gaze_extreme_head_outputs_stay_valid(sigma_logit):
     out = gaze(torch.rand(2, 4, 6, 6))
     assert torch.isfinite(out.weights).all()
     assert (out.sigma >= 0.05).all() and (out.sigma <= 0.8).all() and (out.rho.abs() <= 0.9 + 1e-6).all()
+
+
+def test_soft_argmax_is_the_expected_cell_centre():
+    equal = soft_argmax(torch.zeros(2, 5, 7))
+    assert torch.allclose(equal, torch.zeros(2, 2), atol=1e-7)  # uniform: the middle of the map
+    scores = torch.zeros(1, 5, 7)
+    scores[0, 1, 6] = 1e4  # one cell far above the rest: its centre exactly, without exp overflowing
+    assert torch.allclose(soft_argmax(scores), torch.tensor([[1.0, -0.5]]))
+    two = torch.full((1, 3, 3), -1e4)
+    two[0, 0, 0] = two[0, 2, 2] = 0.0  # two equal peaks: halfway between them
+    assert torch.allclose(soft_argmax(two), torch.zeros(1, 2), atol=1e-6)
+
+
+def test_keypoint_gaze_puts_mu_where_its_detector_fires():
+    gaze = GaussianGaze(3, head="keypoint")
+    fmap = torch.zeros(1, 3, 6, 8)
+    assert torch.allclose(gaze.params(fmap)[0], torch.zeros(1, 2), atol=1e-6)  # zero scores at the start: centred
+    with torch.no_grad():
+        gaze.keypoint.weight[0, 0] = 5.0  # a detector of channel 0
+    fmap[0, 0, 4, 1] = 1.0  # bright on row 4, column 1
+    mu = gaze.params(fmap)[0]
+    assert torch.allclose(mu, soft_argmax(10.0 * 5.0 * fmap[:, 0]))
+    cell = torch.tensor([[torch.linspace(-1, 1, 8)[1], torch.linspace(-1, 1, 6)[4]]])
+    assert (mu - cell).norm() < 0.1
 
 
 def test_gaze_is_differentiable_in_its_head():

@@ -35,3 +35,16 @@ def test_environment_report_names_what_the_course_needs():
     assert report["ipywidgets"] != "not installed"
     text = course.format_report(report)
     assert len(text.splitlines()) == len(report) and "torch_threads" in text
+
+
+def test_the_times_table_has_a_full_and_a_smoke_time_for_every_notebook():
+    numbers = sorted(path.name[:2] for path in (course.REPO_ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
+    rows = course.notebook_times()
+    assert [row["number"] for row in rows] == numbers
+    assert all(any(ch.isdigit() for ch in row["full"] + row["smoke"]) and " s" in row["full"] for row in rows)
+
+
+def test_a_missing_times_table_says_where_it_should_be(monkeypatch, tmp_path):
+    monkeypatch.setattr(course, "TIMES_TABLE", tmp_path / "README.md")
+    with pytest.raises(course.GazelabError, match="README.md is missing"):
+        course.notebook_times()

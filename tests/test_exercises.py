@@ -148,3 +148,21 @@ def test_mixture_of_one_component_is_the_gaussian_map():
     two = exercises.mixture_map(torch.tensor([[[-1.0, -1.0], [1.0, 1.0]]]), torch.full((1, 2, 2), 0.2),
                                 torch.zeros(1, 2), 5, 5)
     assert math.isclose(two[0, 0, 0].item(), 1.0) and math.isclose(two[0, -1, -1].item(), 1.0)
+
+
+def _soft_argmax(scores, *, stable=True, order=(0, 1)):
+    b, h, w = scores.shape
+    flat = scores.reshape(b, -1)
+    e = torch.exp(flat - flat.max(dim=1, keepdim=True).values if stable else flat)
+    p = (e / e.sum(dim=1, keepdim=True)).reshape(b, h, w)
+    xy = [(p.sum(1) * torch.linspace(-1, 1, w)).sum(1), (p.sum(2) * torch.linspace(-1, 1, h)).sum(1)]
+    return torch.stack([xy[i] for i in order], dim=1)
+
+
+def test_the_soft_argmax_exercise_catches_overflow_and_swapped_axes(capsys):
+    assert use("3.2", _soft_argmax) is not EXERCISES["3.2"].reference
+    assert "PASS" in capsys.readouterr().out
+    use("3.2", lambda s: _soft_argmax(s, stable=False))  # exp(1e4) = inf: NaN
+    assert "edge case 'one score of 1e4" in capsys.readouterr().out
+    use("3.2", lambda s: _soft_argmax(s, order=(1, 0)))  # (row, column) instead of (x, y)
+    assert "FAIL: wrong result on random input" in capsys.readouterr().out

@@ -91,3 +91,31 @@ def test_plot_success_and_gaze_draws_the_gaze_panel_only_for_gazed_runs_with_the
     (reference,) = [line for line in gaze_ax.lines if line.get_linestyle() == "--"]
     assert [line.get_label() for line in curves] == ["gaze"]  # the run without a gaze has no curve there
     assert reference.get_ydata()[0] == pytest.approx(0.6)  # the gazed runs' centred distances only, not 0.9
+
+
+def test_every_method_has_one_colour_of_its_own():
+    from gazelab.rl.config import METHODS
+    assert set(viz.METHOD_COLOURS) == set(METHODS)
+    assert len(set(viz.METHOD_COLOURS.values())) == len(METHODS)
+    assert not set(viz.OTHER_COLOURS) & set(viz.METHOD_COLOURS.values())
+
+
+def test_a_method_has_the_same_colour_in_every_plotting_function():
+    from matplotlib.colors import to_rgba
+    history = [{"global_step": s, "eval/success_once": 0.5, "eval/prize_distance": 0.2, "eval/centre_distance": 0.6}
+               for s in (100, 200)]
+    plain = [{"global_step": s, "eval/success_once": 0.1} for s in (100, 200)]
+    # oracle listed first here, third there; the gaze panel of plot_success_and_gaze holds no "none" curve
+    curves = viz.plot_learning_curves({"oracle": [history], "none": [plain]})
+    success_ax, gaze_ax = viz.plot_success_and_gaze({"none": [plain], "label": [plain], "oracle": [history]}).axes
+    series = viz.plot_series({"a label": ([1, 2], [1, 2]), "oracle": ([1, 2], [2, 1])}, xlabel="x", ylabel="y")
+    variants = viz.plot_variants([{**_row([100]), "method": "oracle"}], ["oracle"])
+    colour = {to_rgba(line.get_color()) for ax in (curves.axes[0], success_ax, gaze_ax, series.axes[0])
+              for line in ax.lines if line.get_label().startswith("oracle")}
+    colour |= {to_rgba(bar.get_facecolor(), 1.0) for bar in variants.axes[1].patches[:1]}
+    assert colour == {to_rgba(viz.METHOD_COLOURS["oracle"])}
+    none = {to_rgba(line.get_color()) for ax in (curves.axes[0], success_ax) for line in ax.lines
+            if line.get_label() == "none"}
+    assert none == {to_rgba(viz.METHOD_COLOURS["none"])}
+    (other,) = [line for line in success_ax.lines if line.get_label() == "label"]
+    assert other.get_color() not in viz.METHOD_COLOURS.values()  # any other label: a colour no method has

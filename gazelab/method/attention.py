@@ -36,6 +36,7 @@ __all__ = [
     "AttentionOutput",
     "gaussian_map",
     "gaze_parameters",
+    "soft_argmax",
     "GaussianGaze",
     "PatchAttention",
     "NoAttention",
@@ -118,6 +119,20 @@ def gaze_parameters(raw: Tensor, sigma_floor: float, sigma_max: float, rho_max: 
     return torch.tanh(raw[:, 0:2]), sigma, rho_max * torch.tanh(raw[:, 4])
 
 
+def soft_argmax(scores: Tensor) -> Tensor:
+    """The keypoint head's centre: the expected cell position under ``p = softmax(scores)`` over the h*w cells.
+
+    ``scores`` (B, h, w) -> ``mu = sum_cells p * cell`` (B, 2) = (x, y) on the grid of cell centres of
+    :func:`gaussian_map` (columns ``linspace(-1, 1, w)``, rows ``linspace(-1, 1, h)``), so mu stays inside the map.
+    Equal scores give the centre of the map; one score far above the others gives that cell's centre.
+    """
+    b, h, w = scores.shape
+    p = torch.softmax(scores.flatten(1), dim=1).view(b, h, w)
+    xs = torch.linspace(-1.0, 1.0, w, dtype=scores.dtype, device=scores.device)
+    ys = torch.linspace(-1.0, 1.0, h, dtype=scores.dtype, device=scores.device)
+    return torch.stack([(p.sum(1) * xs).sum(1), (p.sum(2) * ys).sum(1)], dim=1)  # column and row marginals
+
+
 def _check_fmap(fmap, in_channels: int) -> None:
     check_tensor("fmap", fmap, (None, in_channels, None, None), f"(B, {in_channels}, h, w)")
 
@@ -145,7 +160,8 @@ class GaussianGaze(nn.Module):
     object; the flattened map would also work but makes the head as large as the actor's projection.
 
     ``head="keypoint"`` replaces the pooled MLP's centre by a spatial soft-argmax (a keypoint detector): a 1x1
-    convolution scores every cell, ``p = softmax(scores)`` over the h*w cells, and ``mu = sum_cells p * cell``.
+    convolution scores every cell, ``p = softmax(scores)`` over the h*w cells, and ``mu = sum_cells p * cell``
+    (:func:`soft_argmax`).
     sigma and rho then come from a linear layer on the globally pooled map. The centre can only sit where the
     detector fires, so the head cannot encode a class in its position without seeing something there (the
     pooled MLP can: it may read the outcome from its input and move by class), and it follows a moving object by
@@ -232,11 +248,7 @@ class GaussianGaze(nn.Module):
         _check_fmap(fmap, self.in_channels)
         if self.head_kind == "mlp":
             return self.squash(self.head(F.adaptive_avg_pool2d(fmap, self.pool)))
-        b, _, h, w = fmap.shape
-        p = torch.softmax(KEYPOINT_SCALE * self.keypoint(fmap).flatten(1), dim=1).view(b, h, w)
-        xs = torch.linspace(-1.0, 1.0, w, dtype=fmap.dtype, device=fmap.device)
-        ys = torch.linspace(-1.0, 1.0, h, dtype=fmap.dtype, device=fmap.device)
-        mu = torch.stack([(p.sum(1) * xs).sum(1), (p.sum(2) * ys).sum(1)], dim=1)  # expected cell position
+        mu = soft_argmax(KEYPOINT_SCALE * self.keypoint(fmap)[:, 0])  # expected cell position
         _, sigma, rho = self.squash(F.pad(self.shape(fmap.mean(dim=(2, 3))), (2, 0)))  # (0, 0, b_x, b_y, c)
         return mu, sigma, rho
 

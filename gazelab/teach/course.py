@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import sys
 from importlib import metadata
 from typing import TypeVar
@@ -24,6 +25,9 @@ SMOKE_ENV_VAR = "GAZELAB_SMOKE"
 """Root of the gazelab checkout (holds solutions/, tutorials/, runs/); notebooks resolve paths from it."""
 RUNS_DIR = REPO_ROOT / "runs"
 """Where notebooks write training runs (never next to the notebook: nbmake runs in the notebook's folder)."""
+
+TIMES_TABLE = REPO_ROOT / "tutorials" / "README.md"
+"""Where the measured time of every notebook is written down (one table row per notebook)."""
 
 T = TypeVar("T")
 
@@ -92,3 +96,18 @@ def format_report(report: dict[str, str]) -> str:
     """The report as aligned ``name : value`` lines."""
     width = max(map(len, report))
     return "\n".join(f"{name:<{width}} : {value}" for name, value in report.items())
+
+
+_TIME_ROW = re.compile(r"^\| (?P<number>\d\d) \| \[(?P<title>[^\]]+)\]\([^)]*\) \|[^|]*\| (?P<full>[^|]+?) \| "
+                       r"(?P<smoke>[^|]+?) \|$", re.MULTILINE)
+
+
+def notebook_times() -> list[dict[str, str]]:
+    """The measured times of the notebooks, as :data:`TIMES_TABLE` states them: one dict per notebook with
+    ``number``, ``title``, ``full`` and ``smoke`` (e.g. "10 s", "3 min 17 s", "≈ 25 s*")."""
+    if not TIMES_TABLE.exists():
+        raise GazelabError(f"{TIMES_TABLE} is missing: the notebooks' times are written there (a git checkout has it)")
+    rows = [found.groupdict() for found in _TIME_ROW.finditer(TIMES_TABLE.read_text(encoding="utf-8"))]
+    if not rows:
+        raise GazelabError(f"{TIMES_TABLE} holds no table row '| 00 | [title](file) | goals | full | smoke |'")
+    return rows

@@ -40,7 +40,7 @@ import torch
 from torch import Tensor
 
 from gazelab.teach import viz
-from gazelab.method.attention import GaussianGaze, _gaussian_map, gaussian_map, gaze_parameters
+from gazelab.method.attention import GaussianGaze, _gaussian_map, gaussian_map, gaze_parameters, soft_argmax
 from gazelab.method.buffer import ContrastiveBuffer
 from gazelab.method.contrastive import (ContrastiveConfig, ContrastiveLearner, _outcome_classes, cosine_distance,
                                  knn_excluding_self, mine_triplets, spread_loss, triplet_loss)
@@ -321,6 +321,16 @@ def _squash_inputs(g: torch.Generator) -> tuple:
             float(_uniform(g, 0.5, 0.99)))
 
 
+def _score_inputs(g: torch.Generator) -> tuple:
+    return (torch.randn(_int(g, 1, 4), _int(g, 2, 12), _int(g, 2, 12), generator=g) * float(_uniform(g, 0.5, 10.0)),)
+
+
+def _one_hot_scores(height: int, width: int, row: int, column: int, peak: float) -> tuple:
+    scores = torch.zeros(1, height, width)
+    scores[0, row, column] = peak
+    return (scores,)
+
+
 def _mining_inputs(g: torch.Generator) -> dict:
     n = _int(g, 12, 60)
     returns = torch.randn(n, generator=g) if _int(g, 0, 1) else torch.randint(0, 4, (n,), generator=g).float()
@@ -503,6 +513,12 @@ EXERCISES: dict[str, Exercise] = {e.key: e for e in [
         {"a head that outputs zeros": lambda: (torch.zeros(2, 5), 0.05, 0.8, 0.9),
          "saturated head outputs (+-60)": lambda: (torch.tensor([[60.0, -60.0, 60.0, -60.0, 60.0]]), 0.05, 0.8, 0.9)},
         forbidden=(gaze_parameters, GaussianGaze.params, GaussianGaze.squash)),
+    Exercise(
+        "3.2", "soft_argmax", soft_argmax, _score_inputs,
+        {"equal scores: the centre of the map": lambda: (torch.zeros(2, 5, 7),),
+         "one score of 1e4 (exp overflows): that cell's centre": lambda: _one_hot_scores(6, 9, 1, 7, 1e4),
+         "a map of one row (its centre sits at -1)": lambda: _one_hot_scores(1, 8, 0, 2, 3.0)},
+        forbidden=(soft_argmax, GaussianGaze.params)),
     Exercise(
         "4.1", "mine_triplets", lambda keys, returns, k, threshold=None: mine_triplets(keys, returns, k,
                                                                                        threshold=threshold),

@@ -11,6 +11,7 @@ row); an agent's gaze is in feature-map coordinates: convert it with :func:`gaze
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from typing import Iterable, Mapping, Sequence
 
@@ -22,6 +23,8 @@ from gazelab.core.errors import GazelabError
 from gazelab.method.drawing import as_numpy, draw_gaze, gaze_ellipse, gaze_to_image, upscale
 
 __all__ = [
+    "METHOD_COLOURS",
+    "label_colours",
     "gaze_ellipse",
     "draw_gaze",
     "upscale",
@@ -39,6 +42,25 @@ __all__ = [
     "plot_success_and_gaze",
 ]
 
+METHOD_COLOURS: dict[str, str] = {"none": "tab:blue", "gaze+contrastive": "tab:orange", "oracle": "tab:green",
+                                  "gaze": "tab:red", "patch": "tab:purple"}
+"""The colour of each method of ``gazelab.rl.config.METHODS`` in every figure that draws methods, so that a method
+keeps its colour from one panel and one notebook to the next."""
+OTHER_COLOURS = ("tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
+"""The colours of labels that are not a method's name, in order of appearance: never a method's colour."""
+
+
+def label_colours(labels: Iterable[str]) -> dict[str, str]:
+    """label -> colour: a method's name gets :data:`METHOD_COLOURS`' colour, any other label the next of
+    :data:`OTHER_COLOURS` (cycling when there are more labels than colours)."""
+    colours: dict[str, str] = {}
+    others = itertools.cycle(OTHER_COLOURS)
+    for label in labels:
+        if label not in colours:
+            colours[label] = METHOD_COLOURS[label] if label in METHOD_COLOURS else next(others)
+    return colours
+
+
 def curve_on_grid(history: Sequence[Mapping[str, float]], key: str, grid: np.ndarray,
                   x: str = "global_step") -> np.ndarray:
     """Values of ``key`` in one run's history, linearly interpolated onto ``grid``; NaN outside the logged range."""
@@ -51,7 +73,7 @@ def curve_on_grid(history: Sequence[Mapping[str, float]], key: str, grid: np.nda
 
 def plot_learning_curves(runs: Mapping[str, Sequence[Sequence[Mapping[str, float]]]],
                          key: str = "eval/success_once", x: str = "global_step", *, title: str | None = None,
-                         ax=None, num_points: int = 200) -> Figure:
+                         ax=None, num_points: int = 200, colours: Mapping[str, str] | None = None) -> Figure:
     """Learning curves: one line per method, mean over seeds with a min-max band (linear between logged points).
 
     Args:
@@ -60,7 +82,9 @@ def plot_learning_curves(runs: Mapping[str, Sequence[Sequence[Mapping[str, float
         key: scalar to plot (e.g. 'eval/success_once', 'charts/return', 'gaze/sigma_x').
         x: x axis column ('global_step' or 'time').
         title: axes title; ax: draw into this axes instead of a new figure.
+        colours: {label: colour} (default: :func:`label_colours` of ``runs``' labels; a method keeps its colour).
     """
+    colours = label_colours(runs) if colours is None else colours
     if ax is None:
         fig = Figure(figsize=(6, 4))
         ax = fig.subplots()
@@ -76,9 +100,10 @@ def plot_learning_curves(runs: Mapping[str, Sequence[Sequence[Mapping[str, float
         with warnings.catch_warnings():  # grid points before the first evaluation are NaN for every seed
             warnings.simplefilter("ignore", RuntimeWarning)
             mean, low, high = np.nanmean(curves, 0), np.nanmin(curves, 0), np.nanmax(curves, 0)
-        line, = ax.plot(grid, mean, label=f"{label} (n={len(histories)})" if len(histories) > 1 else label)
+        ax.plot(grid, mean, color=colours[label],
+                label=f"{label} (n={len(histories)})" if len(histories) > 1 else label)
         if len(histories) > 1:
-            ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2)
+            ax.fill_between(grid, low, high, color=colours[label], alpha=0.2)
     ax.set_xlabel("environment steps" if x == "global_step" else x)
     ax.set_ylabel(key)
     if "success" in key:
@@ -264,14 +289,16 @@ def plot_embeddings_2d(points, classes, *, title: str = "", ax=None) -> Figure:
 
 def plot_series(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, xlabel: str, ylabel: str,
                 title: str | None = None, logx: bool = False, ax=None) -> Figure:
-    """Simple line plot with markers: ``series`` = {label: (xs, ys)}, one line each (e.g. triplets vs sparsity)."""
+    """Simple line plot with markers: ``series`` = {label: (xs, ys)}, one line each (e.g. triplets vs sparsity), in
+    :func:`label_colours`' colours."""
+    colours = label_colours(series)
     if ax is None:
         fig = Figure(figsize=(5.5, 3.6))
         ax = fig.subplots()
     else:
         fig = ax.figure
     for label, (xs, ys) in series.items():
-        ax.plot(as_numpy(xs), as_numpy(ys), "o-", label=label)
+        ax.plot(as_numpy(xs), as_numpy(ys), "o-", color=colours[label], label=label)
     if logx:
         ax.set_xscale("log")
     ax.set_xlabel(xlabel)
@@ -291,7 +318,8 @@ def plot_variants(rows: Sequence[Mapping], labels: Sequence[str], *, threshold: 
 
     Left: steps to ``threshold`` success, mean bar with the std as error bar and one dot per seed (hollow dots: the
     seed never reached it and counts at its budget). Right, for rows with a gaze: the fovea's final distance to the
-    prize (image units) next to a centred fovea's, the question "did the gaze find the prize?".
+    prize (image units) next to a centred fovea's, the question "did the gaze find the prize?". A row's bars and
+    dots have its method's colour (:data:`METHOD_COLOURS`; dark grey for a row without a known ``method``).
     """
     if len(labels) != len(rows):
         raise GazelabError(f"labels must name every row: got {len(labels)} labels for {len(rows)} rows")
@@ -301,14 +329,16 @@ def plot_variants(rows: Sequence[Mapping], labels: Sequence[str], *, threshold: 
     steps_ax, gaze_ax = fig.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [3, 2]})
     y = np.arange(len(rows))[::-1]
     for yi, row in zip(y, rows):
-        steps_ax.barh(yi, row["steps_to_threshold_mean"], xerr=row["steps_to_threshold_std"], color="C0", alpha=0.35,
-                      capsize=3)
+        colour = METHOD_COLOURS.get(row.get("method"), "0.3")
+        steps_ax.barh(yi, row["steps_to_threshold_mean"], xerr=row["steps_to_threshold_std"], color=colour,
+                      alpha=0.35, capsize=3)
         for steps in row.get("steps_per_seed", []):
             censored = steps is None
-            steps_ax.plot(row["budget"] if censored else steps, yi, "o", color="C0", mfc="none" if censored else "C0",
-                          ms=4)
+            steps_ax.plot(row["budget"] if censored else steps, yi, "o", color=colour,
+                          mfc="none" if censored else colour, ms=4)
         if "prize_distance" in row:
-            gaze_ax.barh(yi + 0.18, row["prize_distance"], height=0.36, color="C2", label="learned fovea")
+            gaze_ax.barh(yi + 0.18, row["prize_distance"], height=0.36, color=colour,
+                         label="learned fovea (the method's colour)")
         if "centre_distance" in row:
             gaze_ax.barh(yi - 0.18, row["centre_distance"], height=0.36, color="0.7", label="centred fovea")
     steps_ax.set_yticks(y, labels, fontsize=8)
@@ -332,13 +362,16 @@ def plot_success_and_gaze(runs: Mapping[str, Sequence[Sequence[Mapping[str, floa
     runs whose evaluations log a gaze (``eval/prize_distance``) the fovea's distance to the prize vs env steps, with
     a dashed line at the mean distance of a fovea fixed at the centre over the same evaluations (image units).
 
-    ``runs``: {label: [history rows of each seed]}, e.g. from :func:`gazelab.experiments.sweep.histories`."""
+    ``runs``: {label: [history rows of each seed]}, e.g. from :func:`gazelab.experiments.sweep.histories`. A label
+    has the same colour in both panels (:func:`label_colours`)."""
     fig = Figure(figsize=(11, 3.6))
     success_ax, gaze_ax = fig.subplots(1, 2)
-    plot_learning_curves(runs, "eval/success_once", ax=success_ax, title=f"eval success{title}")
+    colours = label_colours(runs)
+    plot_learning_curves(runs, "eval/success_once", ax=success_ax, title=f"eval success{title}", colours=colours)
     gazed = {label: histories for label, histories in runs.items()
              if any("eval/prize_distance" in row for history in histories for row in history)}
-    plot_learning_curves(gazed, "eval/prize_distance", ax=gaze_ax, title="fovea to goal (image units)")
+    plot_learning_curves(gazed, "eval/prize_distance", ax=gaze_ax, title="fovea to goal (image units)",
+                         colours=colours)
     centred = [row["eval/centre_distance"] for histories in gazed.values() for history in histories
                for row in history if "eval/centre_distance" in row]
     if centred:
