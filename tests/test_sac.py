@@ -104,3 +104,27 @@ def test_one_iteration_on_maniskill_pushcube_cpu(tmp_path):
                        run_dir=str(tmp_path / "ms"))
     result = train_sac(config)
     assert result.final["global_step"] == 4 and "losses/qf" in result.final
+
+
+def test_the_actor_loss_reaches_the_gaze_head_through_the_actors_own_path(tmp_path):
+    """The critics see detached image features in the actor loss, but the action does not: the actor's MLP reads the
+    image branch, so ``alpha log pi - min Q`` trains the gaze head as well (as in sac_rgbd); with gaze_rl_grad=0
+    neither loss reaches it."""
+    from gazelab.envs import make_env
+    from gazelab.rl.networks import SoftQNetwork
+    from gazelab.rl.sac import build_agent
+
+    def head_gradient(gaze_rl_grad: float) -> float:
+        torch.manual_seed(0)
+        config = tiny(tmp_path, f"g{gaze_rl_grad}", attention="gaze", gaze_head="keypoint", gaze_rl_grad=gaze_rl_grad)
+        env = make_env(config.env_id, 8, seed=0, **config.env_kwargs())
+        obs, _ = env.reset(seed=0)
+        actor = build_agent(config, env)
+        critic = SoftQNetwork(actor.image.out_features, actor.state_dim, 2)
+        pi, log_pi, _, features, _ = actor.get_action(obs)
+        (0.1 * log_pi - critic(features.detach(), actor.state_input(obs), pi)).mean().backward()
+        grads = [p.grad for p in actor.image.attention.parameters()]
+        return sum(0.0 if g is None else g.abs().sum().item() for g in grads)
+
+    assert head_gradient(1.0) > 0
+    assert head_gradient(0.0) == 0
