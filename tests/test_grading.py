@@ -272,7 +272,10 @@ def test_students_can_install_the_wheel(course, tmp_path):
     out = subprocess.run([sys.executable, "-c", "import gazelab.teach.exercises as e, gazelab; "
                           "print(gazelab.__file__, len(e.EXERCISES))"], cwd=tmp_path, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(tmp_path / "site")}, check=True)
-    assert out.stdout.startswith(str(tmp_path / "site")) and out.stdout.split()[-1] == "12", out.stdout
+    from gazelab.teach.exercises import EXERCISES
+
+    # The wheel carries every exercise's reference and check, the same set as the checkout.
+    assert out.stdout.startswith(str(tmp_path / "site")) and out.stdout.split()[-1] == str(len(EXERCISES)), out.stdout
 
 
 def test_hidden_inputs_come_from_the_secret_not_from_a_seed_in_the_package(course):

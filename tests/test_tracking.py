@@ -4,6 +4,7 @@ the evaluation episode drawn as `gazelab eval` draws it, and neither switch chan
 import json
 import struct
 import sys
+import time
 
 import imageio.v3 as iio
 import pytest
@@ -33,11 +34,22 @@ def offline(monkeypatch):
     monkeypatch.setenv("WANDB_SILENT", "true")
 
 
+def wait_until_written(offline_run, timeout=60.0):
+    """Wait for wandb's service process to close an offline run's files: ``run.finish()`` returns once the run has
+    ended, and the service may still be writing its last records (a busy CI machine read a file without them)."""
+    log = offline_run / "logs" / "debug-internal.log"
+    deadline = time.monotonic() + timeout
+    while not (log.exists() and "stream: all finished" in log.read_text()):
+        assert time.monotonic() < deadline, f"wandb did not finish writing {offline_run} in {timeout} s"
+        time.sleep(0.05)
+
+
 def wandb_records(run_dir):
     """{run file: its records} of every offline wandb run under ``run_dir/wandb`` (the .wandb file is a LevelDB-style
     log of protobuf records: 7-byte header, 32 KiB blocks, records split into chunks with a 7-byte header each)."""
     runs = {}
     for path in sorted((run_dir / "wandb").glob("offline-run-*/run-*.wandb")):
+        wait_until_written(path.parent)
         data, records, chunks, pos = path.read_bytes(), [], b"", 7
         assert data[:4] == b":W&B"
         while pos + 7 <= len(data):
