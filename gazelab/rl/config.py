@@ -22,6 +22,7 @@ import torch
 import tyro
 
 from gazelab.method.attention import AttentionKind, GazeHead
+from gazelab.rl.augment import Augment
 from gazelab.rl.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
 from gazelab.core.checks import AtLeast, Interval, check_fields
 from gazelab.method.contrastive import ContrastiveConfig
@@ -125,6 +126,10 @@ class TrainConfig:
     """gaze head: 'keypoint' (soft-argmax centre over the map's cells: the fovea follows the goal frame by frame, PPO reaches 0.5 success ~2x sooner than with 'mlp'; README Evidence) or 'mlp' (pooled map -> MLP -> mu, sigma, rho)"""  # noqa: E501
     gaze_sigma_max: Annotated[float, Interval(0, low_open=True)] = 0.8
     """largest sigma of the gaze (feature-map units: the map's cell centres span [-1, 1])"""
+    augment: Augment = "none"
+    """image augmentation in the updates: 'shift' = DrQ-v2's random shift (pad, then crop back at a random offset) of every image an update samples (PPO: each minibatch; SAC: obs and next obs); the policy acts on true frames (gazelab.rl.augment)"""  # noqa: E501
+    augment_pad: Annotated[int, AtLeast(1)] = 4
+    """with augment='shift': the largest shift in pixels (DrQ-v2: 4 at 84 px)"""
     contrastive: bool = False
     """return-guided contrastive update of the attention head (needs attention 'gaze' or 'patch')"""
     contrastive_config: Annotated[ContrastiveConfig, tyro.conf.arg(name="contrastive")] = dataclasses.field(
@@ -242,11 +247,12 @@ class TrainConfig:
             rollout_steps=rollout_steps, device=device, seed=self.seed, save_buffer=self.checkpoint_buffer)
 
     def method_name(self) -> str:
-        """Short name of the method, e.g. 'none', 'gaze', 'gaze+contrastive', 'gaze-rlfree+contrastive'."""
+        """Short name of the method, e.g. 'none', 'gaze', 'gaze+contrastive', 'gaze-rlfree+contrastive',
+        'none+shift'."""
         name = self.attention
         if self.attention in ("gaze", "patch") and self.gaze_rl_grad != 1.0:
             name += "-rlfree" if self.gaze_rl_grad == 0 else f"-rl{self.gaze_rl_grad:g}"
-        return name + ("+contrastive" if self.contrastive else "")
+        return name + ("+contrastive" if self.contrastive else "") + ("" if self.augment == "none" else f"+{self.augment}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of the fields (what checkpoints and config.json store)."""

@@ -34,6 +34,7 @@ import torch
 import torch.nn as nn
 import torch.optim as optim
 
+from gazelab.rl.augment import augment_obs
 from gazelab.rl.networks import PPOAgent
 from gazelab.core.checks import AtLeast, Interval
 from gazelab.rl.config import PerTask, TrainConfig, resolve_device
@@ -284,8 +285,8 @@ def train_ppo(config: PPOConfig, *, gae_fn=gae, contrastive_hook=ppo_hook) -> Tr
                 for start in range(0, config.batch_size, config.minibatch_size):
                     mb_inds = b_inds[start:start + config.minibatch_size]
 
-                    _, newlogprob, entropy, newvalue, _ = agent.get_action_and_value(
-                        {k: v[mb_inds] for k, v in b_obs.items()}, b_actions[mb_inds])
+                    mb_obs = augment_obs({k: v[mb_inds] for k, v in b_obs.items()}, config.augment, config.augment_pad)
+                    _, newlogprob, entropy, newvalue, _ = agent.get_action_and_value(mb_obs, b_actions[mb_inds])
                     logratio = newlogprob - b_logprobs[mb_inds]
                     ratio = logratio.exp()
 

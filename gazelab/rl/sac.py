@@ -50,6 +50,7 @@ import torch.nn.functional as F
 import torch.optim as optim
 from torch import Tensor, nn
 
+from gazelab.rl.augment import augment_obs
 from gazelab.rl.networks import SACActor, SoftQNetwork
 from gazelab.core.checks import AtLeast, Interval
 from gazelab.rl.config import PerTask, TrainConfig
@@ -354,6 +355,9 @@ def train_sac(config: SACConfig) -> TrainResult:
             for _ in range(config.grad_steps_per_iteration if learning_has_started else 0):
                 loop.global_update += 1
                 data = rb.sample(config.batch_size)
+                if config.augment != "none":  # DrQ: obs and next obs shifted, each with its own offsets
+                    data = {**data, "obs": augment_obs(data["obs"], config.augment, config.augment_pad),
+                            "next_obs": augment_obs(data["next_obs"], config.augment, config.augment_pad)}
 
                 # update the value networks
                 with torch.no_grad():
