@@ -9,8 +9,10 @@ with its 95% stratified bootstrap interval (rliable; runs that never reached it 
 with ``--versus TAG/METHOD`` the speed-up over that reference (IQM ratio with its interval), the final success (mean of each run's last two
 evaluations), and, from the same last two evaluations of every run, where the gaze looked: fovea-to-prize distance
 against a fovea fixed at the map centre, weight on the prize against chance, spread of the fovea's centre across
-frames and its sigma (image units for distances and spread, map units for sigma). The config overrides of the
-tag (``summary.json``'s ``extra``) name the variant.
+frames and its sigma (image units for distances and spread, map units for sigma); and when the gaze *found* the
+prize (median over seeds of the first step its rollout fovea sat nearer the prize than 0.6x a centred fovea's
+distance, ``sweep.gaze_found_step``; "never" counts the seeds that did not). The config overrides of the tag
+(``summary.json``'s ``extra``) name the variant.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+import numpy as np
 
 from gazelab.experiments import statistics, sweep
 
@@ -27,6 +31,16 @@ THRESHOLD = 0.5
 default; every committed sweep used it)."""
 def fmt(row: dict, key: str, spec: str = ".2f") -> str:
     return format(row[key], spec) if key in row else "-"
+
+
+def found_at(row: dict) -> str:
+    """Median step at which the gaze found the prize, with the seeds that never did; '-' without a gaze."""
+    steps = [s for s in row["found_steps"] if s is not None]
+    never = len(row["found_steps"]) - len(steps)
+    if "prize_distance" not in row:
+        return "-"
+    text = f"{np.median(steps) / 1000:.1f}k" if steps else "never"
+    return text + (f" ({never} never)" if never and steps else "")
 
 
 def main() -> None:
@@ -46,7 +60,7 @@ def main() -> None:
             parser.error(f"--versus {args.versus!r}: no single (tag, method) row under {ROOT}")
         reference = found[0]["censored_steps"]
     header = ["tag", "method", "overrides", "reached", "steps to 0.5 (IQM [95%])", "final success", "fovea->prize",
-              "centre->prize", "mass on prize", "mu std", "sigma"] + ([f"vs {args.versus}"] if reference is not None else [])
+              "centre->prize", "mass on prize", "mu std", "sigma", "found prize at"] + ([f"vs {args.versus}"] if reference is not None else [])
     lines = []
     for r in rows:
         extra = " ".join(f"{k}={v}" for k, v in r["extra"].items()) or "-"
@@ -56,7 +70,8 @@ def main() -> None:
                       statistics.format_interval(r["steps_to_threshold_iqm"]),
                       f"{r['final_success_mean']:.2f} ± {r['final_success_std']:.2f}",
                       fmt(r, "prize_distance"), fmt(r, "centre_distance"),
-                      f"{fmt(r, 'prize_mass')} / {fmt(r, 'prize_mass_chance')}", fmt(r, "mu_std"), fmt(r, "sigma_x")]
+                      f"{fmt(r, 'prize_mass')} / {fmt(r, 'prize_mass_chance')}", fmt(r, "mu_std"), fmt(r, "sigma_x"),
+                      found_at(r)]
                      + ([statistics.format_interval(r["speedup_vs_reference_iqm"], ".2f", "x")]
                         if reference is not None else []))
     if args.markdown:

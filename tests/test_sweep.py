@@ -242,6 +242,19 @@ def test_variant_rows_match_the_committed_summary_and_carry_the_gaze_metrics():
         assert by_method[method]["prize_distance"] < by_method[method]["centre_distance"] / 2
 
 
+def test_the_gaze_found_the_prize_at_the_first_row_nearer_than_the_ratio(tmp_path):
+    rows = [{"global_step": 1024}, {"global_step": 2048, "gaze/prize_distance": 0.5, "gaze/centre_distance": 0.6},
+            {"global_step": 3072, "gaze/prize_distance": 0.3, "gaze/centre_distance": 0.6},
+            {"global_step": 4096, "gaze/prize_distance": 0.1, "gaze/centre_distance": 0.6}]
+    (tmp_path / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert sweep.gaze_found_step(tmp_path) == 3072
+    assert sweep.gaze_found_step(tmp_path, ratio=0.4) == 4096
+    assert sweep.gaze_found_step(tmp_path, ratio=0.1) is None
+    # the committed evidence: the oracle fovea is on the goal from the first iteration, the CNN baseline has no gaze
+    by_method = {row["method"]: row for row in sweep.variant_rows(COMMITTED, ["evidence-mild"])}
+    assert by_method["oracle"]["found_steps"] == [1024] * 5 and by_method["none"]["found_steps"] == [None] * 5
+
+
 def test_variant_rows_of_no_matching_tag_is_empty():
     assert sweep.variant_rows(COMMITTED, ["no-such-tag-*"]) == []
 

@@ -176,13 +176,30 @@ def final_gaze(run: Path) -> dict[str, float]:
             if last and all(f"eval/{k}" in row for row in last)}
 
 
+FOUND_RATIO = 0.6
+"""The gaze has *found* the prize when its rollout fovea sits nearer the prize than this share of a centred fovea's
+distance (:func:`gaze_found_step`)."""
+
+
+def gaze_found_step(run: Path, ratio: float = FOUND_RATIO) -> Optional[int]:
+    """The first env step at which a trial's gaze had found the prize: the rollout's mean fovea-to-prize distance
+    (the ``gaze/prize_distance`` training scalar, logged every iteration) below ``ratio`` times a centred fovea's
+    (``gaze/centre_distance``). None if it never did, or for a run without a gaze. Set beside the steps to 0.5
+    success, it says how much of a run went into finding the prize and how much into learning after."""
+    for line in (Path(run) / "history.jsonl").read_text().splitlines():
+        row = json.loads(line) if line.strip() else {}
+        if "gaze/prize_distance" in row and row["gaze/prize_distance"] < ratio * row["gaze/centre_distance"]:
+            return int(row["global_step"])
+    return None
+
+
 def variant_rows(results_dir: Path, patterns: Sequence[str], threshold: float = 0.5) -> list[dict]:
     """One row per (sweep tag, task, method) for every tag directory under ``results_dir`` matching a shell
     pattern (``"screen-mild-*"``), in name order: ``tag``, ``task``, ``method``, ``extra`` (the tag's config
     overrides, from its ``summary.json``), the statistics of :func:`aggregate` over the seeds' ``result.json``
     (steps to ``threshold``, censored at the budget; final success), ``steps_per_seed`` (None: never reached),
     ``censored_steps`` (the same, a seed that never reached it at its budget: what :mod:`statistics` takes),
-    ``budget`` (env steps per run) and the gaze metrics of
+    ``budget`` (env steps per run), ``found_steps`` (per seed, :func:`gaze_found_step`) and the gaze metrics of
     :func:`final_gaze` averaged over seeds. ``threshold`` must be the one the sweep ran with (its trials measured
     steps to it)."""
     rows = []
@@ -202,6 +219,7 @@ def variant_rows(results_dir: Path, patterns: Sequence[str], threshold: float = 
                        "steps_per_seed": [r["steps_to_threshold"] for r in results],
                        "censored_steps": censored_steps(results).tolist(),
                        "budget": max(r["total_timesteps"] for r in results)}
+                row["found_steps"] = [gaze_found_step(r) for r in runs]
                 gazes = [final_gaze(r) for r in runs]
                 for key in GAZE_KEYS:
                     values = [g[key] for g in gazes if key in g]
