@@ -90,3 +90,29 @@ def test_plugin_episode_labels_reach_the_buffer_with_their_episode():
     assert plugin.buffer.episodes[:5].tolist() == [1, 1, 0, 0, 0]
     plugin.update(1)
     assert len(plugin.buffer) == 0  # on-policy (buffer_size 0): cleared after each update
+
+
+def test_shuffled_labels_keep_their_values_but_not_their_states():
+    """The control: a rollout's labels are stored permuted among its states (the maps stay in place), the same way
+    after a checkpoint, and never without ``shuffle_labels``."""
+    def plugin(shuffle):
+        return ContrastivePlugin(GaussianGaze(1), (1, 1, 1), num_envs=4, max_episode_steps=50, gamma=0.9,
+                                 steps_per_iteration=64, rollout_steps=16, seed=3,
+                                 config=ContrastiveConfig(labels="gae", buffer_size=256, shuffle_labels=shuffle))
+
+    def rollout(p):
+        for t in range(16):
+            p.observe(torch.full((4, 1, 1, 1), float(t)), torch.zeros(4), torch.zeros(4, dtype=torch.bool),
+                      torch.zeros(4, dtype=torch.bool))
+        p.end_rollout(torch.arange(64.0).view(16, 4))  # label = the state's own index
+        return p
+
+    plain, shuffled = rollout(plugin(False)), rollout(plugin(True))
+    order = torch.arange(64.0)
+    assert torch.equal(plain.buffer.returns[:64], order)
+    labels = shuffled.buffer.returns[:64]
+    assert torch.equal(labels.sort().values, order) and (labels != order).float().mean() > 0.9
+    assert torch.equal(shuffled.buffer.features[:64], plain.buffer.features[:64])
+    resumed = plugin(True)
+    resumed.load_state_dict(shuffled.state_dict())
+    assert torch.equal(rollout(resumed).buffer.returns[:64], rollout(shuffled).buffer.returns[64:128])

@@ -370,6 +370,11 @@ class ContrastiveConfig:
     """Rows mined per step with ``keys="gazed"`` (their keys are recomputed each step)."""
     steps: Annotated[int, AtLeast(1)] = 1
     """Contrastive Adam steps per update, each on freshly mined triplets."""
+    shuffle_labels: bool = False
+    """The control that breaks the paper's premise on purpose: each batch of labelled states (a PPO rollout, or an
+    episode) is stored with its labels permuted among its states, fixed for as long as they stay in the buffer. The
+    label distribution is kept; its relation to what each image shows is gone. A gaze that still moves onto the goal
+    is drawn there by something else than the returns (e.g. the most salient detector)."""
     faiss_threads: Annotated[Optional[int], AtLeast(1)] = None
     """Threads of the FAISS k-NN search; None = torch's thread count (see ``mine_triplets``)."""
 

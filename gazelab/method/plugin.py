@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import torch
 from torch import Tensor, nn
 
 from gazelab.method.buffer import ContrastiveBuffer
@@ -60,9 +61,12 @@ class ContrastivePlugin:
         self.buffer = ContrastiveBuffer(feature_shape, buffer_size, device=device, seed=seed)
         self.learner = ContrastiveLearner(attention, config, seed=seed)
         self.save_buffer = save_buffer
+        self.shuffle = torch.Generator().manual_seed(seed + 1) if config.shuffle_labels else None
 
     def _store(self, rows) -> None:
         for maps, labels, episodes, times in rows:
+            if self.shuffle is not None:  # the control: labels permuted among the states stored together
+                labels = labels[torch.randperm(len(labels), generator=self.shuffle).to(labels.device)]
             self.buffer.add(maps, labels, episodes, times)
 
     def observe(self, fmap: Tensor, reward: Tensor, done: Tensor, success: Tensor) -> None:
@@ -95,9 +99,11 @@ class ContrastivePlugin:
         self.labeller.restart()
 
     def state_dict(self) -> dict:
-        """Learner state, the running episodes and (if ``save_buffer``) the buffer's filled rows."""
+        """Learner state, the running episodes, (if ``save_buffer``) the buffer's filled rows and the label shuffle's
+        generator (``shuffle_labels``)."""
         return {"learner": self.learner.state_dict(), "episodes": self.labeller.state_dict(),
-                "buffer": self.buffer.state_dict() if self.save_buffer else None}
+                "buffer": self.buffer.state_dict() if self.save_buffer else None,
+                "shuffle": self.shuffle.get_state() if self.shuffle is not None else None}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict`."""
@@ -105,6 +111,8 @@ class ContrastivePlugin:
         if state["buffer"] is not None:
             self.buffer.load_state_dict(state["buffer"])
         self.labeller.load_state_dict(state["episodes"])
+        if self.shuffle is not None and state.get("shuffle") is not None:
+            self.shuffle.set_state(state["shuffle"])
 
 
 def ppo_hook(plugin: ContrastivePlugin, advantages: Tensor, values: Tensor, iteration: int) -> dict[str, float]:
