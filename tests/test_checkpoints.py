@@ -307,3 +307,15 @@ def test_final_checkpoint_is_an_independent_copy_named_when_the_latest_is_corrup
     assert f"{run_dir / 'checkpoint.pt'} is not a gazelab checkpoint" in err
     assert "other checkpoints of this run that load: final.pt (step 512), ckpt_256.pt (step 256)" in err, err
     assert load_checkpoint(run_dir / "final.pt")["global_step"] == 512
+
+
+def test_a_run_saved_before_a_field_existed_resumes_with_its_default(tmp_path):
+    """Checkpoints written before `augment` and `reward_mode` were fields hold no value for them: a resume reads the
+    default (what such a run did), instead of refusing it as a changed config."""
+    run_dir = ppo_run(tmp_path, "run", total_timesteps=128)
+    checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    for name in ("augment", "augment_pad", "reward_mode"):
+        del checkpoint["config"][name]
+    torch.save(checkpoint, run_dir / "checkpoint.pt")
+    result = train_ppo(saved_config(PPOConfig, run_dir, total_timesteps=256))
+    assert result.final["global_step"] == 256

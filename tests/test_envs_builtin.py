@@ -274,6 +274,19 @@ def test_oracle_succeeds_random_mostly_fails(env_id):
     assert first_episode_success("random") < 0.3
 
 
+@pytest.mark.parametrize("env_id", ["gazelab/Reach-v0", "gazelab/ReachClutter-v0"])
+def test_sparse_reward_is_one_exactly_on_success_and_changes_nothing_else(env_id):
+    _, dense, flags_dense = rollout(env_id, 16, steps=120)
+    frames_a, sparse, flags_sparse = rollout(env_id, 16, steps=120, reward_mode="sparse")
+    frames_b, *_ = rollout(env_id, 16, steps=120)
+    assert torch.equal(frames_a, frames_b) and torch.equal(flags_dense, flags_sparse)
+    success = flags_sparse[:, 0]  # terminated = succeeded at this step (info["success"] already shows the reset)
+    assert success.any() and torch.equal(sparse, success.float())
+    assert ((dense > 0) & (dense < 1)).any()  # the shaped reward varies where the sparse one is 0
+    with pytest.raises(ValueError, match="reward_mode must be one of 'normalized_dense', 'sparse', got 'dense'"):
+        make_env(env_id, reward_mode="dense")
+
+
 def test_reach_reward_shaping_rewards_progress():
     env = make_env("gazelab/ReachFar-v0", num_envs=32, seed=0)
     env.reset()

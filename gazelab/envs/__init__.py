@@ -68,7 +68,7 @@ def default_device() -> torch.device:
 REACH = TaskSpec("reach", goal_distance=(0.3, 0.6))
 REACH_FAR = TaskSpec("reach", goal_distance=(1.2, 1.8))
 PUSH = TaskSpec("push", goal_distance=(0.35, 0.6))
-_BUILTIN_KWARGS = ("clutter",)
+_BUILTIN_KWARGS = ("clutter", "reward_mode")
 _MANISKILL_KWARGS = ("include_state", "partial_reset", "control_mode", "reward_mode", "max_episode_steps")
 
 
@@ -133,7 +133,8 @@ def make_env(env_id: str, num_envs: int = 1, seed: int | None = None, *, device=
         seed: seed of the first reset / the env's generators (None = random).
         device: torch device of the returned tensors; default ``cuda`` if available else ``cpu``.
         image_size: camera side in pixels, in :data:`IMAGE_SIZES` (built-in default 64; ManiSkill default 128).
-        **kwargs: per-id options: built-in ``clutter`` ('none'|'mild'|'medium'|'heavy' or 0..3, or 'lookalike');
+        **kwargs: per-id options: built-in ``clutter`` ('none'|'mild'|'medium'|'heavy' or 0..3, or 'lookalike') and
+            ``reward_mode`` ('normalized_dense' or 'sparse');
             ManiSkill ``include_state`` (True), ``partial_reset`` (True), ``control_mode`` ('pd_joint_delta_pos'),
             ``reward_mode`` ('normalized_dense'), ``max_episode_steps`` (the task's), and ``clutter`` for
             gazelab/PushCubeClutter-v1.

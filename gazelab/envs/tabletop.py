@@ -11,10 +11,11 @@ Tasks (``TaskSpec``):
     push       push the block onto the goal. Goal and gripper spawn near the block, so the decisive pixels
                sit in one region.
 
-Reward ("normalized_dense" like ManiSkill3): in [0, 1], 1 on success.
+Reward (``reward_mode``, ManiSkill3's names): "normalized_dense" (default), in [0, 1], 1 on success:
     reach: 1 - tanh(SHAPING * |gripper - goal|)
     push : (reach_term + 2 * place_term) / 3 with reach_term = 1 - tanh(SHAPING * |gripper - push pose|) (the
            point behind the block on the goal line) and place_term = 1 - tanh(SHAPING * |block - goal|).
+"sparse": 1 on success, else 0 (the paper's first open question: does the method survive returns that rarely vary?).
 Episodes terminate on success and truncate after ``max_episode_steps`` (50). As in ManiSkill3, the summed
 return is then no quality score (an agent hovering next to the goal collects more than one that finishes fast):
 judge policies by ``success_once``; ppo_rgb-style PPO bootstraps at done, which keeps success the best choice.
@@ -47,7 +48,7 @@ from torch import Tensor
 
 from gazelab.envs.clutter import CLUTTER_LEVELS, Clutter, clutter_level
 from gazelab.envs.raster import DISC, SQUARE, SpriteRasterizer, pack
-from gazelab.core.checks import check_int
+from gazelab.core.checks import check_choice, check_int
 from gazelab.core.errors import GazelabError
 
 IMAGE_SIZES = (16, 512)
@@ -67,6 +68,7 @@ TABLE_COLOUR = (205, 200, 185)
 GOAL_COLOUR = (40, 170, 70)
 BLOCK_COLOUR = (215, 50, 40)
 GRIPPER_COLOUR = (40, 90, 220)
+REWARD_MODES = ("normalized_dense", "sparse")
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ class TabletopEnv(gym.Env):
         device: torch device for every tensor.
         image_size: image side S in pixels.
         clutter: clutter level name or int (see ``gazelab.envs.clutter``).
+        reward_mode: "normalized_dense" (default) or "sparse" (1 on success, else 0); see the module docstring.
         render_mode: "rgb_array" (``render()`` returns the batch's frames) or None.
     """
 
@@ -121,9 +124,10 @@ class TabletopEnv(gym.Env):
 
     def __init__(self, task: TaskSpec, num_envs: int = 1, seed: int | None = None, *,
                  device: torch.device | str = "cpu", image_size: int = 64, clutter: str | int = "none",
-                 render_mode: str | None = "rgb_array"):
+                 reward_mode: str = "normalized_dense", render_mode: str | None = "rgb_array"):
         check_int("num_envs", num_envs, 1)  # gym.make passes its arguments here unchecked
         check_int("image_size", image_size, *IMAGE_SIZES)
+        self.reward_mode = check_choice("reward_mode", reward_mode, REWARD_MODES)
         self.task = task
         self.render_mode = render_mode
         self.num_envs = num_envs
@@ -262,6 +266,8 @@ class TabletopEnv(gym.Env):
             reach = 1 - torch.tanh(SHAPING * (self.gripper - self.push_pose()).norm(dim=-1))
             reward = (reach + 2 * (1 - torch.tanh(SHAPING * dist))) / 3
         success = dist < GOAL_RADIUS
+        if self.reward_mode == "sparse":
+            return success, success.float()
         return success, torch.where(success, torch.ones_like(reward), reward)
 
     # ------------------------------------------------------------------------------------------ observations
@@ -361,4 +367,5 @@ class TabletopEnv(gym.Env):
 
     def __repr__(self) -> str:
         return (f"TabletopEnv({self.env_id!r}, num_envs={self.num_envs}, clutter={self.clutter_level!r}, "
+                f"reward_mode={self.reward_mode!r}, "
                 f"image_size={self.image_size}, device={self.device})")

@@ -113,6 +113,8 @@ class TrainConfig:
     """camera side in pixels (the environment's: 64 built-in, 128 ManiSkill; at most 512: a rollout holds num_envs x num_steps images)"""  # noqa: E501
     clutter: PerTask[ClutterName] = None
     """clutter level of a built-in task or gazelab/PushCubeClutter-v1 (the id's; other ManiSkill ids have none)"""
+    reward_mode: Literal["normalized_dense", "sparse"] = "normalized_dense"
+    """the environment's reward: 'normalized_dense' (shaped, in [0, 1]) or 'sparse' (1 on success, else 0: few triplets, the paper's open question 1)"""  # noqa: E501
 
     encoder: Literal["auto", "nature", "fine"] = "auto"
     """CNN: 'nature' (ManiSkill's: 4x4 map at 64 px), 'fine' (10x10 map at 64 px); auto: fine built-in, else nature"""
@@ -225,7 +227,8 @@ class TrainConfig:
     # ------------------------------------------------------------------------------------------ what it builds
     def env_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``make_env`` beyond id/num_envs/seed."""
-        return {"image_size": self.image_size, **({"clutter": self.clutter} if self.clutter is not None else {})}
+        return {"image_size": self.image_size, "reward_mode": self.reward_mode,
+                **({"clutter": self.clutter} if self.clutter is not None else {})}
 
     def attention_options(self) -> dict[str, Any]:
         """Keyword arguments of the attention module (see :class:`gazelab.rl.networks.ImageBranch`)."""
@@ -308,7 +311,8 @@ def check_resume(config: TrainConfig) -> None:
         raise GazelabError(f"total_timesteps={config.total_timesteps} leaves nothing to train: the run is at step "
                            f"{step} and one iteration takes {per_iteration} steps; give total_timesteps >= "
                            f"{step + per_iteration} to continue it")
-    saved = checkpoint["config"]
+    # The saved config as this gazelab reads it: fields added since it was written take their defaults.
+    saved = config_from_dict(type(config), checkpoint["config"]).to_dict()
     for name, value in config.to_dict().items():
         if name not in RUN_CONTROL_FIELDS + ("run_dir",) and saved.get(name) != value:
             changeable = [n for n in RUN_CONTROL_FIELDS if n != "resume"]
