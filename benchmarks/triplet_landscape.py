@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 import torch
@@ -40,7 +39,8 @@ import torch
 from gaze_probe import load_cnn
 from gazelab.method.contrastive import FOVEA_MODES, NEIGHBOURS
 from gazelab.teach.landscape import (PLACED, PLACEMENTS as PLACEMENT_NAMES, Recording, TripletLandscape,
-                                     collect_expert_frames, encode_frames, episode_frames, record_episodes)
+                                     collect_expert_frames, encode_frames, episode_frames, object_lead,
+                                     record_episodes)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "triplet_landscape"
 LABELS = ("return_to_go", "reward", "success", "neg_distance", "value")
@@ -95,18 +95,13 @@ def landscape(data: Recording, cnn, keys: str, neighbours: str, foveas, placemen
            "positive_same_episode": (data.episodes[p] == data.episodes[a]).float().mean().item() if t else None}
     if t == 0:
         return out
-    numbers = scape.placements(neighbours, foveas, [placement(spec) for spec in placements])
+    spec_of = {placement(spec): spec for spec in placements}
+    numbers = scape.placements(neighbours, foveas, list(spec_of))
     for fovea in foveas:
-        separated = {spec: numbers[fovea][placement(spec)].separated_each for spec in placements}
-        row = {spec: sep.mean().item() for spec, sep in separated.items()}
-        objects = [s for s in placements if placement(s)[0] in ("goal", "gripper")]
-        blind = [s for s in placements if placement(s)[0] in ("centre", "random")]
-        if objects and blind:
-            best_object, best_blind = max(objects, key=row.get), max(blind, key=row.get)
-            diff = separated[best_object] - separated[best_blind]
-            half = 1.96 * diff.std().item() / math.sqrt(t)
-            row["object_lead"] = [diff.mean().item() - half, diff.mean().item(), diff.mean().item() + half]
-            row["lead_of"] = [best_object, best_blind]
+        row = {spec_of[key]: value.separated for key, value in numbers[fovea].items()}
+        lead = object_lead(numbers[fovea])
+        if lead is not None:
+            row["object_lead"], row["lead_of"] = lead[0], [spec_of[lead[1]], spec_of[lead[2]]]
         out[fovea] = row
     return out
 

@@ -109,3 +109,20 @@ def test_record_episodes_of_the_cluttered_task():
     assert (rec.prize[first] == rec.prize[0]).all()  # the goal stays put within an episode
     with pytest.raises(GazelabError, match="label"):
         record_episodes(frames, maps, "value")
+
+
+def test_object_lead_is_the_paired_difference_of_the_best_object_and_the_best_blind_placement():
+    from gazelab.teach.landscape import FoveaNumbers, object_lead
+
+    def numbers(each):
+        each = torch.tensor(each, dtype=torch.float32)
+        return FoveaNumbers(len(each), 0.2, each.mean().item(), 0.1, 0.08, 0.0, separated_each=each)
+
+    row = {("goal", 0.25): numbers([1, 1, 1, 0]), ("gripper", 0.25): numbers([1, 0, 0, 0]),
+           ("centre", 0.6): numbers([0, 1, 0, 0]), ("random", 0.5): numbers([0, 0, 1, 1])}
+    (low, lead, high), best_object, best_blind = object_lead(row)
+    diff = torch.tensor([1.0, 1, 0, -1])  # goal (0.75) minus random (0.5; ties go to the first: centre 0.25 < 0.5)
+    assert (best_object, best_blind) == (("goal", 0.25), ("random", 0.5))
+    assert lead == pytest.approx(0.25)
+    assert high - lead == pytest.approx(lead - low) == pytest.approx(1.96 * diff.std().item() / 2)
+    assert object_lead({("goal", 0.25): row[("goal", 0.25)]}) is None

@@ -19,7 +19,9 @@ tables of docs/evidence.md, 2026-12-02) both measure with this module.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import Mapping
 
 import torch
 from torch import Tensor
@@ -33,7 +35,7 @@ from gazelab.method.contrastive import FOVEA_MODES, NEIGHBOURS, cosine_distance,
 from gazelab.method.labels import EpisodeLabeller
 
 __all__ = ["PLACEMENTS", "PLACED", "RECORDING_LABELS", "KEYS", "collect_expert_frames", "encode_frames", "finished_episodes",
-           "episode_frames", "Recording", "record_episodes", "FoveaNumbers", "TripletLandscape"]
+           "episode_frames", "Recording", "record_episodes", "FoveaNumbers", "TripletLandscape", "object_lead"]
 
 PLACEMENTS = ("goal", "gripper", "midpoint", "centre", "random")
 """Where :meth:`TripletLandscape.placed` puts each frame's fovea: on its goal (the env's ``prize``), its gripper, the
@@ -328,3 +330,23 @@ class TripletLandscape:
         generator = torch.Generator().manual_seed(self.seed)
         return {fovea: {(name, sigma): self.placed(name, sigma, neighbours=neighbours, fovea=fovea, generator=generator)
                         for name, sigma in placed} for fovea in foveas}
+
+
+def object_lead(row: Mapping[tuple[str, float], FoveaNumbers]
+                ) -> tuple[list[float], tuple[str, float], tuple[str, float]] | None:
+    """Do the mined triplets prefer a fovea on the task objects? ``row``: {(name, sigma): FoveaNumbers} of one setting
+    (:meth:`TripletLandscape.placements`' rows, the same triplets under every placement).
+
+    The lead is the better of the goal's and the gripper's separated share (the two objects whose distance decides
+    the return) minus the better of the centre's and the random spot's, with a 95% interval over the triplets (paired:
+    the same triplets under both placements, normal approximation). Returns ([low, lead, high], the object
+    placement, the blind placement), or None without both kinds of placement or without triplets."""
+    objects = [key for key in row if key[0] in ("goal", "gripper")]
+    blind = [key for key in row if key[0] in ("centre", "random")]
+    if not objects or not blind or not row[objects[0]].triplets:
+        return None
+    best_object = max(objects, key=lambda key: row[key].separated)
+    best_blind = max(blind, key=lambda key: row[key].separated)
+    diff = row[best_object].separated_each - row[best_blind].separated_each
+    half = 1.96 * diff.std().item() / math.sqrt(len(diff))
+    return [diff.mean().item() - half, diff.mean().item(), diff.mean().item() + half], best_object, best_blind
