@@ -45,7 +45,7 @@ from gazelab.teach.landscape import (PLACED, PLACEMENTS as PLACEMENT_NAMES, Reco
 RESULTS = Path(__file__).resolve().parent / "results" / "triplet_landscape"
 LABELS = ("return_to_go", "reward", "success", "neg_distance", "value")
 KEYS = ("map", "state")
-PLACEMENTS = tuple(f"{name}@{sigma}" for name, sigma in PLACED)  # goal@0.25 gripper@0.25 midpoint@0.4 centre@0.6 random@0.5
+PLACEMENTS = tuple(f"{name}@{sigma}" for name, sigma in PLACED)  # goal@0.25 ... random@0.5
 
 
 def placement(spec: str) -> tuple[str, float]:

@@ -121,7 +121,7 @@ def test_object_lead_is_the_paired_difference_of_the_best_object_and_the_best_bl
     row = {("goal", 0.25): numbers([1, 1, 1, 0]), ("gripper", 0.25): numbers([1, 0, 0, 0]),
            ("centre", 0.6): numbers([0, 1, 0, 0]), ("random", 0.5): numbers([0, 0, 1, 1])}
     (low, lead, high), best_object, best_blind = object_lead(row)
-    diff = torch.tensor([1.0, 1, 0, -1])  # goal (0.75) minus random (0.5; ties go to the first: centre 0.25 < 0.5)
+    diff = torch.tensor([1.0, 1, 0, -1])  # goal (0.75 > gripper 0.25) minus random (0.5 > centre 0.25)
     assert (best_object, best_blind) == (("goal", 0.25), ("random", 0.5))
     assert lead == pytest.approx(0.25)
     assert high - lead == pytest.approx(lead - low) == pytest.approx(1.96 * diff.std().item() / 2)

@@ -10,10 +10,10 @@ tables of docs/evidence.md, 2026-12-02) both measure with this module.
 2. Mine: :class:`TripletLandscape` mines triplets exactly as the contrastive step does (``mine_triplets`` over the
    buffer's keys, k = 16), with neighbours from anywhere or from other episodes only.
 3. Place the fovea, in *image* units (converted to the map with the encoder's geometry): one place for every frame
-   (:meth:`TripletLandscape.at`, the widget's sliders) or each frame's own goal, gripper, ... (
-   :meth:`TripletLandscape.placed`, the benchmark's placements), and compare each triplet as the learner compares
-   it (``triplet_views``: ``"anchor"`` = the anchor's fovea on all three maps, ``"glimpse"`` = what each member's own
-   fovea sees). :class:`FoveaNumbers` holds the answer: the triplet loss, the share of triplets the gazed views
+   (:meth:`TripletLandscape.at`, the widget's sliders) or each frame's own goal, gripper, ...
+   (:meth:`TripletLandscape.placements`, the benchmark's; :func:`object_lead`), and compare each triplet as the
+   learner compares it (``triplet_views``: ``"anchor"`` = the anchor's fovea on all three maps, ``"glimpse"`` = what
+   each member's own fovea sees). :class:`FoveaNumbers` holds the answer: the triplet loss, the share of triplets the gazed views
    already separate, the weight on the goal against chance, the share of positives from the anchor's own episode.
 """
 
@@ -34,8 +34,9 @@ from gazelab.method.buffer import ContrastiveBuffer
 from gazelab.method.contrastive import FOVEA_MODES, NEIGHBOURS, cosine_distance, mine_triplets, triplet_views
 from gazelab.method.labels import EpisodeLabeller
 
-__all__ = ["PLACEMENTS", "PLACED", "RECORDING_LABELS", "KEYS", "collect_expert_frames", "encode_frames", "finished_episodes",
-           "episode_frames", "Recording", "record_episodes", "FoveaNumbers", "TripletLandscape", "object_lead"]
+__all__ = ["PLACEMENTS", "PLACED", "RECORDING_LABELS", "KEYS", "collect_expert_frames", "encode_frames",
+           "finished_episodes", "episode_frames", "Recording", "record_episodes", "FoveaNumbers", "TripletLandscape",
+           "object_lead"]
 
 PLACEMENTS = ("goal", "gripper", "midpoint", "centre", "random")
 """Where :meth:`TripletLandscape.placed` puts each frame's fovea: on its goal (the env's ``prize``), its gripper, the
@@ -117,7 +118,7 @@ def finished_episodes(frames: dict, maps: Tensor, label: str, gamma: float) -> t
 
 
 def episode_frames(frames: dict, key: str) -> Tensor:
-    """``frames[key]`` (S, N, ...) of the finished episodes, flat in the order :func:`finished_episodes` returns them."""
+    """``frames[key]`` (S, N, ...) of the finished episodes, flat, in the order of :func:`finished_episodes`."""
     steps, n = frames["done"].shape
     start, parts = torch.zeros(n, dtype=torch.long), []
     for t in range(steps):
