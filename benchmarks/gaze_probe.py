@@ -6,7 +6,8 @@
 
 1. Frames: ``--envs`` envs of a built-in task play ``--steps`` steps under a noisy scripted expert (each episode
    mixes the true expert action with uniform noise in its own proportion, so returns and successes vary), and
-   every frame is kept with its reward, episode id and the true prize / gripper positions.
+   every frame is kept with its reward, episode id and the true prize / gripper positions
+   (:func:`gazelab.teach.landscape.collect_expert_frames`, shared with ``triplet_landscape.py`` and notebook 5).
 2. Features: a frozen FineNatureCNN, seeded at random init, or the CNN of a trained run (``--cnn RUN``), maps the
    frames to the feature maps the contrastive buffer would hold.
 3. For each variant (a set of :class:`gazelab.method.contrastive.ContrastiveConfig` fields, a gaze head and a label), a
@@ -31,9 +32,8 @@ from gazelab.method.attention import GaussianGaze
 from gazelab.method.buffer import ContrastiveBuffer
 from gazelab.method.contrastive import ContrastiveConfig, ContrastiveLearner
 from gazelab.method.encoders import FineNatureCNN
-from gazelab.envs import make_env
-from gazelab.method.labels import EpisodeLabeller
 from gazelab.rl.prize import GazeTracker
+from gazelab.teach.landscape import collect_expert_frames, encode_frames, finished_episodes
 
 RESULTS = Path(__file__).resolve().parent / "results" / "gaze_probe"
 
@@ -68,36 +68,6 @@ return_to_go with gamma 0.8, the offline stand-in for PPO's GAE returns) and 'sh
 across all frames, so any move of the gaze comes from the features, not from the returns)."""
 
 
-@torch.no_grad()
-def collect(env_id: str, clutter: str, envs: int, steps: int, seed: int) -> dict[str, torch.Tensor]:
-    """Frames of a noisy scripted expert: rgb (S, N, 64, 64, 3), state (S, N, D), reward/done/success (S, N),
-    prize/gripper (S, N, 2)."""
-    env = make_env(env_id, envs, seed=seed, device="cpu", clutter=clutter)
-    obs, _ = env.reset()
-    g = torch.Generator().manual_seed(seed)
-    # Per-episode share of the expert's action, U(0, 0.15): the expert's pull (0.1 units per step at share 1) then
-    # brings the gripper to a goal 0.3-0.6 away within the 50 steps in about half of the episodes.
-    skill = 0.15 * torch.rand(envs, 1, generator=g)
-    out: dict[str, list] = {k: [] for k in ("rgb", "state", "reward", "done", "success", "prize", "gripper")}
-    for _ in range(steps):
-        noise = torch.rand(envs, 2, generator=g) * 2 - 1
-        action = skill * env.oracle_action() + (1 - skill) * noise
-        out["rgb"].append(obs["rgb"])
-        out["state"].append(obs["state"])
-        out["prize"].append(obs["prize"])
-        out["gripper"].append(obs["state"][:, :2])
-        obs, reward, terminated, truncated, info = env.step(action)
-        done = terminated | truncated
-        out["reward"].append(reward)
-        out["done"].append(done)
-        success = torch.zeros(envs, dtype=torch.bool)
-        if "final_info" in info:
-            success = info["_final_info"] & info["final_info"]["episode"]["success_once"]
-        out["success"].append(success)
-        skill = torch.where(done[:, None], 0.15 * torch.rand(envs, 1, generator=g), skill)
-    return {k: torch.stack(v) for k, v in out.items()}
-
-
 def load_cnn(run: str | None, seed: int) -> torch.nn.Module:
     """A trained run's CNN (frozen), or a randomly initialised FineNatureCNN."""
     if run is None:
@@ -110,52 +80,12 @@ def load_cnn(run: str | None, seed: int) -> torch.nn.Module:
     return image_cnn(agent).eval()
 
 
-@torch.no_grad()
-def features(cnn, rgb: torch.Tensor, batch: int = 1024) -> torch.Tensor:
-    """(S, N, H, W, 3) uint8 -> (S, N, C, h, w) float16 maps."""
-    flat = rgb.flatten(0, 1)
-    maps = torch.cat([cnn(flat[i:i + batch]).half() for i in range(0, len(flat), batch)])
-    return maps.view(*rgb.shape[:2], *maps.shape[1:])
-
-
-def labelled(frames: dict, maps: torch.Tensor, label: str, gamma: float) -> tuple[torch.Tensor, ...]:
-    """Finished episodes as flat (maps, labels, episode ids, prize, gripper), in the order they ended; with
-    :func:`episode_frames` the same rows' other per-frame values."""
-    steps, n = frames["reward"].shape
-    labeller = EpisodeLabeller(n, 64, maps.shape[2:], label, gamma, "cpu")
-    start = torch.zeros(n, dtype=torch.long)  # step at which each env's running episode began
-    parts: dict[str, list] = {k: [] for k in ("maps", "labels", "episodes", "prize", "gripper")}
-    for t in range(steps):
-        for i, (episode_maps, labels, episodes, _) in zip(
-                torch.nonzero(frames["done"][t]).flatten().tolist(),
-                labeller.observe(maps[t], frames["reward"][t], frames["done"][t], frames["success"][t])):
-            span = slice(int(start[i]), t + 1)
-            parts["maps"].append(episode_maps.clone())
-            parts["labels"].append(labels.clone())
-            parts["episodes"].append(episodes)
-            parts["prize"].append(frames["prize"][span, i])
-            parts["gripper"].append(frames["gripper"][span, i])
-            start[i] = t + 1
-    return tuple(torch.cat(v) for v in parts.values())
-
-
-def episode_frames(frames: dict, key: str) -> torch.Tensor:
-    """``frames[key]`` (S, N, ...) of the finished episodes, flat in the order :func:`labelled` returns them."""
-    steps, n = frames["done"].shape
-    start, parts = torch.zeros(n, dtype=torch.long), []
-    for t in range(steps):
-        for i in torch.nonzero(frames["done"][t]).flatten().tolist():
-            parts.append(frames[key][int(start[i]): t + 1, i])
-            start[i] = t + 1
-    return torch.cat(parts)
-
-
 def probe(frames: dict, maps: torch.Tensor, cnn, name: str, overrides: dict, updates: int, seed: int) -> dict:
     """Train a fresh gaze on 80% of the episodes with one variant; measure it on the rest."""
     overrides = dict(overrides)
     head, label = overrides.pop("head", "mlp"), overrides.pop("label", "return_to_go")
     shuffle = overrides.pop("shuffle", False)
-    fmaps, labels, episodes, prize, gripper = labelled(frames, maps, label, gamma=0.8)
+    fmaps, labels, episodes, prize, gripper = finished_episodes(frames, maps, label, gamma=0.8)
     if shuffle:
         labels = labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed + 1))]
     split = int(0.8 * len(labels))
@@ -203,9 +133,9 @@ def main() -> None:
             print(f"{name:32s} {overrides}")
         return
     torch.set_num_threads(1)
-    frames = collect(args.env_id, args.clutter, args.envs, args.steps, args.seed)
+    frames = collect_expert_frames(args.env_id, args.clutter, args.envs, args.steps, args.seed)
     cnn = load_cnn(args.cnn, args.seed)
-    maps = features(cnn, frames["rgb"])
+    maps = encode_frames(cnn, frames["rgb"])
     print(f"{args.env_id} clutter={args.clutter}: {frames['reward'].numel()} frames, "
           f"{int(frames['done'].sum())} episodes, success {frames['success'].sum() / frames['done'].sum():.2f}")
     print(f"{'variant':32s} " + " ".join(f"{c[:14]:>14s}" for c in COLUMNS))

@@ -24,33 +24,34 @@ goal positions: neighbours that *are* alike, an upper bound). ``pos same ep``: t
 anchor's own episode. ``rho(label, -dist)``: the label's rank correlation with -|gripper - goal|, how far the label
 is a function of what the image shows.
 
-Writes ``benchmarks/results/triplet_landscape/<tag>.json``.
+The recording, the mining and the placed foveas are :mod:`gazelab.teach.landscape`'s, which notebook 5's hand-placed
+fovea widget measures with too. Writes ``benchmarks/results/triplet_landscape/<tag>.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 import torch
 
-from gaze_probe import collect, episode_frames, features, labelled, load_cnn
-from gazelab.method.attention import gaussian_map
-from gazelab.method.buffer import ContrastiveBuffer
-from gazelab.method.contrastive import FOVEA_MODES, NEIGHBOURS, cosine_distance, mine_triplets, triplet_views
+from gaze_probe import load_cnn
+from gazelab.method.contrastive import FOVEA_MODES, NEIGHBOURS
+from gazelab.teach.landscape import (PLACED, PLACEMENTS as PLACEMENT_NAMES, Recording, TripletLandscape,
+                                     collect_expert_frames, encode_frames, episode_frames, object_lead,
+                                     record_episodes)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "triplet_landscape"
 LABELS = ("return_to_go", "reward", "success", "neg_distance", "value")
 KEYS = ("map", "state")
-PLACEMENTS = ("goal@0.25", "gripper@0.25", "midpoint@0.4", "centre@0.6", "random@0.5")
+PLACEMENTS = tuple(f"{name}@{sigma}" for name, sigma in PLACED)  # goal@0.25 ... random@0.5
 
 
 def placement(spec: str) -> tuple[str, float]:
     """'goal@0.25' -> ('goal', 0.25); the names: goal, gripper, midpoint, centre, random."""
     name, _, sigma = spec.partition("@")
-    if name not in ("goal", "gripper", "midpoint", "centre", "random") or not sigma:
+    if name not in PLACEMENT_NAMES or not sigma:
         raise SystemExit(f"placement {spec!r}: use NAME@SIGMA with NAME goal, gripper, midpoint, centre or random")
     return name, float(sigma)
 
@@ -69,15 +70,13 @@ def critic_values(run: str, frames: dict, batch: int = 1024) -> torch.Tensor:
     return torch.cat(values).view(frames["rgb"].shape[:2])
 
 
-def dataset(frames: dict, maps: torch.Tensor, label: str) -> dict:
-    """Finished episodes, flat: maps, labels, episodes, prize, gripper."""
-    base = label if label in ("success", "reward") else "return_to_go"
-    fmaps, labels, episodes, prize, gripper = labelled(frames, maps, base, gamma=0.8)
-    if label == "neg_distance":
-        labels = -(gripper - prize).norm(dim=1)
-    elif label == "value":
-        labels = episode_frames(frames, "value")
-    return {"maps": fmaps, "labels": labels, "episodes": episodes, "prize": prize, "gripper": gripper}
+def dataset(frames: dict, maps: torch.Tensor, label: str) -> Recording:
+    """Finished episodes, flat, labelled (``value``: the critic's V(s), see :func:`critic_values`)."""
+    if label != "value":
+        return record_episodes(frames, maps, label, gamma=0.8)
+    recording = record_episodes(frames, maps, "return_to_go", gamma=0.8)
+    recording.labels = episode_frames(frames, "value")
+    return recording
 
 
 def rank_correlation(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -86,48 +85,23 @@ def rank_correlation(x: torch.Tensor, y: torch.Tensor) -> float:
     return torch.corrcoef(torch.stack([rx, ry]))[0, 1].item()
 
 
-def landscape(data: dict, cnn, keys: str, neighbours: str, foveas, placements, anchors: int, seed: int) -> dict:
-    """Mine with one key / neighbour rule; the separation of the mined triplets per fovea mode and placement."""
-    labels, episodes = data["labels"], data["episodes"]
-    buffer = ContrastiveBuffer(tuple(data["maps"].shape[1:]), len(labels), seed=seed)
-    buffer.add(data["maps"], labels, episodes)
-    maps, _, map_keys = buffer.filled()
-    key = map_keys if keys == "map" else torch.cat([data["gripper"], data["prize"]], 1).float()
-    a, p, n = mine_triplets(key, labels, 16, num_anchors=anchors, episodes=episodes, neighbours=neighbours,
-                            generator=torch.Generator().manual_seed(seed))
+def landscape(data: Recording, cnn, keys: str, neighbours: str, foveas, placements, anchors: int, seed: int) -> dict:
+    """Mine with one key / neighbour rule; the separation of the mined triplets per fovea mode and placement
+    (:class:`gazelab.teach.landscape.TripletLandscape`, what notebook 5's widget measures with)."""
+    scape = TripletLandscape(data, cnn, k=16, num_anchors=anchors, keys=keys, seed=seed)
+    a, p, n = scape.triplets(neighbours)
     t = len(a)
     out = {"keys": keys, "neighbours": neighbours, "triplets": t,
-           "positive_same_episode": (episodes[p] == episodes[a]).float().mean().item() if t else None}
+           "positive_same_episode": (data.episodes[p] == data.episodes[a]).float().mean().item() if t else None}
     if t == 0:
         return out
-    scale = cnn.map_geometry()[0].float().mean()  # image units per map unit
-    g = torch.Generator().manual_seed(seed)
-    members = [maps[i].float() for i in (a, p, n)]
-    h, w = members[0].shape[2:]
-
-    def centre(name: str, idx: torch.Tensor) -> torch.Tensor:
-        prize, gripper = data["prize"][idx], data["gripper"][idx]
-        image = {"goal": prize, "gripper": gripper, "midpoint": (prize + gripper) / 2, "centre": torch.zeros_like(prize),
-                 "random": torch.rand(prize.shape, generator=g) * 2 - 1}[name]
-        return cnn.image_to_map(image)
-
+    spec_of = {placement(spec): spec for spec in placements}
+    numbers = scape.placements(neighbours, foveas, list(spec_of))
     for fovea in foveas:
-        separated = {}
-        for spec in placements:
-            name, sigma = placement(spec)
-            weights = tuple(gaussian_map(centre(name, idx), torch.full((t, 2), sigma) / scale, torch.zeros(t), h, w)
-                            for idx in (a, p, n))
-            va, vp, vn = triplet_views(fovea, tuple(members), weights)
-            separated[spec] = (cosine_distance(va, vn) > cosine_distance(va, vp)).float()
-        row = {spec: sep.mean().item() for spec, sep in separated.items()}
-        objects = [s for s in placements if placement(s)[0] in ("goal", "gripper")]
-        blind = [s for s in placements if placement(s)[0] in ("centre", "random")]
-        if objects and blind:
-            best_object, best_blind = max(objects, key=row.get), max(blind, key=row.get)
-            diff = separated[best_object] - separated[best_blind]
-            half = 1.96 * diff.std().item() / math.sqrt(t)
-            row["object_lead"] = [diff.mean().item() - half, diff.mean().item(), diff.mean().item() + half]
-            row["lead_of"] = [best_object, best_blind]
+        row = {spec_of[key]: value.separated for key, value in numbers[fovea].items()}
+        lead = object_lead(numbers[fovea])
+        if lead is not None:
+            row["object_lead"], row["lead_of"] = lead[0], [spec_of[lead[1]], spec_of[lead[2]]]
         out[fovea] = row
     return out
 
@@ -185,16 +159,16 @@ def main() -> None:
     if "value" in args.labels and not args.cnn:
         parser.error("--labels value needs --cnn RUN (the critic of a trained PPO run)")
     torch.set_num_threads(1)
-    frames = collect(args.env_id, args.clutter, args.envs, args.steps, args.seed)
+    frames = collect_expert_frames(args.env_id, args.clutter, args.envs, args.steps, args.seed)
     cnn = load_cnn(args.cnn, args.seed)
-    maps = features(cnn, frames["rgb"])
+    maps = encode_frames(cnn, frames["rgb"])
     if "value" in args.labels:
         frames["value"] = critic_values(args.cnn, frames)
     rows = []
     print("\n".join(header(args.placements)))
     for label in args.labels:
         data = dataset(frames, maps, label)
-        rho = rank_correlation(data["labels"], -(data["gripper"] - data["prize"]).norm(dim=1))
+        rho = rank_correlation(data.labels, -(data.gripper - data.prize).norm(dim=1))
         for keys in args.keys:
             for neighbours in args.neighbours:
                 rows.append({"label": label, "label_rho_neg_distance": rho, **landscape(data, cnn, keys, neighbours, args.foveas, args.placements,

@@ -153,3 +153,47 @@ def test_gaze_timeline_of_training_snapshots_labels_them_by_update_not_by_index(
     assert "recording" in _sliders(widget) and "step" not in _sliders(widget)
     with pytest.raises(ValueError, match="positions"):
         viz.plot_gaze_timeline(frame[None].repeat(4, 0), mu, sigma, rho, step=0, x=[0, 1])
+
+
+def test_hand_fovea_explorer_renders_headless_and_redraws_the_numbers(shown):
+    from gazelab.teach.landscape import Recording, TripletLandscape
+
+    g = torch.Generator().manual_seed(0)
+    n = 60
+    episodes = torch.arange(n) // 6
+    maps = (torch.rand(10, 32, 10, 10, generator=g)[episodes] + 0.3 * torch.rand(n, 32, 10, 10, generator=g)).half()
+    goals = (torch.rand(10, 2, generator=g) - 0.5)[episodes]
+    frames = torch.randint(0, 256, (n, 64, 64, 3), generator=g, dtype=torch.uint8)
+    rec = Recording(maps, torch.rand(n, generator=g), episodes, goals, torch.rand(n, 2, generator=g) - 0.5, frames)
+    scape = TripletLandscape(rec, FineNatureCNN(64), k=8, num_anchors=None)
+    widget = widgets.hand_fovea_explorer(scape, frame=3)
+    assert isinstance(shown[0], Figure)  # the static figure comes first
+    sliders = _sliders(widget)
+    assert set(sliders) == {"mu_x", "mu_y", "sigma", "neighbours", "compared"}
+    assert widget.result == scape.at((0.0, 0.0), 0.3)
+    before_png = widget.image.value
+    sliders["neighbours"].value = "other_episodes"
+    assert widget.result.neighbours == "other_episodes" and widget.result.positive_same_episode == 0.0
+    sliders["compared"].value = "glimpse"
+    sliders["mu_x"].value, sliders["mu_y"].value, sliders["sigma"].value = 0.4, -0.2, 0.2
+    expected = scape.at((0.4, -0.2), 0.2, neighbours="other_episodes", fovea="glimpse")
+    assert widget.result.triplet_loss == pytest.approx(expected.triplet_loss)
+    assert widget.result.goal_weight == pytest.approx(expected.goal_weight)
+    assert widget.image.value != before_png
+    assert not any(isinstance(child, ipywidgets.Output) for child in widget.children)
+    without_frames = TripletLandscape(Recording(maps, rec.labels, episodes, goals, rec.gripper), FineNatureCNN(64), k=8)
+    with pytest.raises(ValueError, match="keep_rgb"):
+        widgets.hand_fovea_explorer(without_frames)
+
+
+def test_plot_placements_groups_settings_by_placement():
+    from gazelab.teach.landscape import FoveaNumbers
+
+    numbers = lambda sep: FoveaNumbers(10, 0.2, sep, 0.3, 0.08, 0.9)  # noqa: E731
+    fig = viz.plot_placements({"any, anchor": {"goal@0.25": numbers(0.6), "centre@0.6": numbers(0.5)},
+                               "other, glimpse": {"goal@0.25": numbers(0.7), "centre@0.6": numbers(0.4)}})
+    separated = fig.axes[0]
+    heights = sorted(round(p.get_height(), 2) for p in separated.patches)
+    assert heights == [0.4, 0.5, 0.6, 0.7] and len(fig.axes) == 3
+    with pytest.raises(ValueError, match="empty"):
+        viz.plot_placements({})

@@ -37,6 +37,8 @@ __all__ = [
     "gaussian_map",
     "gaze_parameters",
     "soft_argmax",
+    "PRIZE_RADIUS",
+    "weight_near",
     "GaussianGaze",
     "PatchAttention",
     "NoAttention",
@@ -131,6 +133,34 @@ def soft_argmax(scores: Tensor) -> Tensor:
     xs = torch.linspace(-1.0, 1.0, w, dtype=scores.dtype, device=scores.device)
     ys = torch.linspace(-1.0, 1.0, h, dtype=scores.dtype, device=scores.device)
     return torch.stack([(p.sum(1) * xs).sum(1), (p.sum(2) * ys).sum(1)], dim=1)  # column and row marginals
+
+
+PRIZE_RADIUS = 0.25
+"""Cells whose centre lies within this distance (image units) of the prize count as "on the prize": the goal is
+drawn with radius 0.13 and FineNatureCNN's cells are 0.127 apart at 64 px, so this covers the object's cells."""
+
+
+def weight_near(weights: Tensor, points: Tensor, cells: Tensor, radius: float = PRIZE_RADIUS) -> tuple[Tensor, Tensor]:
+    """The share of each map's attention weight on the cells near a point, and that share for uniform weights.
+
+    ``sum_near w / sum_all w`` per map, where "near" = the cells whose centre lies within ``radius`` (image units) of
+    the point; the second value is the share of such cells (what uniform weights score: chance). The gaze-on-prize
+    metric (``gazelab.rl.prize``: ``prize_mass``) and the hand-placed fovea of ``gazelab.teach.landscape`` both read
+    it with the env's privileged ``prize`` as the point.
+
+    Args:
+        weights: (B, h, w) attention weights >= 0.
+        points: (B, 2) image coordinates (x = column, y = row; the image spans [-1, 1]).
+        cells: (h * w, 2) image coordinates of the map's cells, row-major (an encoder's ``cell_centres()``).
+        radius: > 0, image units.
+
+    Returns:
+        (share (B,), chance (B,)).
+    """
+    points = points.to(weights.device, torch.float32)
+    near = (torch.cdist(points, cells.to(points)) < radius).float()  # (B, h*w)
+    flat = weights.detach().flatten(1).float()
+    return (flat * near).sum(1) / flat.sum(1).clamp_min(1e-12), near.mean(1)
 
 
 def _check_fmap(fmap, in_channels: int) -> None:

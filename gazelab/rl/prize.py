@@ -22,13 +22,9 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from gazelab.method.attention import AttentionOutput
+from gazelab.method.attention import PRIZE_RADIUS, AttentionOutput, weight_near
 
 __all__ = ["PRIZE_RADIUS", "gaze_on_prize", "GazeTracker"]
-
-PRIZE_RADIUS = 0.25
-"""Cells whose centre lies within this distance (image units) of the prize count as "on the prize": the goal is
-drawn with radius 0.13 and FineNatureCNN's cells are 0.127 apart at 64 px, so this covers the object's cells."""
 
 
 def gaze_on_prize(att: AttentionOutput, prize: Tensor, cnn) -> dict[str, Tensor]:
@@ -44,12 +40,10 @@ def gaze_on_prize(att: AttentionOutput, prize: Tensor, cnn) -> dict[str, Tensor]
         "mu_image" ((B, 2) the centre in image coordinates): (B,) tensors.
     """
     prize = prize.to(att.weights.device, torch.float32)
-    cells = cnn.cell_centres().to(prize)  # (h*w, 2)
-    near = (torch.cdist(prize, cells) < PRIZE_RADIUS).float()  # (B, h*w)
-    weights = att.weights.detach().flatten(1).float()
+    mass, chance = weight_near(att.weights, prize, cnn.cell_centres(), PRIZE_RADIUS)
     out = {
-        "prize_mass": (weights * near).sum(1) / weights.sum(1).clamp_min(1e-12),
-        "prize_mass_chance": near.mean(1),
+        "prize_mass": mass,
+        "prize_mass_chance": chance,
         "centre_distance": (prize - cnn.map_to_image(prize.new_zeros(2))).norm(dim=1),
     }
     if att.mu is not None:

@@ -40,6 +40,8 @@ __all__ = [
     "plot_series",
     "plot_variants",
     "plot_success_and_gaze",
+    "plot_hand_fovea",
+    "plot_placements",
 ]
 
 METHOD_COLOURS: dict[str, str] = {"none": "tab:blue", "gaze+contrastive": "tab:orange", "oracle": "tab:green",
@@ -378,4 +380,123 @@ def plot_success_and_gaze(runs: Mapping[str, Sequence[Sequence[Mapping[str, floa
         gaze_ax.axhline(float(np.mean(centred)), color="grey", ls="--", lw=1, label="a centred fovea")
         gaze_ax.legend(fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+def _to_pixels(xy, size: int) -> np.ndarray:
+    """Image coordinates (..., 2) -> pixel coordinates (column, row) of a ``size``-pixel square image."""
+    return (np.asarray(as_numpy(xy), dtype=float) + 1) * (size - 1) / 2
+
+
+def plot_hand_fovea(frame, mu, sigma: float, numbers, *, goal=None, goals=None, map_extent=None,
+                    margin: float = 0.2, scale: int = 4) -> Figure:
+    """A hand-placed fovea and what the mined triplets say about it (the figure of notebook 5's explorer).
+
+    Left: the frame with the fovea (1- and 2-sigma circles, the rest dimmed), the recorded goals as dots and the square
+    the feature map's cells cover. Right: the four numbers of :class:`gazelab.teach.landscape.FoveaNumbers` as bars,
+    each with its reference: the margin for the triplet loss (what views that cannot tell positive from negative
+    score), a coin flip for the separated share, chance for the weight on the goal.
+
+    Args:
+        frame: (H, W, 3) uint8 (square); mu: (2,) and sigma (a number): the fovea, image units.
+        numbers: a :class:`~gazelab.teach.landscape.FoveaNumbers` (anything with its attributes).
+        goal: optional (2,) this frame's goal (image units), drawn as a ring.
+        goals: optional (G, 2) goal positions (image units) drawn as dots (e.g. one per recorded episode).
+        map_extent: optional (2,) half-sides of the square the map's cell centres cover (FineNatureCNN at 64 px:
+            0.571; ``encoder.map_geometry()[0]``).
+        margin: the triplet loss's margin.
+    """
+    from gazelab.method.attention import gaussian_map
+    import torch
+
+    frame = as_numpy(frame).astype(np.uint8)
+    size = frame.shape[0]
+    mu = np.asarray(as_numpy(mu), dtype=float).reshape(2)
+    weights = gaussian_map(torch.tensor(mu, dtype=torch.float32)[None], torch.full((1, 2), float(sigma)),
+                           torch.zeros(1), frame.shape[0], frame.shape[1])[0]
+    fig = Figure(figsize=(10, 4.2))
+    ax_frame, ax_bars = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.5]})
+    drawn = draw_gaze(frame, mu, np.full(2, float(sigma)), 0.0, weights=weights.numpy(), scale=scale, dim=0.6)
+    _show_image(ax_frame, drawn, f"fovea mu=({mu[0]:+.2f}, {mu[1]:+.2f}), sigma={float(sigma):.2f} (image units)")
+    pixels = size * scale
+    if goals is not None:
+        g = _to_pixels(goals, pixels).reshape(-1, 2)
+        ax_frame.scatter(g[:, 0], g[:, 1], s=9, c="tab:green", edgecolors="white", linewidths=0.4,
+                         label="recorded goals")
+    if goal is not None:
+        gx, gy = _to_pixels(goal, pixels).reshape(2)
+        ax_frame.scatter([gx], [gy], s=160, facecolors="none", edgecolors="red", linewidths=1.5,
+                         label="this frame's goal")
+    if map_extent is not None:
+        (x0, y0), (x1, y1) = _to_pixels(-np.asarray(map_extent, float), pixels), _to_pixels(map_extent, pixels)
+        ax_frame.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], "--", color="tab:cyan", lw=0.8,
+                      label="map's cell centres")
+    if goal is not None or goals is not None or map_extent is not None:
+        ax_frame.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False)
+    rows = [("triplet loss", numbers.triplet_loss, margin, f"margin {margin:.2f}"),
+            ("separated: d(a,p) < d(a,n)", numbers.separated, 0.5, "coin flip 0.5"),
+            ("weight on the goal", numbers.goal_weight, numbers.goal_weight_chance,
+             f"chance {numbers.goal_weight_chance:.2f}"),
+            ("positives from own episode", numbers.positive_same_episode, None, "")]
+    y = np.arange(len(rows))[::-1]
+    colours = ("tab:purple", "tab:orange", "tab:green", "tab:blue")
+    for yi, (name, value, ref, ref_name), colour in zip(y, rows, colours):
+        ax_bars.barh(yi, value, color=colour, alpha=0.75)
+        ax_bars.text(value + 0.01, yi, f"{value:.3f}" if name == "triplet loss" else f"{value:.2f}",
+                     va="center", fontsize=9)
+        if ref is not None:
+            ax_bars.plot([ref, ref], [yi - 0.4, yi + 0.4], color="k", lw=1.5)
+            ax_bars.text(ref, yi + 0.42, ref_name, fontsize=7, ha="center")
+    ax_bars.set_yticks(y, [r[0] for r in rows], fontsize=9)
+    ax_bars.set_xlim(0, 1.1)
+    ax_bars.grid(axis="x", alpha=0.3)
+    ax_bars.set_title(f"{numbers.triplets} mined triplets; neighbours: {numbers.neighbours}, compared: "
+                      f"{numbers.fovea}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_placements(table: Mapping[str, Mapping[str, object]], *, margin: float = 0.2,
+                    title: str | None = None) -> Figure:
+    """The numbers of :class:`gazelab.teach.landscape.FoveaNumbers` for placed foveas, as grouped bars.
+
+    ``table``: {setting: {placement: FoveaNumbers}}, e.g. {"any, anchor": {"goal@0.25": ..., "centre@0.6": ...}}: one
+    group of bars per placement, one bar per setting (in order). Three panels: the share of triplets separated
+    (a coin flip 0.5 dashed), the triplet loss (the margin dashed) and the weight on the goal (chance dashed); the
+    share of positives from the anchor's own episode, which the placement does not change, is in the legend.
+    """
+    settings = list(table)
+    if not settings:
+        raise GazelabError("table is empty: no setting to plot")
+    placements = list(table[settings[0]])
+    fig = Figure(figsize=(12, 4.2))
+    axes = fig.subplots(1, 3)
+    width = 0.8 / len(settings)
+    x = np.arange(len(placements))
+    colours = dict(zip(settings, OTHER_COLOURS[1:] + OTHER_COLOURS[:1]))
+    panels = (("separated", "share separated: d(a,p) < d(a,n)"), ("triplet_loss", "triplet loss"),
+              ("goal_weight", "weight on the goal"))
+    for ax, (attr, name) in zip(axes, panels):
+        for i, setting in enumerate(settings):
+            values = [getattr(table[setting][p], attr) for p in placements]
+            own = getattr(table[setting][placements[0]], "positive_same_episode")
+            ax.bar(x + (i - (len(settings) - 1) / 2) * width, values, width, color=colours[setting],
+                   label=f"{setting} (positives from own episode {own:.2f})")
+        if attr == "separated":
+            ax.axhline(0.5, color="k", ls="--", lw=1)
+            ax.set_ylim(0, 1)
+        elif attr == "triplet_loss":
+            ax.axhline(margin, color="k", ls="--", lw=1)
+        else:
+            chance = np.mean([getattr(table[s][p], "goal_weight_chance") for s in settings for p in placements])
+            ax.axhline(chance, color="k", ls="--", lw=1)
+            ax.text(len(placements) - 0.5, chance, f"chance {chance:.2f}", fontsize=7, ha="right", va="bottom")
+        ax.set_xticks(x, [str(p).replace("@", "\nsigma ") for p in placements], fontsize=8)
+        ax.set_title(name, fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, fontsize=8, loc="lower center", ncol=min(len(settings), 2), frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.04 + 0.05 * -(-len(settings) // 2), 1, 1))
     return fig

@@ -1,4 +1,5 @@
-"""ipywidgets front-ends for the notebooks: the fovea explorer, the triplet browser and the gaze timeline.
+"""ipywidgets front-ends for the notebooks: the fovea explorer, the triplet browser, the gaze timeline and the
+hand-placed fovea against the mined triplets.
 
 Each function first displays a static figure (a :mod:`gazelab.teach.viz` function), so an executed notebook reads well on
 GitHub, then returns a :class:`FigureSliders` whose sliders redraw the same figure in JupyterLab. Leave the
@@ -29,10 +30,12 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from gazelab.teach import viz
+from gazelab.teach.landscape import TripletLandscape
 from gazelab.method.attention import gaussian_map
 from gazelab.core.errors import GazelabError
 
-__all__ = ["FigureSliders", "FoveaView", "fovea_view", "fovea_explorer", "triplet_browser", "gaze_timeline"]
+__all__ = ["FigureSliders", "FoveaView", "fovea_view", "fovea_explorer", "triplet_browser", "gaze_timeline",
+           "hand_fovea_explorer"]
 
 _SLIDER = dict(continuous_update=False, readout_format=".2f")
 
@@ -249,3 +252,51 @@ def gaze_timeline(frames, mu, sigma, rho, titles=None, *, x=None, x_label: str =
     return FigureSliders(draw, step=ipywidgets.IntSlider(steps - 1, 0, steps - 1,
                                                          description="step" if x is None else "recording",
                                                          continuous_update=False))
+
+
+def hand_fovea_explorer(landscape: TripletLandscape, *, frame: int = 0, mu=(0.0, 0.0), sigma: float = 0.3,
+                        neighbours: str = "any", fovea: str = "anchor", show_static: bool = True) -> FigureSliders:
+    """Move the fovea by hand and read what the mined triplets say about it.
+
+    Sliders for the fovea's centre ``mu_x``, ``mu_y`` and spread ``sigma`` (image units: the image spans [-1, 1];
+    converted to the map with the encoder's geometry), toggles for where the neighbours come from (``any`` state or
+    ``other_episodes`` only) and how a triplet is compared (``anchor``: the anchor's fovea on all three maps;
+    ``glimpse``: what each member's fovea sees). The same fovea is placed on every frame
+    (:meth:`gazelab.teach.landscape.TripletLandscape.at`); the figure (:func:`gazelab.teach.viz.plot_hand_fovea`)
+    shows it on one recorded frame with the recorded goals, and the four numbers: triplet loss, share separated,
+    weight on the goal against chance, share of positives from the anchor's own episode.
+
+    Args:
+        landscape: a :class:`~gazelab.teach.landscape.TripletLandscape` whose recording keeps its frames (``rgb``).
+        frame: the recorded frame drawn.
+        mu, sigma, neighbours, fovea: the initial settings (also the static figure).
+        show_static: display the static figure of the initial settings first.
+
+    Returns:
+        The widget; ``.result`` is the :class:`~gazelab.teach.landscape.FoveaNumbers` of the current settings.
+    """
+    rec = landscape.recording
+    if rec.rgb is None:
+        raise GazelabError("the landscape's recording has no frames to draw: record it with keep_rgb=True")
+    image = _frame_array(rec.rgb[frame], "recording.rgb[frame]")
+    goals = torch.unique(rec.prize, dim=0).numpy()  # the goal stays put within an episode: about one per episode
+    extent = landscape.encoder.map_geometry()[0].numpy()
+
+    def draw(mu_x, mu_y, sigma, neighbours, compared):
+        numbers = landscape.at((mu_x, mu_y), sigma, neighbours=neighbours, fovea=compared)
+        return viz.plot_hand_fovea(image, (mu_x, mu_y), sigma, numbers, goal=rec.prize[frame].numpy(), goals=goals,
+                                   map_extent=extent, margin=landscape.margin), numbers
+
+    if show_static:
+        display(draw(mu[0], mu[1], sigma, neighbours, fovea)[0])
+    slider = lambda value, low, high, desc: ipywidgets.FloatSlider(  # noqa: E731
+        value=float(value), min=low, max=high, step=0.02, description=desc, **_SLIDER)
+    return FigureSliders(
+        draw,
+        mu_x=slider(mu[0], -1.0, 1.0, "mu_x"),
+        mu_y=slider(mu[1], -1.0, 1.0, "mu_y"),
+        sigma=slider(sigma, 0.05, 1.0, "sigma"),
+        neighbours=ipywidgets.ToggleButtons(options=["any", "other_episodes"], value=neighbours,
+                                            description="neighbours"),
+        compared=ipywidgets.ToggleButtons(options=["anchor", "glimpse"], value=fovea, description="compared"),
+    )
