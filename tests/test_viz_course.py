@@ -75,6 +75,19 @@ def test_plot_variants_marks_censored_seeds_at_the_budget_and_names_every_row():
     assert len(gaze_ax.patches) == 2  # learned + centred fovea, only for the row with a gaze
 
 
+def test_plot_fovea_per_seed_puts_a_dot_per_seed_at_its_ratio_to_the_centred_fovea():
+    seeds = [{"prize_distance": 0.3, "centre_distance": 0.6, "mu_std": 0.3},
+             {"prize_distance": 0.6, "centre_distance": 0.5, "mu_std": 0.05}]
+    fig = viz.plot_fovea_per_seed([{"method": "gaze+contrastive", "gaze_per_seed": seeds}], ["late glimpse"])
+    (ax,) = fig.axes
+    (dots,) = ax.collections
+    np.testing.assert_allclose(sorted(dots.get_offsets()[:, 0]), [0.5, 1.2])
+    assert dots.get_sizes()[0] > dots.get_sizes()[1]  # the fovea that moves more draws the larger dot
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["late glimpse"]
+    with pytest.raises(Exception, match="rows without a gaze to plot: \\['cnn'\\]"):
+        viz.plot_fovea_per_seed([{"method": "none", "gaze_per_seed": [{}]}], ["cnn"])
+
+
 def test_plot_variants_refuses_labels_that_do_not_match_the_rows():
     with pytest.raises(Exception, match="2 labels for 1 rows"):
         viz.plot_variants([_row([1])], ["a", "b"])

@@ -199,8 +199,8 @@ def variant_rows(results_dir: Path, patterns: Sequence[str], threshold: float = 
     overrides, from its ``summary.json``), the statistics of :func:`aggregate` over the seeds' ``result.json``
     (steps to ``threshold``, censored at the budget; final success), ``steps_per_seed`` (None: never reached),
     ``censored_steps`` (the same, a seed that never reached it at its budget: what :mod:`statistics` takes),
-    ``budget`` (env steps per run), ``found_steps`` (per seed, :func:`gaze_found_step`) and the gaze metrics of
-    :func:`final_gaze` averaged over seeds. ``threshold`` must be the one the sweep ran with (its trials measured
+    ``budget`` (env steps per run), ``found_steps`` (per seed, :func:`gaze_found_step`), ``gaze_per_seed`` (each
+    seed's :func:`final_gaze`) and the gaze metrics of :func:`final_gaze` averaged over seeds. ``threshold`` must be the one the sweep ran with (its trials measured
     steps to it)."""
     rows = []
     tags = [p for p in sorted(Path(results_dir).iterdir())
@@ -221,6 +221,7 @@ def variant_rows(results_dir: Path, patterns: Sequence[str], threshold: float = 
                        "budget": max(r["total_timesteps"] for r in results)}
                 row["found_steps"] = [gaze_found_step(r) for r in runs]
                 gazes = [final_gaze(r) for r in runs]
+                row["gaze_per_seed"] = gazes
                 for key in GAZE_KEYS:
                     values = [g[key] for g in gazes if key in g]
                     if values:

@@ -39,6 +39,7 @@ __all__ = [
     "gaze_to_image",
     "plot_series",
     "plot_variants",
+    "plot_fovea_per_seed",
     "plot_success_and_gaze",
     "plot_hand_fovea",
     "plot_placements",
@@ -310,6 +311,40 @@ def plot_series(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *
     ax.grid(alpha=0.3)
     if len(series) > 1:
         ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_fovea_per_seed(rows: Sequence[Mapping], labels: Sequence[str], *, target: float | None = 0.7,
+                        title: str | None = None) -> Figure:
+    """Where each seed's gaze ended: one dot per seed of ``rows`` (:func:`gazelab.experiments.sweep.variant_rows`, their
+    ``gaze_per_seed``), at its final fovea-to-prize distance divided by a centred fovea's (1 = no better than the
+    centre; below: nearer the prize), its size the spread of the fovea's centre across frames (mu std: a parked
+    fovea is a small dot). ``target``: a dashed line (e.g. issue 20's 0.7). Rows without a gaze are refused."""
+    if len(labels) != len(rows):
+        raise GazelabError(f"labels must name every row: got {len(labels)} labels for {len(rows)} rows")
+    missing = [label for row, label in zip(rows, labels) if not any("prize_distance" in g for g in row["gaze_per_seed"])]
+    if missing or not rows:
+        raise GazelabError(f"rows without a gaze to plot: {missing or 'none given'}")
+    fig = Figure(figsize=(8, 0.5 * len(rows) + 1.4))
+    ax = fig.subplots()
+    y = np.arange(len(rows))[::-1]
+    for yi, row in zip(y, rows):
+        colour = METHOD_COLOURS.get(row.get("method"), "0.3")
+        seeds = [g for g in row["gaze_per_seed"] if "prize_distance" in g]
+        ratios = np.array([g["prize_distance"] / g["centre_distance"] for g in seeds])
+        spread = np.array([g["mu_std"] for g in seeds])
+        jitter = np.linspace(-0.15, 0.15, len(seeds)) if len(seeds) > 1 else np.zeros(1)
+        ax.scatter(ratios, yi + jitter, s=20 + 400 * spread, color=colour, alpha=0.7, edgecolor="k", linewidth=0.5)
+    ax.axvline(1.0, color="0.5", lw=1, label="a centred fovea")
+    if target is not None:
+        ax.axvline(target, color="0.3", lw=1, ls="--", label=f"{target:g} x the centred fovea's distance")
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xlabel("final fovea -> prize / centred fovea -> prize, per seed (dot size: mu std)")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
 
