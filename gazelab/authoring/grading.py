@@ -957,17 +957,21 @@ def write_table(rows: list[Row], assignments: dict[str, Assignment], table: Path
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["release", "grade"],
+    parser.add_argument("command", choices=["release", "grade", "wheel"],
                         help="release: the nbgrader student release, the student wheel and the course secret; "
-                             "grade: grade SUBMISSIONS into course/grades_by_student.csv")
+                             "grade: grade SUBMISSIONS into course/grades_by_student.csv; "
+                             "wheel: only the student wheel, into --out (make wheel: dist/)")
     parser.add_argument("submissions", nargs="?", type=Path, help="grade: folder of <student>/<notebook>.ipynb")
     parser.add_argument("--course", type=Path, default=COURSE_DIR, help="nbgrader course folder")
     parser.add_argument("--assignments", nargs="*", help="release: only these notebooks (e.g. 01_triplet_loss)")
     parser.add_argument("--timeout", type=float, help="grade: wall-clock seconds per exercise (default: sized "
                                                       "from the sandbox's start-up and the reference's time)")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "dist", help="wheel: where to write it")
     args = parser.parse_args(argv)
     try:
-        if args.command == "release":
+        if args.command == "wheel":
+            print(f"student wheel: {build_student_wheel(args.out)}")
+        elif args.command == "release":
             print(f"student release in {release(args.course, args.assignments)} (no solution text found in it); "
                   f"the hidden inputs' secret: {args.course / SECRET_FILE} (keep it, do not hand it out)")
         else:
