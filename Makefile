@@ -26,7 +26,7 @@ else
 STAMP  := $(VENV)/.gazelab-installed
 endif
 
-.PHONY: demo test test-fast tutorials site release grade lab benchmarks gallery clean-venv help
+.PHONY: demo test test-fast tutorials site release grade wheel lab benchmarks gallery clean-venv help
 
 help:
 	@echo "make demo        train baseline vs gaze+contrastive PPO on the built-in cluttered task -> runs/demo/"
@@ -36,6 +36,7 @@ help:
 	@echo "make site        execute every notebook (full budget) -> build/site/index.html, HTML pages that read offline"
 	@echo "make release     nbgrader student release (no solutions) + student wheel -> build/course/release/, grading secret"
 	@echo "make grade SUBMISSIONS=dir   grade dir/<student>/<notebook>.ipynb, sandboxed -> build/course/grades_by_student.csv"
+	@echo "make wheel       the student wheel -> dist/gazelab-<version>-py3-none-any.whl (cloud notebooks: docs/gpu.md)"
 	@echo "make lab         JupyterLab on tutorials/"
 	@echo "make benchmarks  speed + mining benchmarks (prints numbers)"
 	@echo "GPU=1            with any target on an NVIDIA GPU machine: CUDA torch, no lavapipe (make demo GPU=1)"
@@ -83,6 +84,11 @@ release: $(STAMP)
 grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder of <student>/<notebook>.ipynb"; exit 2; }
 	$(PY) -m gazelab.authoring.grading grade "$(SUBMISSIONS)" --course $(COURSE)
+
+# The student wheel alone (the library without gazelab/authoring, no course files; the one make release writes) -> dist/:
+# what a cloud notebook (Colab, Kaggle) installs from an upload or a URL, without the repository (docs/gpu.md).
+wheel: $(STAMP)
+	$(PY) -m gazelab.authoring.grading wheel --out dist
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir=tutorials $(if $(filter 0,$(shell id -u)),--allow-root)

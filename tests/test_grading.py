@@ -371,3 +371,76 @@ def test_without_the_sandbox_the_limits_still_apply(tmp_path, monkeypatch):
                       sandbox.Limits(wall_s=60, cpu_s=1), dict(os.environ))
     assert not out.timed_out and out.returncode is not None and out.returncode < 0, out  # SIGXCPU / SIGKILL
     assert out.wall_s < 30
+
+
+# ------------------------------------------------------------------------------------ rubrics where graders look
+def _answer_ids(notebook):
+    return [c.metadata.nbgrader.grade_id for c in notebook.cells
+            if c.get("metadata", {}).get("nbgrader", {}).get("solution") and c.cell_type == "markdown"]
+
+
+def test_formgrader_shows_each_rubric_below_its_answer(course, graded):
+    """Formgrader renders the autograded copy: below each written answer, a read-only note with the model answer and
+    the rubric of solutions/ (rendered here with formgrader's own exporter and template)."""
+    from nbconvert.exporters import HTMLExporter
+    from nbgrader.server_extensions.formgrader import handlers
+
+    from gazelab.authoring import rubrics
+
+    path = course / "autograded" / "own-solution" / GRADED / f"{GRADED}.ipynb"
+    notebook = nbformat.read(path, 4)
+    solved = nbformat.read(tutorials.SOLUTIONS_DIR / f"{GRADED}.ipynb", 4)
+    answers = {c.metadata.nbgrader.grade_id: c.source for c in solved.cells if c.metadata.get("nbgrader", {}).get(
+        "grade_id", "").startswith("answer-")}
+    assert answers and set(_answer_ids(notebook)) == set(answers)
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "markdown" and cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+            note = notebook.cells[index + 1]
+            assert rubrics.is_grader_note(note) and note.metadata.editable is False
+            assert cell.source == grading.RELEASE_ANSWER_PROMPT  # the student's answer itself is untouched
+            rubric = answers[cell.metadata.nbgrader.grade_id].split("**Rubric", 1)[1].splitlines()[0]
+            assert rubric in note.source and "**For the grader" in note.source
+    assert sum(rubrics.is_grader_note(c) for c in notebook.cells) == len(answers)
+    exporter = HTMLExporter(template_name="formgrade", extra_template_basedirs=[handlers.template_path])
+    html, _ = exporter.from_filename(str(path), resources={
+        "assignment_id": GRADED, "notebook_id": GRADED, "submission_id": "x", "index": 0, "total": 1,
+        "base_url": "", "student": "own-solution", "last_name": None, "first_name": None, "notebook_path": ""})
+    assert html.count("For the grader") == len(answers) and "Rubric (2 points" in html
+
+
+def test_feedback_for_students_leaves_the_rubrics_out(course, graded):
+    nbgrader = grading._NbGrader(course)
+    nbgrader("generate_feedback", GRADED, "own-solution")
+    (html,) = (course / "feedback" / "own-solution" / GRADED).glob("*.html")
+    text = html.read_text()
+    assert "Your answer" in text and "Rubric" not in text and "For the grader" not in text
+
+
+def test_the_notes_are_replaced_not_repeated(tmp_path, course, graded):
+    from gazelab.authoring import rubrics
+
+    path = tmp_path / "copy.ipynb"
+    path.write_bytes((course / "autograded" / "own-solution" / GRADED / f"{GRADED}.ipynb").read_bytes())
+    notes = rubrics.grader_notes(nbformat.read(course / "source" / GRADED / f"{GRADED}.ipynb", 4), GRADED)
+    assert rubrics.add_grader_notes(path, notes) == len(notes) == 2
+    assert sum(rubrics.is_grader_note(c) for c in nbformat.read(path, 4).cells) == 2
+
+
+# ------------------------------------------------------------------------------------------- the capstone's runs
+def test_the_capstone_runs_handed_in_travel_with_the_graded_notebook(course, tmp_path):
+    """submissions/<student>/09_ablations.ipynb with capstone_runs/ beside it: the recorded and the autograded copy
+    (what formgrader shows, what a grader opens) get the runs beside them, where the capstone cell reads first."""
+    from gazelab.teach.course import CAPSTONE_DIR
+
+    name = "09_ablations"
+    student = tmp_path / "subs" / "carol"
+    runs = student / CAPSTONE_DIR / "capstone-medium" / "gazelab-ReachClutter-v0" / "gaze" / "seed1"
+    runs.mkdir(parents=True)
+    (runs / "history.jsonl").write_text('{"global_step": 0}\n')
+    nbformat.write(nbformat.read(course / "release" / name / f"{name}.ipynb", 4), student / f"{name}.ipynb")
+    table = grading.grade_submissions(tmp_path / "subs", course, tmp_path / "grades.csv")
+    (row,) = csv.DictReader(table.open())
+    assert row["notebook"] == name and "not in formgrader" not in row["problems"], row
+    for folder in ("submitted", "autograded"):
+        copy = course / folder / "carol" / name / CAPSTONE_DIR / "capstone-medium"
+        assert (copy / runs.relative_to(student / CAPSTONE_DIR / "capstone-medium") / "history.jsonl").is_file(), folder

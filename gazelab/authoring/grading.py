@@ -26,7 +26,8 @@ reference values computed in this process. The exercise's points if every result
 
 The written answers stay nbgrader's: each graded notebook is recorded in the course's gradebook with
 ``nbgrader autograde`` configured *not to execute anything*, and the code exercises' scores are then overwritten
-with the ones computed here, so formgrader shows them beside the answers to grade by hand.
+with the ones computed here, so formgrader shows them beside the answers to grade by hand, each answer with its
+model answer and rubric below it (:mod:`gazelab.authoring.rubrics`: in the graded copy only, never in feedback).
 """
 
 from __future__ import annotations
@@ -90,6 +91,11 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.IgnorePattern", "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput", "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties", "nbgrader.preprocessors.CheckCellMetadata"]
+# make grade adds each written answer's model answer and rubric below it in the graded copy formgrader shows;
+# feedback for students leaves those notes out (gazelab.authoring.rubrics).
+c.GenerateFeedback.preprocessors = [
+    "gazelab.authoring.rubrics.DropGraderNotes", "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
 """
 
 
@@ -801,11 +807,13 @@ class Row:
     copied: list[str] = dataclasses.field(default_factory=list)
     graded: nbformat.NotebookNode | None = None
     """The submission, when it could be read (then it goes to nbgrader's gradebook for formgrader)."""
+    source: Path | None = None
+    """The submitted file (its folder may hold the capstone's runs, ``capstone_runs/``)."""
 
 
 def grade_notebook(grader: Grader, assignment: Assignment, student: str, path: Path) -> Row:
     """A row of the table for one student's notebook; a problem of the notebook is a reason in the row."""
-    row = Row(student, assignment.name)
+    row = Row(student, assignment.name, source=path)
     for exercise in assignment.exercises:
         row.points[exercise.column] = 0
     try:
@@ -837,10 +845,22 @@ def grade_notebook(grader: Grader, assignment: Assignment, student: str, path: P
 def _record(nbgrader: _NbGrader, course: Path, assignment: Assignment, row: Row) -> None:
     """Put the graded notebook in nbgrader's gradebook (autograde without executing), then overwrite its code
     exercises' scores with the row's; read back the written answers' manual scores. A failure leaves the student
-    out of the gradebook, never with nbgrader's own (unexecuted) scores."""
+    out of the gradebook, never with nbgrader's own (unexecuted) scores. Below each written answer of the copy
+    formgrader shows goes its model answer and rubric (:mod:`gazelab.authoring.rubrics`); a notebook that reads the
+    capstone's runs gets the submission's ``capstone_runs/`` beside it."""
+    from gazelab.authoring import rubrics
+    from gazelab.teach.course import CAPSTONE_DIR
+
     target = course / "submitted" / row.student / assignment.name / f"{assignment.name}.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
     _write_atomically(row.graded, target)
+    source = course / "source" / assignment.name / f"{assignment.name}.ipynb"
+    runs = row.source.parent / CAPSTONE_DIR if row.source is not None else None
+    # The capstone's runs travel with the notebook that reads them (nbgrader autograde copies them on to autograded/)
+    if (runs is not None and runs.is_dir() and CAPSTONE_DIR in source.read_text(encoding="utf-8")
+            and runs.resolve() != (target.parent / CAPSTONE_DIR).resolve()):
+        shutil.rmtree(target.parent / CAPSTONE_DIR, ignore_errors=True)
+        shutil.copytree(runs, target.parent / CAPSTONE_DIR)
     try:
         nbgrader("autograde", assignment.name, row.student)
         with nbgrader.gradebook() as gradebook:
@@ -865,6 +885,14 @@ def _record(nbgrader: _NbGrader, course: Path, assignment: Assignment, row: Row)
                 gradebook.remove_submission(assignment.name, row.student)
         except Exception:  # noqa: BLE001 - it was never there
             pass
+        return
+    try:
+        notes = rubrics.grader_notes(nbformat.read(source, as_version=4), f"{assignment.name}.ipynb")
+        rubrics.add_grader_notes(course / "autograded" / row.student / assignment.name / f"{assignment.name}.ipynb",
+                                 notes)
+    except Exception as error:  # noqa: BLE001 - the grades stand; the grader opens solutions/ for the rubrics
+        row.problems.append(f"no rubrics below the answers in formgrader (see solutions/{assignment.name}.ipynb): "
+                            f"{str(error)[:200]}")
 
 
 def _submissions(submissions: Path, assignments: Iterable[str]) -> tuple[list[tuple[str, str, Path]], list[Row]]:
@@ -957,17 +985,21 @@ def write_table(rows: list[Row], assignments: dict[str, Assignment], table: Path
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["release", "grade"],
+    parser.add_argument("command", choices=["release", "grade", "wheel"],
                         help="release: the nbgrader student release, the student wheel and the course secret; "
-                             "grade: grade SUBMISSIONS into course/grades_by_student.csv")
+                             "grade: grade SUBMISSIONS into course/grades_by_student.csv; "
+                             "wheel: only the student wheel, into --out (make wheel: dist/)")
     parser.add_argument("submissions", nargs="?", type=Path, help="grade: folder of <student>/<notebook>.ipynb")
     parser.add_argument("--course", type=Path, default=COURSE_DIR, help="nbgrader course folder")
     parser.add_argument("--assignments", nargs="*", help="release: only these notebooks (e.g. 01_triplet_loss)")
     parser.add_argument("--timeout", type=float, help="grade: wall-clock seconds per exercise (default: sized "
                                                       "from the sandbox's start-up and the reference's time)")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "dist", help="wheel: where to write it")
     args = parser.parse_args(argv)
     try:
-        if args.command == "release":
+        if args.command == "wheel":
+            print(f"student wheel: {build_student_wheel(args.out)}")
+        elif args.command == "release":
             print(f"student release in {release(args.course, args.assignments)} (no solution text found in it); "
                   f"the hidden inputs' secret: {args.course / SECRET_FILE} (keep it, do not hand it out)")
         else:
