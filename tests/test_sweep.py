@@ -255,6 +255,16 @@ def test_the_gaze_found_the_prize_at_the_first_row_nearer_than_the_ratio(tmp_pat
     assert by_method["oracle"]["found_steps"] == [1024] * 5 and by_method["none"]["found_steps"] == [None] * 5
 
 
+def test_triplet_separation_of_the_shuffled_control_is_nil_and_of_true_labels_is_not():
+    """The committed control of issue 20: the same RL-free glimpse step separates its triplets with true labels and
+    does not with shuffled ones (anchor-negative minus anchor-positive distance, last five updates)."""
+    rows = {row["tag"]: row for row in sweep.variant_rows(COMMITTED, ["m20-rlfree-glimpse-lr1e-2-late*"])}
+    true = [s["separation"] for s in rows["m20-rlfree-glimpse-lr1e-2-late"]["separation_per_seed"]]
+    shuffled = [s["separation"] for s in rows["m20-rlfree-glimpse-lr1e-2-late-shuffled"]["separation_per_seed"]]
+    assert len(true) == len(shuffled) == 5 and min(true) > 0.05 and max(shuffled) < 0.02
+    assert sweep.triplet_separation(COMMITTED / "evidence-mild" / "gazelab-ReachClutter-v0" / "gaze" / "seed1") == {}
+
+
 def test_variant_rows_of_no_matching_tag_is_empty():
     assert sweep.variant_rows(COMMITTED, ["no-such-tag-*"]) == []
 

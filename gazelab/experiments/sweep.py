@@ -193,6 +193,19 @@ def gaze_found_step(run: Path, ratio: float = FOUND_RATIO) -> Optional[int]:
     return None
 
 
+def triplet_separation(run: Path, updates: int = 5) -> dict[str, float]:
+    """How well a trial's last ``updates`` contrastive updates (those that mined triplets) separated them: the mean
+    anchor-negative minus anchor-positive cosine distance (``separation``; 0 = not at all, as with labels that say
+    nothing about the image) and the mean triplet loss (``loss``; the margin when nothing is separated). {} for a
+    run without the contrastive step."""
+    rows = [json.loads(line) for line in (Path(run) / "history.jsonl").read_text().splitlines() if line.strip()]
+    rows = [row for row in rows if row.get("contrastive/triplets", 0) > 0][-updates:]
+    if not rows:
+        return {}
+    return {"separation": float(np.mean([r["contrastive/neg_distance"] - r["contrastive/pos_distance"] for r in rows])),
+            "loss": float(np.mean([r["contrastive/triplet_loss"] for r in rows]))}
+
+
 def variant_rows(results_dir: Path, patterns: Sequence[str], threshold: float = 0.5) -> list[dict]:
     """One row per (sweep tag, task, method) for every tag directory under ``results_dir`` matching a shell
     pattern (``"screen-mild-*"``), in name order: ``tag``, ``task``, ``method``, ``extra`` (the tag's config
@@ -200,7 +213,7 @@ def variant_rows(results_dir: Path, patterns: Sequence[str], threshold: float = 
     (steps to ``threshold``, censored at the budget; final success), ``steps_per_seed`` (None: never reached),
     ``censored_steps`` (the same, a seed that never reached it at its budget: what :mod:`statistics` takes),
     ``budget`` (env steps per run), ``found_steps`` (per seed, :func:`gaze_found_step`), ``gaze_per_seed`` (each
-    seed's :func:`final_gaze`) and the gaze metrics of :func:`final_gaze` averaged over seeds. ``threshold`` must be the one the sweep ran with (its trials measured
+    seed's :func:`final_gaze`), ``separation_per_seed`` (each seed's :func:`triplet_separation`) and the gaze metrics of :func:`final_gaze` averaged over seeds. ``threshold`` must be the one the sweep ran with (its trials measured
     steps to it)."""
     rows = []
     tags = [p for p in sorted(Path(results_dir).iterdir())
@@ -222,6 +235,7 @@ def variant_rows(results_dir: Path, patterns: Sequence[str], threshold: float = 
                 row["found_steps"] = [gaze_found_step(r) for r in runs]
                 gazes = [final_gaze(r) for r in runs]
                 row["gaze_per_seed"] = gazes
+                row["separation_per_seed"] = [triplet_separation(r) for r in runs]
                 for key in GAZE_KEYS:
                     values = [g[key] for g in gazes if key in g]
                     if values:
