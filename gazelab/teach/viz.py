@@ -326,7 +326,7 @@ def plot_fovea_per_seed(rows: Sequence[Mapping], labels: Sequence[str], *, targe
     missing = [label for row, label in zip(rows, labels) if not any("prize_distance" in g for g in row["gaze_per_seed"])]
     if missing or not rows:
         raise GazelabError(f"rows without a gaze to plot: {missing or 'none given'}")
-    fig = Figure(figsize=(8, 0.5 * len(rows) + 1.4))
+    fig = Figure(figsize=(8, 0.5 * len(rows) + 1.8))
     ax = fig.subplots()
     y = np.arange(len(rows))[::-1]
     for yi, row in zip(y, rows):
@@ -341,10 +341,10 @@ def plot_fovea_per_seed(rows: Sequence[Mapping], labels: Sequence[str], *, targe
         ax.axvline(target, color="0.3", lw=1, ls="--", label=f"{target:g} x the centred fovea's distance")
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_xlabel("final fovea -> prize / centred fovea -> prize, per seed (dot size: mu std)")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     ax.grid(axis="x", alpha=0.3)
     if title:
-        ax.set_title(title, fontsize=10)
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
