@@ -42,14 +42,14 @@ from torch import Tensor
 from gazelab.teach import viz
 from gazelab.method.attention import GaussianGaze, _gaussian_map, gaussian_map, gaze_parameters, soft_argmax
 from gazelab.method.buffer import ContrastiveBuffer
-from gazelab.method.contrastive import (ContrastiveConfig, ContrastiveLearner, _outcome_classes, cosine_distance,
-                                 knn_excluding_self, mine_triplets, spread_loss, triplet_loss)
+from gazelab.method.contrastive import (ContrastiveConfig, ContrastiveLearner, cosine_distance, knn_excluding_self,
+                                        mine_triplets, spread_loss, triplet_loss)
 from gazelab.method.encoders import FineNatureCNN, make_encoder
 from gazelab.method.plugin import ContrastivePlugin, ppo_hook
 from gazelab.method.returns import discount_cumsum, gae
 
 __all__ = ["STRICT_ENV_VAR", "ExerciseError", "Exercise", "EXERCISES", "use", "grade", "check_cases",
-           "gaze_with_squash", "mixture_map"]
+           "gaze_with_squash", "mixture_map", "mine_other_episodes"]
 
 STRICT_ENV_VAR = "GAZELAB_STRICT_EXERCISES"
 
@@ -295,6 +295,16 @@ def mixture_map(mu: Tensor, sigma: Tensor, rho: Tensor, height: int, width: int)
     return maps.view(b, k, height, width).amax(dim=1)
 
 
+def mine_other_episodes(keys: Tensor, returns: Tensor, episodes: Tensor, k: int,
+                        threshold: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Exercise 4.1: :func:`~gazelab.method.contrastive.mine_triplets` with every state an anchor, neighbours only
+    from *other episodes* than the anchor's (``neighbours="other_episodes"``) and the outcome classes
+    ``returns > threshold``. keys (N, D), returns (N,), episodes (N,) integer ids -> (anchor, positive, negative)
+    LongTensors: for each anchor, its k nearest states (L2) of other episodes; positive = the nearest of them in
+    the anchor's class, negative = the nearest in the other class; anchors lacking either are skipped."""
+    return mine_triplets(keys, returns, k, threshold=threshold, episodes=episodes, neighbours="other_episodes")
+
+
 # ------------------------------------------------------------------------------------------- inputs per exercise
 def _uniform(g: torch.Generator, low: float, high: float, *shape: int) -> Tensor:
     return low + (high - low) * torch.rand(shape, generator=g)
@@ -332,17 +342,31 @@ def _one_hot_scores(height: int, width: int, row: int, column: int, peak: float)
 
 
 def _mining_inputs(g: torch.Generator) -> dict:
+    """Continuous keys (no ties in distance), a few episodes of random lengths, N <= 60 (so the library's deeper
+    search for other-episode neighbours, 4k + 64 deep, sees every state: the exercise's k nearest are exact)."""
     n = _int(g, 12, 60)
-    returns = torch.randn(n, generator=g) if _int(g, 0, 1) else torch.randint(0, 4, (n,), generator=g).float()
-    return {"keys": torch.randn(n, _int(g, 2, 8), generator=g), "returns": returns, "k": _int(g, 2, min(10, n - 1)),
-            "threshold": None if _int(g, 0, 1) else float(returns.median())}
+    episode_ids = torch.randint(0, 1000, (_int(g, 2, 8),), generator=g)
+    episodes = episode_ids[torch.randint(0, len(episode_ids), (n,), generator=g)]
+    if _int(g, 0, 1):
+        returns = torch.randn(n, generator=g)
+        threshold = float(_uniform(g, -0.5, 0.5))
+    else:  # integer returns; a threshold equal to one of them: returns equal to it are in the low class
+        returns = torch.randint(0, 4, (n,), generator=g).float()
+        threshold = float(_int(g, 0, 2))
+    return {"keys": torch.randn(n, _int(g, 2, 8), generator=g), "returns": returns, "episodes": episodes,
+            "k": _int(g, 2, min(10, n - 1)), "threshold": threshold}
+
+
+def _mining_case(seed: int, episodes: Tensor, returns: Tensor, k: int, threshold: float, dim: int = 4) -> dict:
+    keys = torch.randn(len(episodes), dim, generator=torch.Generator().manual_seed(seed))
+    return {"keys": keys, "returns": returns, "episodes": episodes, "k": k, "threshold": threshold}
 
 
 def _mining_difference(got: Any, expected: Any, inputs: dict) -> str | None:
-    """Triplets are compared by what they are, not by index: ties in distance may pick another, equally near state.
+    """Triplets are compared by what they are, not by index (two states at the same distance are equally good).
 
-    The anchors must be the same; each anchor's positive must be in the anchor's outcome class and as near as the
-    reference's positive (likewise the negative, in the other class)."""
+    The anchors must be the same; each anchor's positive must come from another episode, be in the anchor's
+    outcome class and be as near as the reference's positive (likewise the negative, in the other class)."""
     if not isinstance(got, Sequence) or len(got) != 3:
         return f"expected three index tensors (anchor, positive, negative), got {got!r:.80}"
     try:
@@ -354,20 +378,21 @@ def _mining_difference(got: Any, expected: Any, inputs: dict) -> str | None:
         return f"anchor, positive and negative hold {len(anchors)}, {len(positives)}, {len(negatives)} indices"
     order = torch.argsort(anchors)
     anchors, positives, negatives = anchors[order], positives[order], negatives[order]
-    if not torch.equal(anchors, ref_anchors):
+    if not torch.equal(anchors, torch.as_tensor(ref_anchors).long()):
         missing = sorted(set(ref_anchors.tolist()) - set(anchors.tolist()))[:5]
         extra = sorted(set(anchors.tolist()) - set(ref_anchors.tolist()))[:5]
         return (f"{len(anchors)} triplets instead of {len(ref_anchors)} (anchors missing: {missing}, "
                 f"anchors that should have no triplet: {extra})")
-    keys = inputs["keys"].double()
-    high = _outcome_classes(inputs["returns"], inputs["threshold"])
+    keys, episodes = inputs["keys"].double(), inputs["episodes"]
+    high = inputs["returns"] > inputs["threshold"]
     n = len(keys)
-    for name, mine, ref, same in (("positive", positives, ref_positives, True),
-                                  ("negative", negatives, ref_negatives, False)):
+    for name, mine, ref, same in (("positive", positives, torch.as_tensor(ref_positives).long(), True),
+                                  ("negative", negatives, torch.as_tensor(ref_negatives).long(), False)):
         if len(mine) and (mine.min() < 0 or mine.max() >= n):
             return f"a {name} index is out of range (the buffer has {n} states)"
-        if (mine == anchors).any():
-            return f"an anchor is its own {name}"
+        if (episodes[mine] == episodes[anchors]).any():
+            a = int(anchors[episodes[mine] == episodes[anchors]][0])
+            return f"the {name} of anchor {a} comes from the anchor's own episode"
         if ((high[mine] == high[anchors]) != same).any():
             a = int(anchors[(high[mine] == high[anchors]) != same][0])
             return f"the {name} of anchor {a} is in the {'other' if same else 'same'} outcome class"
@@ -375,8 +400,9 @@ def _mining_difference(got: Any, expected: Any, inputs: dict) -> str | None:
         far = ~torch.isclose(mine_d, ref_d, rtol=1e-5, atol=1e-6)
         if far.any():
             a = int(anchors[far][0])
-            return (f"the {name} of anchor {a} is not its nearest neighbour of that class among its k nearest "
-                    f"(distance {float(mine_d[far][0]):.4g}, the nearest is at {float(ref_d[far][0]):.4g})")
+            return (f"the {name} of anchor {a} is not its nearest neighbour of that class among its k nearest states "
+                    f"of other episodes (distance {float(mine_d[far][0]):.4g}, the nearest is at "
+                    f"{float(ref_d[far][0]):.4g})")
     return None
 
 
@@ -520,19 +546,17 @@ EXERCISES: dict[str, Exercise] = {e.key: e for e in [
          "a map of one row (its centre sits at -1)": lambda: _one_hot_scores(1, 8, 0, 2, 3.0)},
         forbidden=(soft_argmax, GaussianGaze.params)),
     Exercise(
-        "4.1", "mine_triplets", lambda keys, returns, k, threshold=None: mine_triplets(keys, returns, k,
-                                                                                       threshold=threshold),
-        _mining_inputs,
-        {"binary returns, 70% successes (ties at the median)": lambda: {
-            "keys": torch.randn(40, 4, generator=torch.Generator().manual_seed(1)),
-            "returns": (torch.arange(40) % 10 < 7).float(), "k": 6, "threshold": None},
-         "one outcome class (every return equal): no triplet": lambda: {
-            "keys": torch.randn(20, 3, generator=torch.Generator().manual_seed(2)), "returns": torch.ones(20), "k": 4,
-            "threshold": None},
-         "every state twice (ties in distance)": lambda: {
-            "keys": torch.randn(15, 3, generator=torch.Generator().manual_seed(3)).repeat(2, 1),
-            "returns": torch.rand(30, generator=torch.Generator().manual_seed(4)), "k": 5, "threshold": 0.5}},
-        forbidden=(mine_triplets, knn_excluding_self, _outcome_classes),
+        "4.1", "mine_other_episodes", mine_other_episodes, _mining_inputs,
+        {"one long episode: its anchors have fewer than k states of other episodes, all successes": lambda: _mining_case(
+            1, torch.tensor([7] * 16 + [3, 3, 5, 5]), torch.cat([torch.arange(16.0) % 2, torch.ones(4)]), 6, 0.5),
+         "success flags with threshold 0: a return equal to the threshold is in the low class": lambda: _mining_case(
+            2, torch.arange(30) // 6, (torch.arange(30) % 10 < 7).float(), 5, 0.0),
+         "a single episode: no triplet": lambda: _mining_case(3, torch.zeros(12, dtype=torch.long),
+                                                              torch.arange(12.0), 4, 5.5),
+         "episode ids that are any integers (negative, large, unsorted)": lambda: _mining_case(
+            4, torch.tensor([-5, 10**9, 3, -1])[torch.arange(24) % 4], torch.rand(24, generator=torch.Generator()
+                                                                                  .manual_seed(5)), 7, 0.5)},
+        forbidden=(mine_triplets, knn_excluding_self),
         difference=_mining_difference),
     Exercise(
         "5.1", "contrastive_update", _reference_update, _update_inputs,
