@@ -9,8 +9,8 @@ iteration::
 
 PPO and SAC make the same calls; only the labeller differs (:mod:`gazelab.method.labels`): PPO's ``gae`` label
 arrives with ``end_rollout``, an episode label as each episode ends (``end_rollout`` then stores nothing). PPO makes
-its end-of-iteration calls through :func:`ppo_hook` (``train_ppo``'s ``contrastive_hook``, the seam notebook 6's
-exercise fills). Inside: the labelled maps are stored detached with their episode ids in a
+its end-of-iteration calls through :func:`ppo_hook` (``train_ppo``'s ``contrastive_hook``, a seam for
+experiments that change what happens after PPO's update). Inside: the labelled maps are stored detached with their episode ids in a
 :class:`~gazelab.method.buffer.ContrastiveBuffer`, and a :class:`~gazelab.method.contrastive.ContrastiveLearner`
 trains the attention head on triplets mined from the buffer. Nothing else of the agent changes.
 """

@@ -190,7 +190,7 @@ def train_ppo(config: PPOConfig, *, gae_fn=gae, contrastive_hook=ppo_hook) -> Tr
     """Train PPO (optionally with attention and the contrastive gaze update); see the module docstring.
 
     ``gae_fn`` (the signature of :func:`gazelab.method.returns.gae`) computes the advantages and ``contrastive_hook`` (that
-    of :func:`gazelab.method.plugin.ppo_hook`) hands each iteration to the plug-in: notebook 6 runs PPO on the student's.
+    of :func:`gazelab.method.plugin.ppo_hook`) hands each iteration to the plug-in: notebook 6 runs PPO on the student's GAE.
     """
     with Run(config) as run:
         config, device = run.config, run.device  # the resolved config: per-task defaults filled in

@@ -45,11 +45,10 @@ from gazelab.method.buffer import ContrastiveBuffer
 from gazelab.method.contrastive import (ContrastiveConfig, ContrastiveLearner, cosine_distance, knn_excluding_self,
                                         mine_triplets, spread_loss, triplet_loss)
 from gazelab.method.encoders import FineNatureCNN, make_encoder
-from gazelab.method.plugin import ContrastivePlugin, ppo_hook
 from gazelab.method.returns import discount_cumsum, gae
 
 __all__ = ["STRICT_ENV_VAR", "ExerciseError", "Exercise", "EXERCISES", "use", "grade", "check_cases",
-           "gaze_with_squash", "mixture_map", "mine_other_episodes"]
+           "gaze_with_squash", "mixture_map", "mine_other_episodes", "paired_margin"]
 
 STRICT_ENV_VAR = "GAZELAB_STRICT_EXERCISES"
 
@@ -305,6 +304,25 @@ def mine_other_episodes(keys: Tensor, returns: Tensor, episodes: Tensor, k: int,
     return mine_triplets(keys, returns, k, threshold=threshold, episodes=episodes, neighbours="other_episodes")
 
 
+def paired_margin(agent: Tensor, baseline: Tensor, resamples: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """Exercise 6.2, notebook 6's learning check: (low, margin, high), the mean over episodes of ``agent -
+    baseline`` with its 95% paired bootstrap interval.
+
+    ``agent`` and ``baseline`` are (E,) per-episode scores (success flags as 0/1, or returns) on the *same* E
+    episodes: episode i starts from the same state for both, so the difference of episode i removes how hard that
+    start was. The bootstrap resamples episodes, the pairs together: ``resamples`` rows of E episode indices drawn
+    with replacement in one call, ``torch.randint(E, (resamples, E), generator=torch.Generator().manual_seed(seed))``;
+    each row's mean difference is one resampled margin, and the interval is their 2.5% and 97.5% quantiles
+    (``torch.quantile``, linear interpolation). Computed in float64.
+    """
+    differences = torch.as_tensor(agent, dtype=torch.float64) - torch.as_tensor(baseline, dtype=torch.float64)
+    generator = torch.Generator().manual_seed(seed)
+    rows = torch.randint(len(differences), (resamples, len(differences)), generator=generator)
+    margins = differences[rows].mean(dim=1)
+    low, high = torch.quantile(margins, torch.tensor([0.025, 0.975], dtype=torch.float64))
+    return float(low), float(differences.mean()), float(high)
+
+
 # ------------------------------------------------------------------------------------------- inputs per exercise
 def _uniform(g: torch.Generator, low: float, high: float, *shape: int) -> Tensor:
     return low + (high - low) * torch.rand(shape, generator=g)
@@ -451,37 +469,28 @@ def _gae_inputs(g: torch.Generator) -> tuple:
             torch.randn(n, generator=g), next_done.float(), float(_uniform(g, 0.5, 1.0)), float(_uniform(g, 0.5, 1.0)))
 
 
-def _hook_inputs(g: torch.Generator) -> dict:
-    n, t = _int(g, 1, 4), _int(g, 2, 6)
-    iterations = _int(g, 1, 3)
-    return {"seed": _int(g, 0, 10_000), "num_envs": n, "steps": t, "every": _int(g, 1, 2),
-            "buffer_size": 0 if _int(g, 0, 1) else 64, "iterations": iterations,
-            "maps": torch.rand(iterations, t, n, 3, 4, 4, generator=g),
-            "dones": torch.rand(iterations, t, n, generator=g) < 0.3,
-            "advantages": torch.randn(iterations, t, n, generator=g),
-            "values": torch.randn(iterations, t, n, generator=g)}
+def _margin_inputs(g: torch.Generator) -> tuple:
+    """Per-episode scores of an agent and a random policy on the same episodes: success flags or returns."""
+    e = _int(g, 1, 40)
+    if _int(g, 0, 1):
+        agent = (torch.rand(e, generator=g) < float(_uniform(g, 0.0, 1.0))).float()
+        random = (torch.rand(e, generator=g) < float(_uniform(g, 0.0, 0.5))).float()
+    else:  # returns: an episode's start makes both policies' returns high or low together
+        agent = torch.randn(e, generator=g) * 5 + 20
+        random = agent - torch.randn(e, generator=g) * 3 - float(_uniform(g, -2.0, 4.0))
+    return agent, random, _int(g, 1, 500), _int(g, 0, 10_000)
 
 
-def _hook_outcome(fn: Callable, inputs: dict) -> list:
-    """A PPO-labelled plug-in fed ``iterations`` rollouts, each ended by ``fn``; what it logged, stored and learned."""
-    torch.manual_seed(inputs["seed"])
-    maps = inputs["maps"]
-    gaze = GaussianGaze(maps.shape[3], init_scale=0.5)
-    n, t = inputs["num_envs"], inputs["steps"]
-    plugin = ContrastivePlugin(
-        gaze, tuple(maps.shape[3:]),
-        config=ContrastiveConfig(num_anchors=16, k=3, min_buffer=4, lr=1e-2, labels="gae",
-                                 buffer_size=inputs["buffer_size"], every=inputs["every"]),
-        num_envs=n, max_episode_steps=t, gamma=0.9, steps_per_iteration=n * t, rollout_steps=t, seed=inputs["seed"])
-    logged = []
-    for iteration in range(inputs["iterations"]):
-        for step in range(t):
-            done = inputs["dones"][iteration, step]
-            plugin.observe(maps[iteration, step], torch.zeros(n), done, done)
-        logged.append(fn(plugin, inputs["advantages"][iteration], inputs["values"][iteration], iteration + 1))
-    stored, labels, _ = plugin.buffer.filled()
-    return (logged, stored, labels, plugin.buffer.episodes[: len(labels)], plugin.buffer.times[: len(labels)],
-            [p.detach().clone() for p in gaze.parameters()])
+def _margin_difference(got: Any, expected: Any, inputs: tuple) -> str | None:
+    """Names the number that differs: the interval's low end, the margin or the high end."""
+    if not isinstance(got, Sequence) or isinstance(got, str) or len(got) != 3:
+        return f"expected three numbers (low, margin, high), got {got!r:.80}"
+    for name, mine, reference in zip(("low (the 2.5% quantile)", "the margin", "high (the 97.5% quantile)"), got,
+                                     expected):
+        difference = _difference(mine, reference, 1e-5, 1e-4)
+        if difference is not None:
+            return f"{name}: {difference}"
+    return None
 
 
 def _rtg_inputs(g: torch.Generator) -> tuple:
@@ -574,14 +583,14 @@ EXERCISES: dict[str, Exercise] = {e.key: e for e in [
                                                                   1.0, 0.0)},
         forbidden=(gae,)),
     Exercise(
-        "6.2", "contrastive_hook", ppo_hook, _hook_inputs,
-        {"an update every second iteration, on-policy buffer": lambda: {
-            **_hook_inputs(torch.Generator().manual_seed(8)), "every": 2, "buffer_size": 0, "iterations": 2,
-            "maps": torch.rand(2, 3, 2, 3, 4, 4, generator=torch.Generator().manual_seed(9)),
-            "steps": 3, "num_envs": 2, "dones": torch.zeros(2, 3, 2, dtype=torch.bool),
-            "advantages": torch.randn(2, 3, 2), "values": torch.randn(2, 3, 2)}},
-        forbidden=(ppo_hook, ContrastivePlugin.update),  # end_rollout (the labelling) may be called
-        outcome=_hook_outcome, atol=1e-4, rtol=1e-3),
+        "6.2", "paired_margin", paired_margin, _margin_inputs,
+        {"one episode: every resample is that episode": lambda: (torch.tensor([1.0]), torch.tensor([0.0]), 50, 3),
+         "the same scores: margin 0, interval [0, 0]": lambda: (torch.tensor([1.0, 0.0, 1.0, 1.0]),
+                                                                torch.tensor([1.0, 0.0, 1.0, 1.0]), 200, 0),
+         "worse than random: a negative margin": lambda: (torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0, 0.0]),
+                                                          torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 1.0]), 300, 7),
+         "a single resample": lambda: (torch.tensor([3.0, 1.0, 2.0]), torch.tensor([1.0, 1.5, 0.0]), 1, 11)},
+        forbidden=(paired_margin,), difference=_margin_difference),
     Exercise(
         "7.1", "returns_to_go", discount_cumsum, _rtg_inputs,
         {"one step": lambda: (torch.tensor([2.0]), 0.9, torch.tensor([True])),
