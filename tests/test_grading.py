@@ -228,6 +228,71 @@ def test_the_table_is_written_when_every_notebook_fails(course, tmp_path):
     assert "no notebook named like an assignment (found: homework.ipynb)" in rows["y"]["problems"]
 
 
+# ------------------------------------------------------------------- the exercises of round 3 (issue 22)
+OWN_41 = """def my_mine_other_episodes(keys, returns, episodes, k, threshold):
+    far = torch.cdist(keys, keys).masked_fill(episodes[:, None] == episodes[None, :], float("inf"))
+    d, near = torch.sort(far, dim=1)
+    d, near = d[:, :k], near[:, :k]
+    label = returns > threshold
+    anchors, positives, negatives = [], [], []
+    for i in range(len(keys)):
+        ok = torch.isfinite(d[i])
+        mine = near[i][ok & (label[near[i]] == label[i])]
+        other = near[i][ok & (label[near[i]] != label[i])]
+        if len(mine) and len(other):
+            anchors.append(i), positives.append(int(mine[0])), negatives.append(int(other[0]))
+    return torch.tensor(anchors, dtype=torch.long), torch.tensor(positives, dtype=torch.long), torch.tensor(negatives, dtype=torch.long)
+
+
+mine_fn = use("4.1", my_mine_other_episodes)
+"""
+# neighbours from anywhere (the library's default): positives from the anchor's own episode
+WRONG_41 = OWN_41.replace("episodes[:, None] == episodes[None, :]", "torch.eye(len(keys), dtype=torch.bool)")
+OWN_62 = """def my_paired_margin(agent, random, resamples, seed):
+    gap = agent - random
+    picks = torch.randint(len(gap), (resamples, len(gap)), generator=torch.Generator().manual_seed(seed))
+    resampled = gap[picks].mean(1)
+    return torch.quantile(resampled, 0.025).item(), gap.mean().item(), torch.quantile(resampled, 0.975).item()
+
+
+margin_fn = use("6.2", my_paired_margin)
+"""
+# each policy's episodes resampled on their own: the interval of an unpaired comparison
+WRONG_62 = OWN_62.replace("resampled = gap[picks].mean(1)", "resampled = agent[picks].mean(1) - random[picks.flip(0)].mean(1)")
+ROUND3 = {("own-round3", "04_buffer_and_mining", "solution-4_1"): OWN_41,
+          ("wrong-round3", "04_buffer_and_mining", "solution-4_1"): WRONG_41,
+          ("own-round3", "06_ppo_gaze", "solution-6_2"): OWN_62,
+          ("wrong-round3", "06_ppo_gaze", "solution-6_2"): WRONG_62}
+
+
+@pytest.fixture(scope="module")
+def graded_round3(course, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("round3")
+    for (student, name, grade_id), source in ROUND3.items():
+        notebook = nbformat.read(course / "release" / name / f"{name}.ipynb", 4)
+        _cell(notebook, grade_id).source = source
+        (folder / student).mkdir(exist_ok=True)
+        nbformat.write(notebook, folder / student / f"{name}.ipynb")
+    table = grading.grade_submissions(folder, course, folder.parent / "round3.csv", gradebook=False)
+    return {(row["student"], row["notebook"]): row for row in csv.DictReader(table.open())}
+
+
+def test_the_new_mining_and_margin_exercises_give_full_marks_to_a_correct_solution(graded_round3):
+    """Exercise 4.1 (neighbours from other episodes) and 6.2 (a paired bootstrap margin over random), each written
+    another way than the model solution: full marks, no flag."""
+    mining, margin = graded_round3["own-round3", "04_buffer_and_mining"], graded_round3["own-round3", "06_ppo_gaze"]
+    assert mining["4.1 (2)"] == "2" and margin["6.2 (2)"] == "2", (mining, margin)
+    assert mining["problems"] == "" and mining["copied"] == "" and margin["copied"] == "", (mining, margin)
+    assert margin["problems"].startswith("6.1: not written yet"), margin["problems"]  # 6.1 is the release's stub
+
+
+def test_the_new_exercises_give_zero_to_a_wrong_solution(graded_round3):
+    mining, margin = graded_round3["wrong-round3", "04_buffer_and_mining"], graded_round3["wrong-round3", "06_ppo_gaze"]
+    assert mining["4.1 (2)"] == "0" and margin["6.2 (2)"] == "0", (mining, margin)
+    assert mining["problems"].startswith("4.1: wrong result"), mining["problems"]
+    assert "6.2: wrong result" in margin["problems"], margin["problems"]
+
+
 # ------------------------------------------------------------------------------------ release, secret, wheel
 def test_the_release_holds_every_notebook_and_no_solution_text(course):
     released = sorted(p.stem for p in (course / "release").rglob("*.ipynb"))
