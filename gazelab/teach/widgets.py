@@ -40,6 +40,11 @@ __all__ = ["FigureSliders", "FoveaView", "fovea_view", "fovea_explorer", "triple
 _SLIDER = dict(continuous_update=False, readout_format=".2f")
 
 
+def _float_slider(value: float, low: float, high: float, description: str) -> "ipywidgets.FloatSlider":
+    """The course's float slider: steps of 0.02, redrawn on release (not while dragging: a redraw takes a moment)."""
+    return ipywidgets.FloatSlider(value=float(value), min=low, max=high, step=0.02, description=description, **_SLIDER)
+
+
 def png_bytes(fig: Figure) -> bytes:
     """A matplotlib figure as PNG bytes."""
     buffer = io.BytesIO()
@@ -169,15 +174,13 @@ def fovea_explorer(frame, *, mu=(0.0, 0.0), sigma=(0.4, 0.4), rho: float = 0.0, 
         view = fovea_view(frame, (mu_x, mu_y), (sigma_x, sigma_y), rho, encoder=encoder)
         return _fovea_figure(frame, view, rho), view
 
-    slider = lambda value, low, high, desc: ipywidgets.FloatSlider(  # noqa: E731
-        value=float(value), min=low, max=high, step=0.02, description=desc, **_SLIDER)
     return FigureSliders(
         draw,
-        mu_x=slider(mu[0], -1.0, 1.0, "mu_x"),
-        mu_y=slider(mu[1], -1.0, 1.0, "mu_y"),
-        sigma_x=slider(sigma[0], 0.05, 2.0, "sigma_x"),
-        sigma_y=slider(sigma[1], 0.05, 2.0, "sigma_y"),
-        rho=slider(rho, -0.9, 0.9, "rho"),
+        mu_x=_float_slider(mu[0], -1.0, 1.0, "mu_x"),
+        mu_y=_float_slider(mu[1], -1.0, 1.0, "mu_y"),
+        sigma_x=_float_slider(sigma[0], 0.05, 2.0, "sigma_x"),
+        sigma_y=_float_slider(sigma[1], 0.05, 2.0, "sigma_y"),
+        rho=_float_slider(rho, -0.9, 0.9, "rho"),
     )
 
 
@@ -289,13 +292,11 @@ def hand_fovea_explorer(landscape: TripletLandscape, *, frame: int = 0, mu=(0.0,
 
     if show_static:
         display(draw(mu[0], mu[1], sigma, neighbours, fovea)[0])
-    slider = lambda value, low, high, desc: ipywidgets.FloatSlider(  # noqa: E731
-        value=float(value), min=low, max=high, step=0.02, description=desc, **_SLIDER)
     return FigureSliders(
         draw,
-        mu_x=slider(mu[0], -1.0, 1.0, "mu_x"),
-        mu_y=slider(mu[1], -1.0, 1.0, "mu_y"),
-        sigma=slider(sigma, 0.05, 1.0, "sigma"),
+        mu_x=_float_slider(mu[0], -1.0, 1.0, "mu_x"),
+        mu_y=_float_slider(mu[1], -1.0, 1.0, "mu_y"),
+        sigma=_float_slider(sigma, 0.05, 1.0, "sigma"),
         neighbours=ipywidgets.ToggleButtons(options=["any", "other_episodes"], value=neighbours,
                                             description="neighbours"),
         compared=ipywidgets.ToggleButtons(options=["anchor", "glimpse"], value=fovea, description="compared"),
