@@ -227,3 +227,77 @@ def test_the_margin_exercise_passes_a_paired_bootstrap_and_fails_an_unpaired_one
     grade("6.2", _paired_margin, seed=5, trials=20)
     with pytest.raises(ExerciseError, match="wrong result"):
         grade("6.2", lambda *args: _paired_margin(*args, paired=False))
+
+
+# ------------------------------------------------------------------------------------------------ the quizzes
+from gazelab.teach import quiz as quizzes  # noqa: E402
+
+FORMS = {"q1": "abcd", "q2": "abc", "q3": quizzes.NUMBER}
+
+
+def _answers(**given):
+    """my_quiz_0 returning ``given`` as a literal (compiled from a string: the form check alone, no source to read)."""
+    namespace = {}
+    exec(compile(f"def my_quiz_0():\n    return {given!r}\n", "<quiz cell>", "exec"), namespace)
+    return namespace["my_quiz_0"]
+
+
+def test_an_unanswered_quiz_says_so_and_the_notebook_goes_on(capsys):
+    def my_quiz_0():
+        raise NotImplementedError("Exercise: return a dict")
+
+    quizzes.quiz("0", my_quiz_0, FORMS)
+    assert 'not answered yet: replace the `raise` line of my_quiz_0 by `return {"q1": ..., "q2": ..., "q3": ...}`' \
+        in capsys.readouterr().out
+    with pytest.raises(quizzes.QuizError, match="not answered yet"):
+        quizzes.grade_quiz("0", "q1", my_quiz_0)
+
+
+def test_a_quiz_checks_the_form_of_each_answer_not_whether_it_is_right(capsys):
+    quizzes.quiz("0", _answers(q1="B", q2="(c)", q3="0.50"), FORMS)
+    out = capsys.readouterr().out
+    assert "3 of 3 answered, each in the right form" in out and "key" in out
+    quizzes.quiz("0", _answers(q1="e", q3="half", q9="a"), FORMS)
+    out = capsys.readouterr().out
+    assert "q1: expected one of the letters a, b, c, d, got 'e'" in out and "q2: not answered" in out
+    assert "q3: expected a number, got 'half'" in out and "q9: no such question" in out
+    with pytest.raises(quizzes.QuizError, match="q2: expected one of the letters a, b, c"):
+        quizzes.grade_quiz("0", "q2", _answers(q2="d"))
+
+
+def test_a_quiz_in_strict_mode_raises(monkeypatch):
+    monkeypatch.setenv(exercises.STRICT_ENV_VAR, "1")
+    with pytest.raises(quizzes.QuizError, match="q3: expected a number"):
+        quizzes.quiz("0", _answers(q1="a", q2="b", q3="none"), FORMS)
+    quizzes.quiz("0", _answers(q1="a", q2="b", q3=2), FORMS)  # the right form passes
+
+
+def test_answers_that_are_computed_are_flagged_in_the_notebook(capsys):
+    def my_quiz_0():
+        letters = "abc"
+        return {"q1": letters[0], "q2": "b", "q3": 1}
+
+    quizzes.quiz("0", my_quiz_0, FORMS)
+    out = capsys.readouterr().out
+    assert "my_quiz_0() must be a single `return {...}`" in out and "reads them from the cell's text" in out
+
+
+@pytest.mark.parametrize("source, expected", [
+    ('def f():\n    """doc"""\n    return {"q1": "b", "q2": -0.5}\n', ({"q1": "b", "q2": -0.5}, None)),
+    ('def f():\n    raise NotImplementedError("Exercise: x")\n', (None, "not answered yet")),
+    ('import os\ndef f():\n    return {"q1": os.getcwd()}\n', (None, "computes one")),
+    ('def f():\n    print("correct")\n    return {"q1": "b"}\n', (None, "single `return {...}`")),
+    ('print("correct")\n', (None, "does not define f()")),
+    ('def f(:\n', (None, "a syntax error at line 1")),
+])
+def test_the_answers_are_read_from_the_text_without_running_it(source, expected):
+    answers, problem = quizzes.read_answers(source, "f")
+    assert answers == expected[0] and (problem is None if expected[1] is None else expected[1] in problem), problem
+
+
+@pytest.mark.parametrize("answer, key, same", [
+    ("B", "b", True), ("(b)", "b", True), ("b.", "b", True), ("c", "b", False), (2, "b", False),
+    (0.1, 0.1, True), ("0.10", 0.1, True), (0.104, 0.1, True), (0.106, 0.1, False), (0.87, 0.875, True),
+    (0.88, 0.875, True), (100.9, 100, True), (102, 100, False), (True, 1, False), ("b", 1, False)])
+def test_a_numeric_answer_is_right_within_its_tolerance_and_a_letter_in_any_case(answer, key, same):
+    assert quizzes.same_answer(answer, key) is same
