@@ -57,21 +57,24 @@ def _notebook(path, cells):
     path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
 
 
-def _graded(cell_type, points, solution):
+def _graded(cell_type, points, solution, grade_id="x"):
     return {"cell_type": cell_type, "source": "x", "metadata": {"nbgrader": {"grade": True, "solution": solution,
-                                                                             "points": points}}}
+                                                                             "points": points, "grade_id": grade_id}}}
 
 
 def test_points_are_read_from_the_nbgrader_metadata(tmp_path):
     title = {"cell_type": "markdown", "source": ["# 3 · A title\n", "text"], "metadata": {}}
     _notebook(tmp_path / "03_x.ipynb", [title, _graded("code", 2, False), _graded("code", 3, False),
                                         _graded("markdown", 4, True),
-                                        {"cell_type": "code", "source": "", "metadata": {"nbgrader": {"solution": True}}}])
+                                        {"cell_type": "code", "source": "", "metadata": {"nbgrader": {"solution": True}}},
+                                        _graded("code", 1, False, "test-quiz-3_q1"),
+                                        _graded("code", 0.5, False, "test-quiz-3_q2")])
     _notebook(tmp_path / "00_setup.ipynb", [title])  # grades nothing: not an assignment
     (row,) = course.assignment_points(tmp_path)
-    assert (row.notebook, row.title, row.code_exercises, row.code_points, row.written_answers, row.written_points,
-            row.total) == ("03_x", "A title", 2, 5.0, 1, 4.0, 9.0)
-    assert course.points_table([row]).splitlines()[-1] == "| | **total** | 2 (5 points) | 1 (4 points) | **9** |"
+    assert (row.notebook, row.title, row.code_exercises, row.code_points, row.quiz_questions, row.quiz_points,
+            row.written_answers, row.written_points, row.total) == ("03_x", "A title", 2, 5.0, 2, 1.5, 1, 4.0, 10.5)
+    assert course.points_table([row]).splitlines()[-1] == (
+        "| | **total** | 2 (5 points) | 2 (1.5 points) | 1 (4 points) | **10.5** |")
 
 
 def test_the_syllabus_quotes_the_points_of_the_notebooks():

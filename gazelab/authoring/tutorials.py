@@ -15,8 +15,11 @@ writes their nbgrader metadata (:func:`annotate`): the cell of each code exercis
 comes a locked, autograded test cell, ``grade("2.1", my_gaussian_map)`` with hidden tests between
 ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``, worth :data:`CODE_POINTS` (or the points its metadata
 already holds); a solution-tagged answer is a manually graded answer cell whose text is the model answer and the
-rubric; an exercise's statement is locked. Tutorials drop the test cells (``use`` already tells the student how
-they did, and a raising test would stop the self-study notebook) and the nbgrader metadata.
+rubric; an exercise's statement is locked. A quiz (:mod:`gazelab.teach.quiz`: a ``## Quiz`` markdown cell, then a code
+cell whose ``my_quiz_N`` returns the answers between the solution markers and calls ``quiz("N", my_quiz_N, {...})``)
+gets a locked statement, a solution cell and one locked autograded test cell per question,
+``grade_quiz("N", "q1", my_quiz_N)``, worth :data:`QUIZ_POINTS`. Tutorials drop the test cells (``use`` already tells
+the student how they did, and a raising test would stop the self-study notebook) and the nbgrader metadata.
 
 The student release and the grading (``make release``, ``make grade``) are :mod:`gazelab.authoring.grading`: it grades
 each exercise from the student's solution cells in a sandboxed process, on hidden inputs drawn from a secret of the
@@ -37,6 +40,7 @@ import nbformat
 
 from gazelab.core.errors import GazelabError
 from gazelab.core.paths import REPO_ROOT
+from gazelab.teach.course import QUIZ_TEST_PREFIX
 
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
 TUTORIALS_DIR = REPO_ROOT / "tutorials"
@@ -49,12 +53,16 @@ CODE_POINTS = 2
 """Points of a code exercise's autograded test cell (unless its metadata says otherwise)."""
 ANSWER_POINTS = 2
 """Points of a written answer, graded by hand with the rubric in its model answer."""
+QUIZ_POINTS = 1
+"""Points of one quiz question (its autograded test cell), unless its metadata says otherwise."""
 HIDDEN_SEED = 2024
 """Seed of the test cell's hidden check in the solved notebooks (a self-check that ``make test`` runs; the visible
 test and ``use`` run seed 0). It is public: grades come from :mod:`gazelab.authoring.grading`, whose hidden inputs
 are drawn from the course folder's secret instead."""
 _USE = re.compile(r'\buse\(\s*"(?P<key>\d+\.\d+)"\s*,\s*(?P<fn>\w+)')
 _EXERCISE_HEADER = re.compile(r"^#+ Exercise (?P<key>\d+\.\d+)", re.MULTILINE)
+_QUIZ = re.compile(r'\bquiz\(\s*"(?P<quiz>\d+)"\s*,\s*(?P<fn>\w+)\s*,')
+_QUIZ_HEADER = re.compile(r"^#+ Quiz\b", re.MULTILINE)
 
 
 def strip_solution_code(source: str, where: str = "cell") -> str:
@@ -134,6 +142,36 @@ def _nbgrader(grade_id: str, *, grade: bool = False, solution: bool = False, loc
     return meta
 
 
+def quiz_questions(source: str) -> tuple[str, str, list[str]] | None:
+    """(quiz number, answer function, questions) of the ``quiz("N", my_quiz_N, {"q1": ..., ...})`` call in a code
+    cell's source, or None when it has none."""
+    import ast
+
+    found = _QUIZ.search(source)
+    if found is None:
+        return None
+    try:
+        tree = ast.parse("\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()))
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "quiz"
+                and len(node.args) >= 3 and isinstance(node.args[2], ast.Dict)):
+            questions = [ast.literal_eval(k) for k in node.args[2].keys]
+            return found["quiz"], found["fn"], [str(q) for q in questions]
+    return None
+
+
+def quiz_test_id(quiz: str, question: str) -> str:
+    return f"{QUIZ_TEST_PREFIX}{quiz}_{question}"
+
+
+def _quiz_test_source(quiz: str, question: str, fn: str) -> str:
+    return (f"# autograded test of quiz {quiz}, question {question}: make grade compares your answer with the "
+            f"instructor's key\n"
+            f'grade_quiz("{quiz}", "{question}", {fn})')
+
+
 def _test_source(key: str, fn: str) -> str:
     return (f'# autograded test of exercise {key}: the same check as use() above; hidden tests on other inputs\n'
             f'grade("{key}", {fn})\n'
@@ -149,6 +187,11 @@ def annotate(solution: nbformat.NotebookNode, name: str = "notebook") -> nbforma
     ``use("K", fn)`` call) that has none, and keeps the points already in the metadata."""
     notebook = copy.deepcopy(solution)
     cells, answers, key, solution_cell = [], 0, None, None
+    old_tests = {cell.metadata["nbgrader"].get("grade_id"): cell for cell in notebook.cells if is_test_cell(cell)}
+    quizzes = [q for cell in notebook.cells if cell.cell_type == "code" for q in [quiz_questions(cell.source)] if q]
+    if len({q[0] for q in quizzes}) != len(quizzes):
+        raise GazelabError(f"{name}: more than one quiz with the same number")
+    headers = iter(quizzes)
     for index, cell in enumerate(notebook.cells):
         old = cell.get("metadata", {}).get("nbgrader", {})
         if is_test_cell(cell):
@@ -156,6 +199,14 @@ def annotate(solution: nbformat.NotebookNode, name: str = "notebook") -> nbforma
         if cell.cell_type == "markdown":
             header = _EXERCISE_HEADER.search(cell.source)
             key = header["key"] if header else key
+            if _QUIZ_HEADER.search(cell.source):
+                asked = next(headers, None)
+                if asked is None:
+                    raise GazelabError(f"{name} cell {index}: a '## Quiz' heading without its quiz(\"N\", ...) cell")
+                cell.metadata["nbgrader"] = _nbgrader(f"quiz-{asked[0]}", locked=True)
+                key = None
+                cells.append(cell)
+                continue
             if SOLUTION_TAG in cell.metadata.get("tags", []):
                 answers += 1
                 answer_id = f"answer-{key}" if key else f"answer-{name[:2]}-{answers}"
@@ -170,6 +221,22 @@ def annotate(solution: nbformat.NotebookNode, name: str = "notebook") -> nbforma
             continue
         cells.append(cell)
         exercise = any(BEGIN.match(line) for line in cell.source.splitlines())
+        asked = quiz_questions(cell.source)
+        if asked is not None:  # a quiz: its solution cell, then a test cell per question
+            number, fn, questions = asked
+            if not exercise:
+                raise GazelabError(f"{name} cell {index}: quiz {number}'s answers need their # BEGIN SOLUTION region")
+            cell.metadata["nbgrader"] = _nbgrader(f"solution-quiz-{number}", solution=True)
+            for question in questions:
+                grade_id = quiz_test_id(number, question)
+                test = old_tests.get(grade_id) or nbformat.v4.new_code_cell()
+                points = test.get("metadata", {}).get("nbgrader", {}).get("points")
+                test.source = _quiz_test_source(number, question, fn)
+                test.metadata["nbgrader"] = _nbgrader(grade_id, grade=True, locked=True,
+                                                      points=QUIZ_POINTS if points is None else points)
+                cells.append(test)
+            solution_cell, key = None, None
+            continue
         used = _USE.search(cell.source)
         if exercise:
             solution_cell = cell

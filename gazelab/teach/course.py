@@ -126,6 +126,8 @@ SOLUTIONS_DIR = REPO_ROOT / "solutions"
 """The solved notebooks, whose nbgrader metadata holds every exercise's points (INSTRUCTORS.md)."""
 SYLLABUS = REPO_ROOT / "docs" / "syllabus.md"
 """The instructor's syllabus template; its points table is :func:`points_table` (a test keeps it so)."""
+QUIZ_TEST_PREFIX = "test-quiz-"
+"""grade_id prefix of a quiz question's autograded test cell (as :mod:`gazelab.authoring.tutorials` writes it)."""
 POINTS_BEGIN = "<!-- points table: python -m gazelab.teach.course points -->"
 POINTS_END = "<!-- end of the points table -->"
 
@@ -139,15 +141,18 @@ class AssignmentPoints:
     title: str
     """The notebook's first heading without its number, e.g. ``The triplet loss``."""
     code_exercises: int
-    """Autograded code exercises (nbgrader test cells: ``grade`` without ``solution``)."""
+    """Autograded code exercises (nbgrader test cells: ``grade`` without ``solution``; a quiz's aside)."""
     code_points: float
     written_answers: int
     """Manually graded answers (``grade`` and ``solution``), the capstone's conclusion included."""
     written_points: float
+    quiz_questions: int = 0
+    """Questions of the notebook's quiz (autograded test cells whose grade_id starts with ``test-quiz-``)."""
+    quiz_points: float = 0.0
 
     @property
     def total(self) -> float:
-        return self.code_points + self.written_points
+        return self.code_points + self.quiz_points + self.written_points
 
 
 def assignment_points(solutions_dir: Path = SOLUTIONS_DIR) -> list[AssignmentPoints]:
@@ -158,7 +163,7 @@ def assignment_points(solutions_dir: Path = SOLUTIONS_DIR) -> list[AssignmentPoi
     for path in sorted(Path(solutions_dir).glob("[0-9][0-9]_*.ipynb")):
         cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
         title = ""
-        counts = {"code": [0, 0.0], "written": [0, 0.0]}
+        counts = {"code": [0, 0.0], "written": [0, 0.0], "quiz": [0, 0.0]}
         for cell in cells:
             source = "".join(cell.get("source", ""))
             if not title and cell.get("cell_type") == "markdown" and source.startswith("# "):
@@ -166,13 +171,14 @@ def assignment_points(solutions_dir: Path = SOLUTIONS_DIR) -> list[AssignmentPoi
             meta = cell.get("metadata", {}).get("nbgrader", {})
             if not meta.get("grade"):
                 continue
-            kind = counts["written" if meta.get("solution") else "code"]
+            quiz = str(meta.get("grade_id", "")).startswith(QUIZ_TEST_PREFIX)
+            kind = counts["written" if meta.get("solution") else "quiz" if quiz else "code"]
             kind[0] += 1
             kind[1] += float(meta.get("points") or 0)
-        if not counts["code"][0] + counts["written"][0]:
+        if not sum(n for n, _ in counts.values()):
             continue  # the set-up check (00) grades nothing: not an assignment (make release skips it too)
         rows.append(AssignmentPoints(path.stem, title, counts["code"][0], counts["code"][1], counts["written"][0],
-                                     counts["written"][1]))
+                                     counts["written"][1], counts["quiz"][0], counts["quiz"][1]))
     if not rows:
         raise GazelabError(f"no solved notebook in {solutions_dir}: the points are read from solutions/ (a checkout)")
     return rows
@@ -181,14 +187,18 @@ def assignment_points(solutions_dir: Path = SOLUTIONS_DIR) -> list[AssignmentPoi
 def points_table(rows: Iterable[AssignmentPoints] | None = None) -> str:
     """The points per assignment as a markdown table with a total row (the syllabus' table)."""
     rows = assignment_points() if rows is None else list(rows)
-    lines = ["| # | notebook | code exercises (autograded) | written answers (by hand) | points |",
-             "|---|---|---|---|---|"]
+    lines = ["| # | notebook | code exercises (autograded) | quiz questions (autograded) | written answers (by hand) "
+             "| points |",
+             "|---|---|---|---|---|---|"]
     for row in rows:
         lines.append(f"| {row.notebook[:2]} | {row.title} | {row.code_exercises} ({row.code_points:g} points) | "
+                     f"{row.quiz_questions} ({row.quiz_points:g} points) | "
                      f"{row.written_answers} ({row.written_points:g} points) | {row.total:g} |")
-    code, written = sum(r.code_points for r in rows), sum(r.written_points for r in rows)
+    code, quiz = sum(r.code_points for r in rows), sum(r.quiz_points for r in rows)
+    written = sum(r.written_points for r in rows)
     lines.append(f"| | **total** | {sum(r.code_exercises for r in rows)} ({code:g} points) | "
-                 f"{sum(r.written_answers for r in rows)} ({written:g} points) | **{code + written:g}** |")
+                 f"{sum(r.quiz_questions for r in rows)} ({quiz:g} points) | "
+                 f"{sum(r.written_answers for r in rows)} ({written:g} points) | **{code + quiz + written:g}** |")
     return "\n".join(lines)
 
 
