@@ -1,9 +1,10 @@
 """How long `make grade` takes per student: a full submission of every notebook, graded as `make grade` grades it.
 
 A release into a fresh course folder (a temporary one), then the model solutions of all nine notebooks handed in
-as one student's (every code exercise passes, each runs in its sandboxed process), graded once with one student and
-once with ``--students`` of them; the difference gives the time per further student, the first run the fixed start
-(course set-up, the sandbox probe, nbgrader's assignments). Prints the numbers INSTRUCTORS.md quotes.
+as one student's (every code exercise passes, each runs in its sandboxed process; every quiz answer is the key's),
+graded once with one student and once with ``--students`` of them; the difference gives the time per further
+student, the first run the fixed start (course set-up, the sandbox probe, nbgrader's assignments). Prints the numbers
+INSTRUCTORS.md quotes.
 
     python benchmarks/grading_time.py --students 3
 """
@@ -42,8 +43,8 @@ def main() -> None:
         one = time.monotonic() - start
         rows = list(csv.DictReader(table.open()))
         points = sum(float(r["total"]) for r in rows)
-        print(f"1 student, {len(names)} notebooks: {one:.1f} s ({points:g} points of the code exercises; problems: "
-              f"{[r['problems'] for r in rows if r['problems']] or 'none'})")
+        print(f"1 student, {len(names)} notebooks: {one:.1f} s ({points:g} points of the code exercises and quizzes; "
+              f"problems: {[r['problems'] for r in rows if r['problems']] or 'none'})")
         for index in range(2, args.students + 1):
             hand_in(f"s{index}")
         start = time.monotonic()

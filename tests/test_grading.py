@@ -23,6 +23,7 @@ pytest.importorskip("nbgrader", reason="the grading workflow needs nbgrader (gaz
 
 GRADED = "01_triplet_loss"
 PWNED = Path("/tmp") / f"gazelab-pwned-{uuid.uuid4().hex}"
+QUIZ_FN = "my_quiz_1"
 
 OWN_11 = '''def my_cosine_distance(a, b):
     x, y = a.reshape(len(a), -1), b.reshape(len(b), -1)
@@ -81,6 +82,37 @@ def _cell(notebook, grade_id):
     return next(c for c in notebook.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id)
 
 
+def _quiz_key(name=GRADED):
+    """{question: the model answer} of a notebook's quiz, read from solutions/ (so no key is written in this file)."""
+    ((_, key),) = grading.quiz_key(nbformat.read(tutorials.SOLUTIONS_DIR / f"{name}.ipynb", 4), name).values()
+    return key
+
+
+def _quiz_source(answers, function=QUIZ_FN):
+    return f'def {function}():\n    """My answers."""\n    return {answers!r}\n'
+
+
+def _right_answers(key):
+    """The key's answers written another way: letters upper case in brackets, numbers as strings, reversed order."""
+    return {q: f"({a.upper()})" if isinstance(a, str) else f"{a:.3f}" for q, a in reversed(key.items())}
+
+
+def _wrong_answers(key):
+    """Another letter for every multiple-choice question, the number + 1 for every numeric one."""
+    return {q: ("b" if a != "b" else "c") if isinstance(a, str) else a + 1 for q, a in key.items()}
+
+
+# Each replaces the quiz's answer cell of notebook 01 (its test cells stay, or are forged too): all must score 0.
+QUIZ_CHEATS = {
+    "quiz-patched": (f"import gazelab.teach.quiz as q\nq.grade_quiz = q.quiz = lambda *a, **k: print('correct')\n"
+                     f"print('correct')\n\ndef {QUIZ_FN}():\n    raise NotImplementedError\n"),
+    "quiz-computed": (f"import json\n\ndef {QUIZ_FN}():\n    path = '{tutorials.SOLUTIONS_DIR}/{GRADED}.ipynb'\n"
+                      "    cells = json.load(open(path))['cells']\n"
+                      "    return eval(next(''.join(c['source']) for c in cells if 'quiz(' in ''.join(c['source']))"
+                      ".split('return ')[1].split('\\n')[0])\n"),
+}
+
+
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     course = tmp_path_factory.mktemp("course")
@@ -115,7 +147,20 @@ def _submissions(course, folder):
     notebook = _release(course)
     _cell(notebook, "solution-1_1").source = OWN_11
     _cell(notebook, "solution-1_2").source = OWN_12
+    _cell(notebook, "solution-quiz-1").source = _quiz_source(_right_answers(_quiz_key()))
     notebooks["own-solution"] = notebook
+    notebook = _release(course)
+    _cell(notebook, "solution-quiz-1").source = _quiz_source(_wrong_answers(_quiz_key()))
+    notebooks["quiz-wrong"] = notebook
+    for name, source in QUIZ_CHEATS.items():
+        notebook = _release(course)
+        _cell(notebook, "solution-quiz-1").source = source
+        for question in _quiz_key():  # the test cells forged too: edited, outputs that say so, 100 points each
+            test = _cell(notebook, f"test-quiz-1_{question}")
+            test.source = "print('correct')"
+            test.metadata.nbgrader["points"] = 100
+            test.outputs = [nbformat.v4.new_output("stream", name="stdout", text="correct\n")]
+        notebooks[name] = notebook
     notebooks["copy-of-model"] = nbformat.read(course / "source" / GRADED / f"{GRADED}.ipynb", 4)
     notebook = _release(course)
     _cell(notebook, "solution-1_1").source = ('from torch import nn\n\ndef my_cosine_distance(x, y):\n    """Mine."""\n'
@@ -178,14 +223,43 @@ def test_the_infinite_loop_is_stopped_within_a_minute(graded):
 def test_a_correct_solution_gets_full_marks_and_no_flag(graded):
     _, rows = graded
     row = rows["own-solution"]
-    assert (row["1.1 (2)"], row["1.2 (2)"], row["total"], row["max"]) == ("2", "2", "4", "8"), row
+    assert (row["1.1 (2)"], row["1.2 (2)"], row["total"], row["max"]) == ("2", "2", "7", "11"), row
     assert row["problems"] == "" and row["copied"] == "", row
+
+
+# ------------------------------------------------------------------------------------------------ the quiz
+def test_the_quiz_gives_each_right_answer_its_points_and_a_wrong_one_zero(graded):
+    """Right answers written another way than the key (upper case, brackets, numbers as strings, another order) get
+    a point each; wrong ones 0, each with its reason; the quiz is a column per question, as nbgrader's cells say."""
+    table, rows = graded
+    questions = list(_quiz_key())
+    columns = [f"1.{q} (1)" for q in questions]
+    assert [c for c in next(csv.reader(table.open())) if c.startswith("1.q")] == columns
+    assert [rows["own-solution"][c] for c in columns] == ["1"] * len(questions)
+    wrong = rows["quiz-wrong"]
+    assert [wrong[c] for c in columns] == ["0"] * len(questions) and wrong["total"] == "0", wrong
+    assert [p.split(":")[0] for p in wrong["problems"].split(" | ") if "wrong answer" in p] == [
+        f"1.{q}" for q in questions], wrong["problems"]
+    assert rows["blank"]["problems"].endswith("quiz 1: not answered yet"), rows["blank"]["problems"]
+
+
+@pytest.mark.parametrize("student, reason", [
+    ("quiz-patched", "quiz 1: not answered yet"),
+    ("quiz-computed", "quiz 1: my_quiz_1() must be a single `return {...}`"),
+    ("edited-test-cell", "quiz 1: not answered yet"), ("hand-set-points", "quiz 1: not answered yet")])
+def test_a_forged_quiz_scores_zero(graded, student, reason):
+    """A cell that patches the checker and prints "correct", test cells edited to print it with 100 points each, or
+    answers computed from the solved notebook: nothing of the submission runs, its answers are read from the text."""
+    _, rows = graded
+    row = rows[student]
+    assert [row[f"1.{q} (1)"] for q in _quiz_key()] == ["0"] * len(_quiz_key()) and row["total"] == "0", row
+    assert any(p.startswith(reason) for p in row["problems"].split(" | ")), row["problems"]
 
 
 def test_a_copy_of_the_model_solution_or_of_gazelab_is_graded_and_flagged(graded):
     _, rows = graded
     model, library = rows["copy-of-model"], rows["copy-of-library"]
-    assert model["total"] == "4" and library["1.1 (2)"] == "2", (model, library)
+    assert model["total"] == "7" and library["1.1 (2)"] == "2", (model, library)
     assert model["copied"].count("the model solution (solutions/01_triplet_loss.ipynb)") == 2, model["copied"]
     assert "1.1: gazelab's gazelab.method.contrastive.cosine_distance" in library["copied"], library["copied"]
     assert rows["blank"]["copied"] == "" and rows["blank"]["total"] == "0"
@@ -197,7 +271,7 @@ def test_edited_metadata_and_a_broken_notebook_are_rows_with_their_reason(graded
     assert rows["renamed-grade-ids"]["1.2 (2)"] == "2"  # the exercise whose cell kept its id is graded
     assert rows["broken"]["problems"].startswith("unreadable notebook"), rows["broken"]
     assert rows["broken"]["total"] == "0"
-    assert len(rows) == len(CHEATS) + 9
+    assert len(rows) == len(CHEATS) + len(QUIZ_CHEATS) + 10
     assert not [p for p in table.parent.iterdir() if p.name.endswith(".tmp")]  # written through a renamed temp file
 
 
@@ -213,6 +287,10 @@ def test_formgrader_shows_the_computed_points_not_nbgraders(course, graded):
         assert score("own-solution", "test-1_1") == score("own-solution", "test-1_2") == 2
         for student in ("grade-noop", "hand-set-points", "edited-test-cell", "infinite-loop"):
             assert score(student, "test-1_1") == 0, student
+        for question in _quiz_key():
+            assert score("own-solution", f"test-quiz-1_{question}") == 1
+            for student in ("quiz-wrong", *QUIZ_CHEATS):
+                assert score(student, f"test-quiz-1_{question}") == 0, (student, question)
         with pytest.raises(MissingEntry):
             gradebook.find_submission(GRADED, "broken")
 
@@ -282,7 +360,8 @@ def test_the_new_mining_and_margin_exercises_give_full_marks_to_a_correct_soluti
     another way than the model solution: full marks, no flag."""
     mining, margin = graded_round3["own-round3", "04_buffer_and_mining"], graded_round3["own-round3", "06_ppo_gaze"]
     assert mining["4.1 (2)"] == "2" and margin["6.2 (2)"] == "2", (mining, margin)
-    assert mining["problems"] == "" and mining["copied"] == "" and margin["copied"] == "", (mining, margin)
+    assert mining["problems"] == "quiz 4: not answered yet", mining["problems"]  # the quiz is the release's stub
+    assert mining["copied"] == "" and margin["copied"] == "", (mining, margin)
     assert margin["problems"].startswith("6.1: not written yet"), margin["problems"]  # 6.1 is the release's stub
 
 
@@ -310,6 +389,50 @@ def test_the_leak_scan_finds_a_solution_line(course, tmp_path):
     notebook.cells[-1].source += "\n" + secret[0]
     nbformat.write(notebook, release / f"{GRADED}.ipynb")
     assert len(grading.solution_leaks(tmp_path / "release")) == 1
+
+
+def test_no_quiz_key_is_in_the_release_the_wheel_or_the_tutorials(course):
+    """The key is the solved notebook's model answer only: the release's quiz cells are stubs, and neither the
+    release's notebooks nor the student wheel's files (nor tutorials/) hold a key in any form the scan knows (a
+    function returning it, the solution's line, its repr or JSON)."""
+    names = sorted(p.stem for p in tutorials.SOLUTIONS_DIR.glob("0[1-9]_*.ipynb"))
+    keys = {name: _quiz_key(name) for name in names}
+    assert all(len(key) >= 3 for key in keys.values()), keys
+    assert grading.quiz_key_leaks(course / "release") == []
+    assert grading.quiz_key_leaks(tutorials.TUTORIALS_DIR) == []
+    from gazelab.teach.quiz import read_answers
+
+    for name in names:
+        released = _cell(nbformat.read(course / "release" / name / f"{name}.ipynb", 4), f"solution-quiz-{int(name[:2])}")
+        assert read_answers(released.source, f"my_quiz_{int(name[:2])}") == (None, "not answered yet"), name
+
+
+def test_the_key_scan_finds_a_key_pasted_back(course, tmp_path):
+    """The scan itself can fail: a released notebook whose quiz cell returns the key again (written another way), and
+    a wheel whose module holds the key as JSON, are both reported."""
+    import json
+
+    release = tmp_path / "release"
+    (release / GRADED).mkdir(parents=True)
+    notebook = _release(course)
+    _cell(notebook, "solution-quiz-1").source = _quiz_source(_right_answers(_quiz_key()))
+    nbformat.write(notebook, release / GRADED / f"{GRADED}.ipynb")
+    with zipfile.ZipFile(release / "gazelab-0.1.0-py3-none-any.whl", "w") as wheel:
+        wheel.writestr("gazelab/teach/key.py", f"KEY = {json.dumps(_quiz_key())}\n")
+    leaks = grading.quiz_key_leaks(release)
+    assert [leak.split(":")[0] for leak in leaks] == [f"{GRADED}/{GRADED}.ipynb",
+                                                      "gazelab-0.1.0-py3-none-any.whl!gazelab/teach/key.py"], leaks
+
+
+def test_every_quiz_has_a_key_and_a_point_per_question(course):
+    """The grader's view of every assignment: each notebook 01-09 has a quiz of 3 questions, 1 point each (the test
+    cells' metadata), each with the key's answer."""
+    for source in sorted((course / "source").glob("*/*.ipynb")):
+        assignment = grading.load_assignment(source)
+        assert [(q.question, q.points) for q in assignment.quiz] == [("q1", 1), ("q2", 1), ("q3", 1)], source.name
+        assert {q.question: q.key for q in assignment.quiz} == _quiz_key(source.stem)
+        assert assignment.max_points == sum(e.points for e in assignment.exercises) + 3 + sum(
+            p for _, p in assignment.answers)
 
 
 def test_the_secret_is_private_and_in_no_wheel_or_release(course):
@@ -364,7 +487,7 @@ def test_every_model_solution_passes_the_source_rules():
     for path in sorted(tutorials.SOLUTIONS_DIR.glob("0[1-9]*.ipynb")):
         for cell in nbformat.read(path, 4).cells:
             grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
-            if cell.cell_type == "code" and grade_id.startswith("solution-"):
+            if cell.cell_type == "code" and grade_id.startswith("solution-") and "quiz" not in grade_id:
                 key = grade_id.removeprefix("solution-").replace("_", ".")
                 assert grading.forbidden(grading._code(cell.source), key) == [], (path.name, key)
 

@@ -24,6 +24,12 @@ threads or the profiler), then :mod:`gazelab.authoring.exercise_run` executes it
 :data:`HIDDEN_TRIALS` hidden ones drawn from the secret, and returns the results; they are compared here, with the
 reference values computed in this process. The exercise's points if every result matches, else 0.
 
+How a quiz is graded (:func:`score_quiz`): its answers are *read* from the text of the student's solution cell
+(:func:`gazelab.teach.quiz.read_answers`: the dict literal that ``my_quiz_N`` returns; no code of the submission
+runs) and compared with the key, the model answer in the instructor's source notebook (``course/source``, written
+from ``solutions/``; the release, the tutorials and the student wheel hold none, which :func:`release` checks). Each
+question's points (its autograded test cell's) when it is the key's answer, else 0.
+
 The written answers stay nbgrader's: each graded notebook is recorded in the course's gradebook with
 ``nbgrader autograde`` configured *not to execute anything*, and the code exercises' scores are then overwritten
 with the ones computed here, so formgrader shows them beside the answers to grade by hand, each answer with its
@@ -59,7 +65,8 @@ from typing import Any
 import nbformat
 
 from gazelab.authoring import exercise_run, sandbox
-from gazelab.authoring.tutorials import (BEGIN, SOLUTIONS_DIR, _write_atomically, annotate, is_test_cell)
+from gazelab.authoring.tutorials import (BEGIN, QUIZ_TEST_PREFIX, SOLUTIONS_DIR, _write_atomically, annotate,
+                                         is_test_cell, quiz_questions)
 from gazelab.core.errors import GazelabError
 from gazelab.core.paths import REPO_ROOT
 
@@ -238,6 +245,9 @@ def release(course: Path = COURSE_DIR, names: list[str] | None = None) -> Path:
     make_secret(course)
     secret = read_secret(course)
     wheel = build_student_wheel(course / "release")
+    keys = quiz_key_leaks(course / "release")
+    if keys:
+        raise GazelabError("a quiz key in the student release or wheel:\n" + "\n".join(keys[:20]))
     found = [p for p in (course / "release").rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
     if found:
         raise GazelabError(f"the course secret is in the release: {found}")
@@ -281,6 +291,105 @@ def solution_leaks(release_dir: Path, solutions_dir: Path = SOLUTIONS_DIR) -> li
     return leaks
 
 
+def quiz_key(notebook: nbformat.NotebookNode, name: str = "notebook") -> dict[str, tuple[str, dict[str, Any]]]:
+    """{quiz number: (answer function, key)} of a solved notebook: the answers its quiz cells return (read, not run).
+    Raises :class:`GazelabError` when a quiz of the solved notebook has no readable key for every question."""
+    from gazelab.teach.quiz import answer_problem, read_answers
+
+    keys = {}
+    for cell in notebook.cells:
+        asked = quiz_questions(cell.source) if cell.cell_type == "code" else None
+        if asked is None:
+            continue
+        number, function, questions = asked
+        key, problem = read_answers(_code(cell.source), function)
+        if problem is not None:
+            raise GazelabError(f"{name}: the key of quiz {number} cannot be read: {problem}")
+        spec = _quiz_forms(cell.source)
+        missing = [q for q in questions if answer_problem(key.get(q), spec.get(q, "")) is not None or q not in key]
+        if missing:
+            raise GazelabError(f"{name}: quiz {number}'s model answer does not answer {', '.join(missing)} in the "
+                               "form the quiz asks")
+        keys[number] = (function, key)
+    return keys
+
+
+def _quiz_forms(source: str) -> dict[str, str]:
+    """{question: its form} of the ``quiz("N", fn, {...})`` call in a cell (the letters offered, or "number")."""
+    tree = ast.parse(_code(source))
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "quiz"
+                and len(node.args) >= 3):
+            return {str(k): str(v) for k, v in ast.literal_eval(node.args[2]).items()}
+    return {}
+
+
+def _key_texts(solutions_dir: Path = SOLUTIONS_DIR) -> dict[str, tuple[dict[str, Any], list[str]]]:
+    """{"<notebook> quiz N": (key, the texts it could be found as)}: the model answer's lines, its repr, its JSON."""
+    from gazelab.authoring.tutorials import END
+
+    found = {}
+    for path in sorted(solutions_dir.glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        for number, (_, key) in quiz_key(notebook, path.name).items():
+            cell = next(c for c in notebook.cells if c.cell_type == "code"
+                        and (quiz_questions(c.source) or ("",))[0] == number)
+            lines, inside = [], False
+            for line in cell.source.splitlines():
+                if BEGIN.match(line):
+                    inside = True
+                elif END.match(line):
+                    inside = False
+                elif inside and len(line.strip()) >= 12:
+                    lines.append(line.strip())
+            found[f"{path.stem} quiz {number}"] = (key, lines + [repr(key), json.dumps(key)])
+    return found
+
+
+def quiz_key_leaks(release_dir: Path, solutions_dir: Path = SOLUTIONS_DIR) -> list[str]:
+    """``file: what`` for every quiz key found in ``release_dir`` (notebooks, the student wheel's files, any other
+    file): a function of a code cell that returns a key, or the key's text (the solution's lines, its repr or JSON)."""
+    from gazelab.teach.quiz import read_answers, same_answer
+
+    keys = _key_texts(solutions_dir)
+
+    def holds(text: str) -> list[str]:
+        return [f"{name} ({needle[:60]})" for name, (_, needles) in keys.items() for needle in needles if needle in text]
+
+    def returns_a_key(notebook) -> list[str]:
+        hits = []
+        for cell in notebook.cells:
+            if cell.cell_type != "code":
+                continue
+            try:
+                tree = ast.parse(_code(cell.source))
+            except SyntaxError:
+                continue
+            for function in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}:
+                answers, _ = read_answers(_code(cell.source), function)
+                for name, (key, _) in keys.items():
+                    if answers and all(q in answers and same_answer(answers[q], a) for q, a in key.items()):
+                        hits.append(f"{name} (returned by {function})")
+        return hits
+
+    leaks = []
+    for path in sorted(p for p in release_dir.rglob("*") if p.is_file()):
+        where = path.relative_to(release_dir)
+        if path.suffix == ".whl":
+            with zipfile.ZipFile(path) as archive:
+                for member in archive.namelist():
+                    leaks += [f"{where}!{member}: {hit}"
+                              for hit in holds(archive.read(member).decode("utf-8", errors="replace"))]
+            continue
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        hits = holds(text)
+        if path.suffix == ".ipynb":  # the cells' text, unescaped, and what their functions return
+            notebook = nbformat.reads(text, as_version=4)
+            hits += holds("\n".join(cell.source for cell in notebook.cells)) + returns_a_key(notebook)
+        leaks += [f"{where}: {hit}" for hit in dict.fromkeys(hits)]
+    return leaks
+
+
 # ----------------------------------------------------------------------------------- what an assignment grades
 @dataclasses.dataclass(frozen=True)
 class CodeExercise:
@@ -301,6 +410,30 @@ class CodeExercise:
 
 
 @dataclasses.dataclass(frozen=True)
+class QuizQuestion:
+    """One question of an assignment's quiz, as the instructor's source notebook defines it."""
+
+    quiz: str
+    """The quiz's number, e.g. "1" (notebook 1's quiz)."""
+    question: str
+    """e.g. "q1"."""
+    function: str
+    """The function of the quiz cell that returns the answers, e.g. "my_quiz_1"."""
+    points: float
+    test_id: str
+    key: Any
+    """The model answer (a letter or a number): never in anything a student gets."""
+
+    @property
+    def solution_id(self) -> str:
+        return f"solution-quiz-{self.quiz}"
+
+    @property
+    def column(self) -> str:
+        return f"{self.quiz}.{self.question} ({self.points:g})"
+
+
+@dataclasses.dataclass(frozen=True)
 class Assignment:
     """What grading needs of one assignment's source notebook (``course/source/<name>/<name>.ipynb``)."""
 
@@ -314,13 +447,18 @@ class Assignment:
     """name -> exercise key, for the notebook's ``name = use("K", fn)`` lines."""
     model: dict[str, str]
     """exercise key -> the source of its solution cell(s) in the solved notebook (for :func:`copied`)."""
+    quiz: tuple[QuizQuestion, ...] = ()
+    """The questions of the notebook's quiz (a test cell each, ``grade_quiz("N", "q1", my_quiz_N)``)."""
 
     @property
     def max_points(self) -> float:
-        return sum(e.points for e in self.exercises) + sum(p for _, p in self.answers)
+        return (sum(e.points for e in self.exercises) + sum(q.points for q in self.quiz)
+                + sum(p for _, p in self.answers))
 
 
 _GRADE_CALL = re.compile(r'^grade\(\s*"(?P<key>\d+\.\d+)"\s*,\s*(?P<fn>\w+)\s*\)', re.MULTILINE)
+_GRADE_QUIZ_CALL = re.compile(r'^grade_quiz\(\s*"(?P<quiz>\d+)"\s*,\s*"(?P<question>\w+)"\s*,\s*(?P<fn>\w+)\s*\)',
+                              re.MULTILINE)
 
 
 def _code(source: str) -> str:
@@ -334,9 +472,19 @@ def _grade_id(cell) -> str | None:
 
 def load_assignment(path: Path) -> Assignment:
     notebook = nbformat.read(path, as_version=4)
-    exercises, answers, imports, bindings, model = [], [], {}, {}, {}
+    exercises, answers, imports, bindings, model, quiz = [], [], {}, {}, {}, []
+    keys = quiz_key(notebook, path.name)
     for cell in notebook.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
+        if is_test_cell(cell) and str(meta.get("grade_id", "")).startswith(QUIZ_TEST_PREFIX):
+            found = _GRADE_QUIZ_CALL.search(cell.source)
+            if found and found["quiz"] in keys and found["question"] in keys[found["quiz"]][1]:
+                quiz.append(QuizQuestion(found["quiz"], found["question"], found["fn"],
+                                         float(meta.get("points") or 0), meta["grade_id"],
+                                         keys[found["quiz"]][1][found["question"]]))
+            elif found:
+                raise GazelabError(f"{path.name}: quiz {found['quiz']} has no key for {found['question']}")
+            continue
         if is_test_cell(cell):
             found = _GRADE_CALL.search(cell.source)
             if found:
@@ -369,10 +517,10 @@ def load_assignment(path: Path) -> Assignment:
     if solved.exists():
         for cell in nbformat.read(solved, as_version=4).cells:
             grade_id = _grade_id(cell) or ""
-            if cell.cell_type == "code" and grade_id.startswith("solution-"):
+            if cell.cell_type == "code" and grade_id.startswith("solution-") and "quiz" not in grade_id:
                 key = grade_id.removeprefix("solution-").replace("_", ".")
                 model[key] = model.get(key, "") + "\n" + _code(cell.source)
-    return Assignment(path.stem, tuple(exercises), tuple(answers), imports, bindings, model)
+    return Assignment(path.stem, tuple(exercises), tuple(answers), imports, bindings, model, tuple(quiz))
 
 
 # ------------------------------------------------------------------------------------------- the source rules
@@ -816,6 +964,8 @@ def grade_notebook(grader: Grader, assignment: Assignment, student: str, path: P
     row = Row(student, assignment.name, source=path)
     for exercise in assignment.exercises:
         row.points[exercise.column] = 0
+    for question in assignment.quiz:
+        row.points[question.column] = 0
     try:
         notebook = nbformat.read(path, as_version=4)
         cells = list(notebook.cells)
@@ -839,7 +989,37 @@ def grade_notebook(grader: Grader, assignment: Assignment, student: str, path: P
         if result.problem:
             row.problems.append(f"{exercise.key}: {result.problem}")
         row.copied += [f"{exercise.key}: {name}" for name in result.copied]
+    score_quiz(assignment, cells, row)
     return row
+
+
+def score_quiz(assignment: Assignment, cells: list, row: Row) -> None:
+    """Score the quiz questions of one submission into ``row``: the answers are read from the text of the solution
+    cell(s) with the nbgrader grade_id ``solution-quiz-N`` (:func:`gazelab.teach.quiz.read_answers`; nothing runs) and
+    compared with the key; a question scores its points when its answer is the key's, else 0 with the reason."""
+    from gazelab.teach.quiz import read_answers, same_answer
+
+    for number in dict.fromkeys(q.quiz for q in assignment.quiz):
+        questions = [q for q in assignment.quiz if q.quiz == number]
+        solution_id = questions[0].solution_id
+        sources = [_code(cell.get("source", "")) for cell in cells
+                   if cell.get("cell_type") == "code" and _grade_id(cell) == solution_id]
+        if not sources:
+            row.problems.append(f"quiz {number}: no code cell with the nbgrader grade_id {solution_id} (its metadata "
+                                "was edited?)")
+            continue
+        answers, problem = read_answers("\n\n".join(sources), questions[0].function)
+        if problem is not None:
+            row.problems.append(f"quiz {number}: {problem}")
+            continue
+        for question in questions:
+            answer = answers.get(question.question)
+            if answer is None:
+                row.problems.append(f"{number}.{question.question}: not answered")
+            elif same_answer(answer, question.key):
+                row.points[question.column] = question.points
+            else:
+                row.problems.append(f"{number}.{question.question}: wrong answer ({answer!r:.40})")
 
 
 def _record(nbgrader: _NbGrader, course: Path, assignment: Assignment, row: Row) -> None:
@@ -864,7 +1044,7 @@ def _record(nbgrader: _NbGrader, course: Path, assignment: Assignment, row: Row)
     try:
         nbgrader("autograde", assignment.name, row.student)
         with nbgrader.gradebook() as gradebook:
-            for exercise in assignment.exercises:
+            for exercise in [*assignment.exercises, *assignment.quiz]:
                 grade = gradebook.find_grade(exercise.test_id, assignment.name, assignment.name, row.student)
                 grade.auto_score = float(row.points[exercise.column])
             gradebook.db.commit()
@@ -959,6 +1139,7 @@ def write_table(rows: list[Row], assignments: dict[str, Assignment], table: Path
     graded = {row.notebook for row in rows}
     for assignment in sorted((a for a in assignments.values() if a.name in graded), key=lambda a: a.name):
         columns += [e.column for e in assignment.exercises]
+        columns += [q.column for q in assignment.quiz]
         columns += [f"{grade_id} ({points:g})" for grade_id, points in assignment.answers]
     header = ["student", "notebook", *dict.fromkeys(columns), "total", "max", "problems", "copied"]
     table.parent.mkdir(parents=True, exist_ok=True)
