@@ -45,7 +45,8 @@ __all__ = ["NUMBER", "QuizError", "quiz", "grade_quiz", "read_answers", "answer_
 NUMBER = "number"
 """The form of a numeric question in :func:`quiz`'s ``questions`` (the others list the letters they offer)."""
 NUMBER_TOLERANCE = (0.01, 0.005)
-"""A numeric answer is right within 1% of the key, and never less than 0.005 (questions ask for two decimals)."""
+"""A numeric answer is right within 1% of the key, at least 0.005 (the course's numeric questions have short exact
+answers, such as 0.1, 1.5 or 8)."""
 
 _LETTER = re.compile(r"\s*\(?\s*([A-Za-z])\s*\)?\s*\.?\s*")
 _QUIZZES: dict[str, dict[str, str]] = {}
