@@ -379,6 +379,20 @@ def test_the_release_holds_every_notebook_and_no_solution_text(course):
     assert grading.solution_leaks(course / "release") == []
 
 
+def test_every_solution_hint_reaches_the_release(course):
+    """INSTRUCTORS.md promises that ``# BEGIN SOLUTION <hint>`` leaves its hint in the student's copy."""
+    for source in sorted(tutorials.SOLUTIONS_DIR.glob("*.ipynb")):
+        if source.stem.startswith("00"):
+            continue
+        hints = [begin["hint"].strip() for cell in nbformat.read(source, 4).cells if cell.cell_type == "code"
+                 for begin in map(tutorials.BEGIN.match, cell.source.splitlines()) if begin and begin["hint"].strip()]
+        released = "\n".join(cell.source for cell in nbformat.read(
+            course / "release" / source.stem / source.name, 4).cells)
+        assert hints, source.name
+        for hint in hints:
+            assert f"# Hint: {hint}" in released, (source.name, hint)
+
+
 def test_the_leak_scan_finds_a_solution_line(course, tmp_path):
     """The scan itself can fail: a released notebook with one solution line pasted back is reported."""
     secret = sorted(grading.solution_text(nbformat.read(tutorials.SOLUTIONS_DIR / f"{GRADED}.ipynb", 4)))

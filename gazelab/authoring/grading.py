@@ -109,8 +109,12 @@ c.GenerateFeedback.preprocessors = [
 # ------------------------------------------------------------------------------------------------ course folder
 def _hint_above(source: str) -> str:
     """``# BEGIN SOLUTION hint`` -> ``# Hint: hint`` then ``# BEGIN SOLUTION``: nbgrader drops the marker line."""
-    return BEGIN.sub(lambda m: f"{m['indent']}# Hint: {m['hint'].strip()}\n{m['indent']}# BEGIN SOLUTION"
-                     if m["hint"].strip() else m[0], source)
+    def moved(line: str) -> str:
+        begin = BEGIN.match(line)
+        if not begin or not begin["hint"].strip():
+            return line
+        return f"{begin['indent']}# Hint: {begin['hint'].strip()}\n{begin['indent']}# BEGIN SOLUTION"
+    return "\n".join(moved(line) for line in source.split("\n"))
 
 
 def setup_course(course: Path = COURSE_DIR, solutions_dir: Path = SOLUTIONS_DIR,
