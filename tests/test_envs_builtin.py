@@ -6,8 +6,8 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
-from gazelab.envs import CLUTTER_LADDER, CLUTTER_NAMES, SingleEnv, list_envs, make_env
-from gazelab.envs.clutter import MIN_COLOUR_DISTANCE
+from gazelab.envs import CLUTTER_LADDER, CLUTTER_NAMES, TRANSFER_LEVELS, SingleEnv, list_envs, make_env
+from gazelab.envs.clutter import CLUTTER_LEVELS, MIN_COLOUR_DISTANCE
 from gazelab.envs.raster import DISC, SpriteRasterizer, pack, unpack
 from gazelab.envs.tabletop import (BLOCK_COLOUR, BLOCK_HALF, GOAL_COLOUR, GOAL_DRAWN_RADIUS, GRIPPER_COLOUR,
                                    GRIPPER_RADIUS)
@@ -219,10 +219,11 @@ def _lookalike_pixels(env, frames) -> float:
     return bad.float().mean().item()
 
 
-@pytest.mark.parametrize("level", CLUTTER_LADDER[1:])
+@pytest.mark.parametrize("level", CLUTTER_LADDER[1:] + TRANSFER_LEVELS)
 def test_no_graded_level_shows_a_task_coloured_lookalike(level):
     """Clutter distracts, never deceives: over 30 steps of 64 Push envs (goal, block and gripper all drawn), no
-    pixel outside a task object has that object's colour; random distractor colours keep their distance."""
+    pixel outside a task object has that object's colour; random distractor colours keep their distance (also on
+    the transfer levels: what changes there is the table, the crowd or the grain, never a look-alike)."""
     env = make_env("gazelab/Push-v0", num_envs=64, seed=1, clutter=level)
     obs, _ = env.reset()
     for a in random_actions(30, 64, seed=2):
@@ -405,3 +406,23 @@ def test_fixed_scenes_replay_the_same_clutter_in_every_episode():
     mild = make_env("gazelab/ReachClutter-v0", num_envs=64, seed=1, clutter="mild")
     mild.reset()
     assert len(_scenes(mild)) == 64
+
+
+def test_each_transfer_level_changes_one_thing_of_mild():
+    """The generalisation test's unseen clutter: the same task episodes as mild, with the table's colour, the number of
+    shapes or the background grain changed, and nothing else."""
+    frames = {}
+    for level in ("mild",) + TRANSFER_LEVELS:
+        env = make_env("gazelab/ReachClutter-v0", num_envs=16, seed=3, clutter=level)
+        obs, _ = env.reset()
+        frames[level] = obs["rgb"]
+        spec = env.clutter.spec
+        if level == "mild-crowded":
+            assert spec.num_shapes == 3 * CLUTTER_LEVELS["mild"].num_shapes
+        if level == "mild-grain":
+            assert spec.noise_bits > 0 and env.clutter.noise is not None
+    corner = lambda rgb: rgb[:, :2, :2].float().mean((0, 1, 2))  # noqa: E731  (the table shows at the corners)
+    assert (corner(frames["mild-table"]) - corner(frames["mild"])).norm() > 40
+    assert (corner(frames["mild-grain"]) - corner(frames["mild"])).norm() < 20  # grain, not a new colour
+    for level in TRANSFER_LEVELS:
+        assert not torch.equal(frames[level], frames["mild"])

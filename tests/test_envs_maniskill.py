@@ -13,6 +13,7 @@ import torch
 pytestmark = pytest.mark.maniskill
 pytest.importorskip("mani_skill")
 
+from gazelab.core.errors import GazelabError  # noqa: E402
 from gazelab.envs import describe_env, make_env  # noqa: E402
 from gazelab.envs.vulkan import VulkanUnavailableError, ensure_vulkan, find_lavapipe_icd  # noqa: E402
 
@@ -195,3 +196,13 @@ def test_maniskill_clutter_colours_keep_away_from_the_cube_and_goal():
     gap = np.linalg.norm(colours[:, None] - np.stack([CUBE_BLUE[:3], GOAL_RED[:3]])[None], axis=-1).min() * 255
     assert gap >= MIN_COLOUR_DISTANCE
     assert [level for level, share in LOOKALIKE_SHARE.items() if share > 0] == ["lookalike"]
+
+
+@pytest.mark.parametrize("level", ["mild-scenes", "mild-table"])
+def test_a_builtin_only_clutter_level_is_refused_by_name(level):
+    """The built-in tasks' own levels have no ManiSkill scene: one clear error naming the ones it takes, not a KeyError
+    from inside scene loading."""
+    from gazelab.envs.maniskill_clutter import PushCubeClutterEnv
+
+    with pytest.raises(GazelabError, match=rf"clutter='{level}' exists for the built-in tasks only.*'lookalike'"):
+        PushCubeClutterEnv(clutter=level)

@@ -28,13 +28,13 @@ import gymnasium as gym
 import torch
 
 from gazelab.core.checks import check_choice, check_int
-from gazelab.envs.clutter import CLUTTER_LADDER, CLUTTER_NAMES
+from gazelab.envs.clutter import CLUTTER_LADDER, CLUTTER_NAMES, TRANSFER_LEVELS
 from gazelab.envs.single import SingleEnv
 from gazelab.envs.tabletop import IMAGE_SIZES, TaskSpec
 from gazelab.core.errors import GazelabError
 
 __all__ = ["make_env", "list_envs", "describe_env", "is_builtin", "registry", "EnvEntry", "SingleEnv",
-           "CLUTTER_NAMES", "CLUTTER_LADDER", "default_device", "IMAGE_SIZES"]
+           "CLUTTER_NAMES", "CLUTTER_LADDER", "TRANSFER_LEVELS", "default_device", "IMAGE_SIZES"]
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,12 @@ And levels outside the ladder, by name only:
     lookalike   medium, but half the distractors copy a task colour (a moving green disc next to the static
                 goal). A memoryless policy cannot tell the goal from its twin in one frame: that is partial
                 observability, which no attention fixes. It teaches the limit; it is no default anywhere.
+
+Transfer levels (``TRANSFER_LEVELS``): mild with one thing changed, for evaluating a policy trained on ``mild`` on
+clutter it never saw (``benchmarks/generalisation.py``); as non-deceptive as the ladder:
+    mild-table    a lavender table instead of the beige one (other colours everywhere behind the objects).
+    mild-crowded  three times as many shapes (9), mild's sizes and speed.
+    mild-grain    a new background: per-episode pixel noise (4 bits) scrolling over mild's plaid.
 """
 
 from __future__ import annotations
@@ -62,6 +68,8 @@ class ClutterSpec:
     frame. S > 0: every episode replays one of S fixed scenes (the same start and motion of the distractors and the
     texture, chosen at random per episode): look-alike frames of different episodes then differ only in the task
     objects, as in a ManiSkill scene that stays the same while only the task objects move."""
+    table_colour: tuple[int, int, int] | None = None
+    """(r, g, b) of the plain table under the texture; None: the task's own (``tabletop.TABLE_COLOUR``)."""
 
 
 CLUTTER_LEVELS: dict[str, ClutterSpec] = {
@@ -71,12 +79,18 @@ CLUTTER_LEVELS: dict[str, ClutterSpec] = {
     "heavy": ClutterSpec(12, 0.0, (0.08, 0.1, 0.12, 0.14), 0.06, 45.0, 5),
     "mild-scenes": ClutterSpec(3, 0.0, (0.12, 0.16, 0.2), 0.02, 15.0, 0, scenes=4),
     "lookalike": ClutterSpec(6, 0.5, (0.1, 0.14, 0.18, 0.22), 0.04, 35.0, 0),
+    "mild-table": ClutterSpec(3, 0.0, (0.12, 0.16, 0.2), 0.02, 15.0, 0, table_colour=(175, 155, 205)),
+    "mild-crowded": ClutterSpec(9, 0.0, (0.12, 0.16, 0.2), 0.02, 15.0, 0),
+    "mild-grain": ClutterSpec(3, 0.0, (0.12, 0.16, 0.2), 0.02, 15.0, 4),
 }
 CLUTTER_NAMES = tuple(CLUTTER_LEVELS)
 ClutterName = Literal[CLUTTER_NAMES]
 """The names as a type (config fields and the command line offer exactly these)."""
 CLUTTER_LADDER = ("none", "mild", "medium", "heavy")
 """The graded levels, quietest first (what ``clutter=0..3`` means); ``mild-scenes`` and ``lookalike`` stand outside."""
+TRANSFER_LEVELS = ("mild-table", "mild-crowded", "mild-grain")
+"""Mild with one thing changed (table colour, number of shapes, background grain): clutter a policy trained on
+``mild`` never saw."""
 MIN_COLOUR_DISTANCE = 100.0
 """Smallest RGB distance (0..441) between a random distractor colour and any task colour. At 100 a distractor can
 be the goal's size and move near it, but a green one is never a plausible goal."""

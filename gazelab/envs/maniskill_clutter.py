@@ -22,6 +22,7 @@ from mani_skill.utils.building import actors
 from mani_skill.utils.registration import register_env
 from mani_skill.utils.structs import Actor, Pose
 
+from gazelab.core.errors import GazelabError
 from gazelab.envs.clutter import MIN_COLOUR_DISTANCE, clutter_level
 
 MANISKILL_ID = "PushCubeClutter-v1"
@@ -56,6 +57,9 @@ class PushCubeClutterEnv(PushCubeEnv):
 
     def __init__(self, *args, clutter: str | int = "medium", **kwargs):
         self.clutter = clutter_level(clutter)
+        if self.clutter not in NUM_DISTRACTORS:  # the built-in tasks' scene, transfer levels: no ManiSkill version
+            raise GazelabError(f"clutter={clutter!r} exists for the built-in tasks only; {MANISKILL_ID} takes one of "
+                               f"{tuple(NUM_DISTRACTORS)} or 0..3")
         super().__init__(*args, **kwargs)
 
     def _load_scene(self, options: dict):

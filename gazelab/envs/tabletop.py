@@ -149,7 +149,8 @@ class TabletopEnv(gym.Env):
         self.clutter_gen = torch.Generator(device=self.device)
         self._seed(seed)
 
-        colours = torch.tensor([TABLE_COLOUR, GOAL_COLOUR, BLOCK_COLOUR, GRIPPER_COLOUR], dtype=torch.uint8,
+        table = CLUTTER_LEVELS[self.clutter_level].table_colour or TABLE_COLOUR
+        colours = torch.tensor([table, GOAL_COLOUR, BLOCK_COLOUR, GRIPPER_COLOUR], dtype=torch.uint8,
                                device=self.device)
         task_sprites = [(DISC, GOAL_DRAWN_RADIUS), (SQUARE, BLOCK_HALF), (DISC, GRIPPER_RADIUS)]
         self.clutter = Clutter(CLUTTER_LEVELS[self.clutter_level], num_envs, image_size, colours[0], colours[1:],
