@@ -32,6 +32,7 @@ from gazelab.rl.checkpoint import load_checkpoint
 from gazelab.core.checks import AtLeast, check_fields
 from gazelab.rl.config import TrainConfig, config_from_dict
 from gazelab.core.errors import GazelabError, TrainingDiverged
+from gazelab.envs.clutter import ClutterName
 
 __all__ = ["main"]
 
@@ -56,6 +57,8 @@ class Eval:
     """write episode.gif (and episode.mp4 if imageio-ffmpeg works) with the fovea drawn"""
     device: str = "auto"
     """torch device ('auto' = cuda if available)"""
+    clutter: Optional[ClutterName] = None
+    """evaluate on this clutter level instead of the run's own (e.g. mild-table: clutter it never saw)"""
 
     def __post_init__(self):
         check_fields(self)
@@ -64,7 +67,7 @@ class Eval:
         from gazelab.experiments.evaluate import evaluate_run
 
         summary = evaluate_run(self.run, num_episodes=self.num_episodes, num_envs=self.num_envs, seed=self.seed,
-                               out_dir=self.out, video=self.video, device=self.device)
+                               out_dir=self.out, video=self.video, device=self.device, clutter=self.clutter)
         print(f"{summary['env_id']} {summary['method']}: success {summary['eval/success_once']:.2f}, "
               f"return {summary['eval/return']:.2f}, length {summary['eval/episode_len']:.1f} "
               f"over {summary['num_episodes']} episodes")

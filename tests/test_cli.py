@@ -16,6 +16,7 @@ from gazelab.rl.algorithms import ALGORITHMS
 from gazelab.rl.checkpoint import load_checkpoint
 from gazelab.cli import main
 from gazelab.envs import list_envs, registry
+from gazelab.core.errors import GazelabError
 
 TINY = ["--env-id", "gazelab/Reach-v0", "--num-envs", "4", "--num-steps", "8", "--num-minibatches", "1",
         "--update-epochs", "1", "--encoder", "nature", "--eval-freq", "0", "--no-progress"]
@@ -227,3 +228,26 @@ def test_resume_needs_a_budget_above_the_current_step(finished_run, tmp_path, ca
     given = budget[-1] if budget else "32"
     assert code == 2 and f"total_timesteps={given}" in err and "at step 32" in err, err
     assert (run / "checkpoint.pt").read_bytes() == before  # the saved run is untouched
+
+
+def test_eval_on_clutter_the_run_never_saw(finished_run, tmp_path, capsys):
+    """``--clutter`` swaps the run's clutter level for another (a transfer level); its summary says which, in a folder
+    of its own, and an unknown level is refused with the allowed names."""
+    run = _copy(finished_run, tmp_path)
+    assert main(["eval", str(run), "--clutter", "mild-table", "--num-episodes", "2", "--num-envs", "2",
+                 "--no-video"]) == 0
+    summary = json.loads((run / "eval-mild-table" / "eval.json").read_text())
+    assert summary["clutter"] == "mild-table" and 0 <= summary["eval/success_once"] <= 1
+    assert not (run / "eval").exists()
+    code, err = _run(["eval", str(run), "--clutter", "plaid", "--no-video"], capsys)
+    assert code == 2 and "plaid" in err and "mild-grain" in err, err
+
+
+def test_evaluate_on_levels_refuses_an_unknown_level_before_playing(finished_run):
+    from gazelab.experiments.evaluate import evaluate_on_levels
+
+    results = evaluate_on_levels(finished_run, ["mild", "mild-crowded"], num_episodes=2, num_envs=2)
+    assert results["method"] == "none" and list(results["levels"]) == ["mild", "mild-crowded"]
+    assert all(0 <= metrics["success_once"] <= 1 for metrics in results["levels"].values())
+    with pytest.raises(GazelabError, match=r"clutter='plaid' is not a level; use one of .*'mild-table'"):
+        evaluate_on_levels(finished_run, ["mild", "plaid"], num_episodes=2, num_envs=2)

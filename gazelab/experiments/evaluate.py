@@ -1,6 +1,7 @@
 """Saved runs on screen: evaluate a run's policy, and record an episode with its fovea drawn on the frames.
 
-``gazelab eval`` is :func:`evaluate_run`. The pieces:
+``gazelab eval`` is :func:`evaluate_run`; :func:`evaluate_on_levels` is the same policy on several clutter levels
+(a policy trained on ``mild`` on clutter it never saw: ``benchmarks/generalisation.py``). The pieces:
 
 * :func:`gazelab.rl.algorithms.load_policy`: the policy of a saved run, rebuilt without an env;
 * :func:`gazelab.rl.evaluation.evaluate_policy`: success rate, return and length over N whole episodes;
@@ -18,34 +19,48 @@ from typing import Optional
 from gazelab.rl.algorithms import load_policy
 from gazelab.rl.checkpoint import write_atomic
 from gazelab.envs import describe_env, make_env
+from gazelab.envs.clutter import clutter_level
 from gazelab.rl.evaluation import evaluate_policy
 from gazelab.rl.video import image_cnn, record_episode, write_video
 
-__all__ = ["evaluate_run"]
+__all__ = ["evaluate_run", "evaluate_on_levels", "eval_env_kwargs"]
+
+
+def eval_env_kwargs(config, clutter: Optional[str] = None) -> dict:
+    """``make_env`` keywords of a run's own task, with its clutter level swapped for ``clutter`` when given (an
+    unknown level is refused by name, before any env is made)."""
+    kwargs = config.env_kwargs()
+    if clutter is not None:
+        kwargs["clutter"] = clutter_level(clutter)
+    return kwargs
 
 
 def evaluate_run(run_or_checkpoint, *, num_episodes: int = 50, num_envs: int = 16, seed: int = 10_000,
                  out_dir: Optional[str | os.PathLike] = None, video: bool = True, device: str = "auto",
-                 fps: int = 10) -> dict:
+                 fps: int = 10, clutter: Optional[str] = None) -> dict:
     """Evaluate a saved run: deterministic success rate over ``num_episodes`` and a video of one episode.
 
-    Writes ``eval.json`` (and ``episode.gif`` / ``episode.mp4``) to ``out_dir`` (default ``<run dir>/eval``).
-    Returns the summary dict (metrics, episode of the video, written paths).
+    ``clutter``: a clutter level instead of the one the run trained on (e.g. a transfer level, ``mild-table``).
+    Writes ``eval.json`` (and ``episode.gif`` / ``episode.mp4``) to ``out_dir`` (default ``<run dir>/eval``, or
+    ``<run dir>/eval-<clutter>`` with ``clutter``). Returns the summary dict (metrics, episode of the video, paths).
     """
     agent, config, _ = load_policy(run_or_checkpoint, device)
+    env_kwargs = eval_env_kwargs(config, clutter)
     device_ = next(agent.parameters()).device
     path = Path(run_or_checkpoint)
-    out = Path(out_dir) if out_dir is not None else (path if path.is_dir() else path.parent) / "eval"
-    env = make_env(config.env_id, min(num_envs, num_episodes), seed=seed, device=device_, **config.env_kwargs())
+    folder = "eval" if clutter is None else f"eval-{env_kwargs['clutter']}"
+    out = Path(out_dir) if out_dir is not None else (path if path.is_dir() else path.parent) / folder
+    env = make_env(config.env_id, min(num_envs, num_episodes), seed=seed, device=device_, **env_kwargs)
     print(describe_env(env))
     try:
         metrics = evaluate_policy(agent.act, env, num_episodes, cnn=image_cnn(agent))
     finally:
         env.close()
     summary = {"run": str(run_or_checkpoint), "env_id": config.env_id, "method": config.method_name(),
-               "num_episodes": num_episodes, "seed": seed, **{f"eval/{k}": v for k, v in metrics.items()}}
+               "clutter": env_kwargs.get("clutter"), "num_episodes": num_episodes, "seed": seed,
+               **{f"eval/{k}": v for k, v in metrics.items()}}
     if video:
-        env = make_env(config.env_id, 1, seed=seed, device=device_, **config.env_kwargs())
+        env = make_env(config.env_id, 1, seed=seed, device=device_, **env_kwargs)
         try:
             frames, episode = record_episode(agent.act, env, encoder=image_cnn(agent))
         finally:
@@ -56,3 +71,22 @@ def evaluate_run(run_or_checkpoint, *, num_episodes: int = 50, num_envs: int = 1
     write_atomic(out / "eval.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=2)))
     summary["json"] = str(out / "eval.json")
     return summary
+
+
+def evaluate_on_levels(run_or_checkpoint, levels, *, num_episodes: int = 100, num_envs: int = 50,
+                       seed: int = 10_000, device: str = "auto") -> dict:
+    """A saved run's deterministic policy on each clutter level of ``levels``: ``{"method": its method's name,
+    "trained_on": its clutter level, "levels": {level: metrics of evaluate_policy}}`` (success, return, and the
+    gaze-on-prize means such as ``prize_distance`` for a gaze). Every level plays the same task episodes (the same
+    ``seed``): only the clutter's pixels differ, so a drop in success is the clutter's doing. Loads the policy once."""
+    agent, config, _ = load_policy(run_or_checkpoint, device)
+    device_ = next(agent.parameters()).device
+    kwargs = {level: eval_env_kwargs(config, level) for level in levels}  # every name checked before any run
+    results = {}
+    for level in levels:
+        env = make_env(config.env_id, min(num_envs, num_episodes), seed=seed, device=device_, **kwargs[level])
+        try:
+            results[level] = evaluate_policy(agent.act, env, num_episodes, cnn=image_cnn(agent))
+        finally:
+            env.close()
+    return {"method": config.method_name(), "trained_on": config.clutter, "levels": results}

@@ -43,6 +43,7 @@ __all__ = [
     "plot_success_and_gaze",
     "plot_hand_fovea",
     "plot_placements",
+    "plot_transfer",
 ]
 
 METHOD_COLOURS: dict[str, str] = {"none": "tab:blue", "gaze+contrastive": "tab:orange", "oracle": "tab:green",
@@ -534,4 +535,44 @@ def plot_placements(table: Mapping[str, Mapping[str, object]], *, margin: float 
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.04 + 0.05 * -(-len(settings) // 2), 1, 1))
+    return fig
+
+
+def plot_transfer(result: Mapping) -> Figure:
+    """Policies evaluated on clutter they never saw (``benchmarks/generalisation.py``'s JSON): success per level
+    (IQM over seeds with its 95% interval, a dot per seed) and, for the methods with a gaze, the fovea's distance to
+    the prize (dashed: a fovea fixed at the centre). The trained level is the first, marked "(trained)"."""
+    import matplotlib.pyplot as plt
+
+    levels = list(result["levels"])
+    entries = list(result["methods"].values())
+    colours = label_colours(e["label"] for e in entries)
+    gazes = [e for e in entries if "prize_distance" in e]
+    fig, axes = plt.subplots(1, 2 if gazes else 1, figsize=(12 if gazes else 7, 3.8), squeeze=False)
+    x = np.arange(len(levels))
+    panels = [(axes[0, 0], entries, "success", "success (deterministic policy)")]
+    if gazes:
+        panels.append((axes[0, 1], gazes, "prize_distance", "fovea -> prize (image units)"))
+    for ax, group, key, ylabel in panels:
+        width = 0.8 / len(group)
+        for i, entry in enumerate(group):
+            offset = x - 0.4 + width * (i + 0.5)
+            summary = entry[f"{key}_summary"]
+            low, mid, high = (np.array([summary[level]["iqm"][j] for level in levels]) for j in range(3))
+            ax.errorbar(offset, mid, yerr=[mid - low, high - mid], fmt="o", ms=6, capsize=3,
+                        color=colours[entry["label"]], label=entry["label"])
+            for j, level in enumerate(levels):
+                values = entry[key][level]
+                ax.scatter(np.full(len(values), offset[j]) + width * 0.25, values, s=9, alpha=0.5,
+                           color=colours[entry["label"]])
+        if key == "prize_distance":
+            ax.axhline(np.mean([e["centre_distance"] for e in group]), ls="--", color="0.5", lw=1,
+                       label="fovea fixed at the centre")
+        ax.set_xticks(x, [levels[0] + "\n(trained)"] + levels[1:], fontsize=8)
+        ax.set_ylabel(ylabel)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0, 0].legend(fontsize=8, loc="lower left")
+    fig.suptitle(f"trained on {levels[0]}, evaluated on clutter never seen ({result['episodes']} episodes per seed "
+                 f"and level)", fontsize=10)
+    fig.tight_layout()
     return fig
