@@ -132,3 +132,30 @@ def test_a_method_has_the_same_colour_in_every_plotting_function():
     assert none == {to_rgba(viz.METHOD_COLOURS["none"])}
     (other,) = [line for line in success_ax.lines if line.get_label() == "label"]
     assert other.get_color() not in viz.METHOD_COLOURS.values()  # any other label: a colour no method has
+
+
+def test_plot_transfer_draws_success_for_all_and_the_fovea_only_for_gazes():
+    levels = ["mild", "mild-table"]
+
+    def entry(label, success, distance=None):
+        out = {"label": label, "success": {lv: s for lv, s in zip(levels, success)},
+               "success_summary": {lv: {"iqm": (min(s), float(np.mean(s)), max(s))} for lv, s in zip(levels, success)}}
+        if distance is not None:
+            out |= {"prize_distance": {lv: d for lv, d in zip(levels, distance)}, "centre_distance": 0.6,
+                    "prize_distance_summary": {lv: {"iqm": (min(d), float(np.mean(d)), max(d))}
+                                               for lv, d in zip(levels, distance)}}
+        return out
+
+    result = {"levels": levels, "episodes": 100, "methods": {
+        "a/none": entry("none", [[0.8, 0.9], [0.5, 0.7]]),
+        "a/gaze+contrastive": entry("gaze+contrastive", [[0.9, 0.9], [0.8, 0.9]], [[0.2, 0.3], [0.25, 0.35]])}}
+    fig = viz.plot_transfer(result)
+    success_ax, fovea_ax = fig.axes
+    assert [t.get_text() for t in success_ax.get_xticklabels()] == ["mild\n(trained)", "mild-table"]
+    assert [t.get_text() for t in success_ax.get_legend().get_texts()] == ["none", "gaze+contrastive"]
+    (none_bars,) = [bars for bars in success_ax.containers if bars.get_label() == "none"]
+    np.testing.assert_allclose(none_bars.lines[0].get_ydata(), [0.85, 0.6])  # the IQM points
+    assert len(success_ax.collections) >= 4  # a dot per seed for each method and level
+    assert [bars.get_label() for bars in fovea_ax.containers] == ["gaze+contrastive"]  # no fovea without a gaze
+    (reference,) = [line for line in fovea_ax.lines if line.get_linestyle() == "--"]
+    assert reference.get_ydata()[0] == pytest.approx(0.6)
