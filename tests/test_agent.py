@@ -106,3 +106,32 @@ def test_oracle_fovea_is_centred_on_the_prize_in_map_coordinates():
     assert heaviest.tolist() == nearest.tolist() and heaviest[:2].tolist() == [23, 77]
     with pytest.raises(ValueError, match="prize"):
         enc(_obs(3)["rgb"])  # no privileged position: one clear error
+
+
+def test_the_two_fovea_oracle_looks_at_both_parts_and_reads_them_from_the_observation():
+    """oracle_foveae=2: one fovea on each of the env's prize_parts, the larger weight per cell (both peaks at full
+    height), mu the first part's; ``see`` hands it prize_parts, the one-fovea oracle prize."""
+    two = ImageBranch(64, encoder="fine", attention="oracle", sigma=0.25, foveae=2)
+    cells = two.cnn.cell_centres()
+    parts = torch.stack([torch.stack([cells[23], cells[77]]), torch.stack([cells[5], cells[94]])])  # (2, 2, 2)
+    obs = {**_obs(2), "prize": parts[:, 0], "prize_parts": parts}
+    out = two.see(obs)
+    weights = out.attention.weights.flatten(1)
+    torch.testing.assert_close(weights[0, [23, 77]], torch.ones(2))
+    torch.testing.assert_close(weights[1, [5, 94]], torch.ones(2))
+    torch.testing.assert_close(two.cnn.map_to_image(out.attention.mu), parts[:, 0])
+    one = ImageBranch(64, encoder="fine", attention="oracle", sigma=0.25)
+    torch.testing.assert_close(one.see(obs).attention.weights.flatten(1)[0, 23], torch.tensor(1.0))
+    assert one.see(obs).attention.weights.flatten(1)[0, 77] < 0.01  # the single fovea ignores the second part
+    with pytest.raises(ValueError, match="prize_parts"):
+        two(obs["rgb"], obs["prize"])  # a (B, 2) target for two foveae: one clear error
+
+
+def test_the_two_fovea_oracle_has_its_own_name_and_needs_the_oracle():
+    from gazelab.core.errors import GazelabError
+    from gazelab.rl.ppo import PPOConfig
+
+    assert PPOConfig(attention="oracle", oracle_foveae=2).method_name() == "oracle-2foveae"
+    assert PPOConfig(attention="oracle").method_name() == "oracle"
+    with pytest.raises(GazelabError, match="oracle_foveae=2 needs attention='oracle', got attention='gaze'"):
+        PPOConfig(attention="gaze", oracle_foveae=2).validate()

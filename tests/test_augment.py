@@ -49,6 +49,18 @@ def test_the_border_repeats_the_edge_and_pad_zero_changes_nothing():
     assert random_shift(rgb, 0)[0] is rgb
 
 
+def test_both_privileged_points_move_with_their_own_image_by_one_offset():
+    """prize and prize_parts (the two-fovea oracle's targets) follow the same shift: a reach task's prize is its
+    first part before and after."""
+    rgb, prize = dots(16)
+    parts = torch.stack([prize, -prize], 1)  # (B, 2, 2)
+    torch.manual_seed(3)
+    out = augment_obs({"rgb": rgb, "state": torch.zeros(16, 4), "prize": prize, "prize_parts": parts}, "shift", 4)
+    torch.testing.assert_close(out["prize_parts"][:, 0], out["prize"])
+    torch.testing.assert_close(out["prize_parts"][:, 1] - parts[:, 1], out["prize"] - prize)
+    assert not torch.equal(out["prize"], prize)
+
+
 def test_augment_obs_keeps_the_state_and_refuses_an_unknown_kind():
     rgb, prize = dots(4)
     obs = {"rgb": rgb, "state": torch.randn(4, 4), "prize": prize}

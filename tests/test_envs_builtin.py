@@ -250,6 +250,8 @@ def test_prize_observation_is_the_decisive_object(env_id):
     for a in random_actions(60, 8):
         expected = env.goal if "Reach" in env_id else (env.block + env.goal) / 2
         torch.testing.assert_close(obs["prize"], expected)
+        parts = [env.goal, env.gripper] if "Reach" in env_id else [env.block, env.goal]
+        torch.testing.assert_close(obs["prize_parts"], torch.stack(parts, 1))
         obs, *_ = env.step(a)
 
 

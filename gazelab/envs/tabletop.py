@@ -25,7 +25,8 @@ where the goal and the block are must be read from the image. A third key, ``pri
 *privileged*: the image coordinates of what decides the return (reach: the goal; push: the midpoint of block and
 goal, which spawn 0.35-0.6 apart). The networks never read it; only the diagnostics do: the oracle fovea
 (``attention="oracle"``, the upper bound of what a perfect fovea buys) and the gaze-on-prize metric
-(:mod:`gazelab.rl.prize`).
+(:mod:`gazelab.rl.prize`). ``prize_parts`` (N, 2, 2), privileged too: the two objects the return depends on
+(reach: goal and gripper; push: block and goal), where the two-fovea oracle (``oracle_foveae=2``) looks.
 
 Step semantics copy mani_skill.vector.wrappers.gymnasium.ManiSkillVectorEnv(record_metrics=True): same-step
 auto-reset, ``final_observation`` / ``final_info`` / ``_final_info`` when any env is done.
@@ -139,6 +140,7 @@ class TabletopEnv(gym.Env):
             "rgb": gym.spaces.Box(0, 255, (image_size, image_size, 3), np.uint8),
             "state": gym.spaces.Box(-np.inf, np.inf, (4,), np.float32),
             "prize": gym.spaces.Box(-1.0, 1.0, (2,), np.float32),
+            "prize_parts": gym.spaces.Box(-1.0, 1.0, (2, 2), np.float32),
         })
         self.single_action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
@@ -289,10 +291,15 @@ class TabletopEnv(gym.Env):
         """(N, 2) image coordinates of what decides the return: the goal (reach), the block-goal midpoint (push)."""
         return self.goal if self.task.kind == "reach" else (self.block + self.goal) / 2
 
+    def prize_parts(self) -> Tensor:
+        """(N, 2, 2) image coordinates of the two objects the return depends on: goal and gripper (reach), block and
+        goal (push)."""
+        return torch.stack([self.goal, self.gripper] if self.task.kind == "reach" else [self.block, self.goal], 1)
+
     def _obs(self, idx: Tensor | None = None) -> dict[str, Tensor]:
         sel = slice(None) if idx is None else idx
         return {"rgb": self._draw(idx), "state": torch.cat([self.gripper[sel], self.velocity[sel]], 1),
-                "prize": self.prize()[sel].clone()}
+                "prize": self.prize()[sel].clone(), "prize_parts": self.prize_parts()[sel].clone()}
 
     def _info(self) -> dict:
         return {"success": self._evaluate()[0], "elapsed_steps": self.elapsed_steps.clone()}

@@ -355,28 +355,40 @@ class OracleGaze(nn.Module):
     so it shows what a *perfect* fovea would buy: the upper bound that a learned gaze can approach. It has no
     parameters and nothing trains it.
 
+    With ``foveae=2`` it places one fovea on each of the two objects the return depends on (the env's
+    ``prize_parts``: goal and gripper for reach, block and goal for push) and keeps, per cell, the larger of the two
+    weights (the mixture map of exercise 9.1): the bound of what a second fovea could buy.
+
     Args:
         in_channels: C of the feature map.
-        sigma: spread of the fovea in feature-map units (both axes; rho = 0).
+        sigma: spread of each fovea in feature-map units (both axes; rho = 0).
+        foveae: 1 (on ``prize``) or 2 (on ``prize_parts``).
     """
 
-    def __init__(self, in_channels: int, *, sigma: float = 0.44):
+    def __init__(self, in_channels: int, *, sigma: float = 0.44, foveae: int = 1):
         super().__init__()
         self.in_channels = check_int("in_channels", in_channels, 1)
         check_number("sigma", sigma, 0, low_open=True)
         self.sigma = float(sigma)
+        self.foveae = check_choice("foveae", foveae, (1, 2))
+        self.target_key = "prize" if foveae == 1 else "prize_parts"
+        """The privileged observation the trainers hand to :meth:`forward` (in map coordinates)."""
 
     def forward(self, fmap: Tensor, target: Tensor | None = None) -> AttentionOutput:
-        """fmap (B, C, h, w), target (B, 2) gaze centres in map coordinates -> AttentionOutput (like the gaze)."""
+        """fmap (B, C, h, w), target in map coordinates: (B, 2) with one fovea, (B, 2, 2) with two ->
+        AttentionOutput (like the gaze; its mu/sigma/rho are the first fovea's)."""
         _check_fmap(fmap, self.in_channels)
-        check_tensor("target", target, (fmap.shape[0], 2),
-                     f"({fmap.shape[0]}, 2) (the oracle fovea needs the env's privileged 'prize' observation, which "
-                     "only built-in tasks have)")
-        mu = target.to(fmap.dtype)
-        sigma = torch.full_like(mu, self.sigma)
-        rho = mu.new_zeros(mu.shape[0])
-        weights = _gaussian_map(mu, sigma, rho, fmap.shape[2], fmap.shape[3])
-        return AttentionOutput(fmap * weights[:, None], weights, mu, sigma, rho)
+        b = fmap.shape[0]
+        shape = (b, 2) if self.foveae == 1 else (b, 2, 2)
+        check_tensor("target", target, shape, f"{shape} (the oracle fovea needs the env's privileged "
+                     f"'{self.target_key}' observation, which only built-in tasks have)")
+        centres = target.to(fmap.dtype).reshape(-1, 2)  # (B * foveae, 2)
+        sigma = torch.full_like(centres, self.sigma)
+        rho = centres.new_zeros(centres.shape[0])
+        weights = _gaussian_map(centres, sigma, rho, fmap.shape[2], fmap.shape[3])
+        weights = weights.view(b, self.foveae, *weights.shape[1:]).amax(1)
+        first = slice(None, None, self.foveae)
+        return AttentionOutput(fmap * weights[:, None], weights, centres[first], sigma[first], rho[first])
 
 
 AttentionKind = Literal["none", "patch", "gaze", "oracle"]

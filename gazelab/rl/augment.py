@@ -29,15 +29,22 @@ AUGMENTS = typing.get_args(Augment)
 
 def random_shift(rgb: Tensor, pad: int, prize: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
     """Shift every image of ``rgb`` (B, H, W, 3) uint8 by its own random integer offset in [-pad, pad] (x and y,
-    edge pixels repeated) -> (shifted (B, H, W, 3), ``prize`` (B, 2) moved with its image, or None).
+    edge pixels repeated) -> (shifted (B, H, W, 3), ``prize`` (B, ..., 2) points moved with their image, or None).
 
     Draws 2B integers from torch's global generator (a run's checkpoint saves its state: a resumed run shifts
     the same way). ``pad=0`` returns the inputs unchanged.
     """
+    shifted, moved = _shift(rgb, pad, {} if prize is None else {"prize": prize})
+    return shifted, moved.get("prize")
+
+
+def _shift(rgb: Tensor, pad: int, points: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    """:func:`random_shift` of the images, with every tensor of points (B, ..., 2) in ``points`` moved by its
+    image's offset (one draw for all of them)."""
     check_tensor("rgb", rgb, (None, None, None, 3), "(B, H, W, 3)")
     check_int("pad", pad, 0)
     if pad == 0:
-        return rgb, prize
+        return rgb, points
     b, h, w, _ = rgb.shape
     padded = torch.nn.functional.pad(rgb.permute(0, 3, 1, 2).float(), (pad, pad, pad, pad), mode="replicate")
     padded = padded.to(rgb.dtype).permute(0, 2, 3, 1)  # (B, H+2p, W+2p, 3)
@@ -45,19 +52,25 @@ def random_shift(rgb: Tensor, pad: int, prize: Tensor | None = None) -> tuple[Te
     rows = offset[:, 1, None] + torch.arange(h, device=rgb.device)  # (B, H)
     cols = offset[:, 0, None] + torch.arange(w, device=rgb.device)  # (B, W)
     shifted = padded[torch.arange(b, device=rgb.device)[:, None, None], rows[:, :, None], cols[:, None, :]]
-    if prize is not None:
+    moved = {}
+    for name, xy in points.items():
         # Output pixel c shows input pixel c + offset - pad: the content moves by pad - offset pixels, and one pixel
         # is 2 / (side - 1) image units (pixel centres at linspace(-1, 1, side)).
-        step = torch.tensor([2.0 / (w - 1), 2.0 / (h - 1)], device=prize.device)
-        prize = prize + (pad - offset.to(prize.device, prize.dtype)) * step
-    return shifted, prize
+        step = torch.tensor([2.0 / (w - 1), 2.0 / (h - 1)], device=xy.device)
+        delta = (pad - offset.to(xy.device, xy.dtype)) * step  # (B, 2)
+        moved[name] = xy + delta.view(b, *[1] * (xy.dim() - 2), 2)
+    return shifted, moved
+
+
+PRIVILEGED_POINTS = ("prize", "prize_parts")
+"""The built-in tasks' privileged image coordinates (the oracle's targets): they move with an augmented image."""
 
 
 def augment_obs(obs: dict[str, Tensor], augment: str, pad: int) -> dict[str, Tensor]:
     """``obs`` with its images augmented by ``augment`` ('none': unchanged; 'shift': :func:`random_shift` by ``pad``)
-    and its privileged ``prize`` moved with them; the other keys (state) as they were."""
+    and its privileged points (``prize``, ``prize_parts``) moved with them; the other keys (state) as they were."""
     check_choice("augment", augment, AUGMENTS)
     if augment == "none":
         return obs
-    rgb, prize = random_shift(obs["rgb"], pad, obs.get("prize"))
-    return {**obs, "rgb": rgb, **({"prize": prize} if prize is not None else {})}
+    rgb, moved = _shift(obs["rgb"], pad, {k: obs[k] for k in PRIVILEGED_POINTS if k in obs})
+    return {**obs, "rgb": rgb, **moved}

@@ -122,6 +122,9 @@ class TrainConfig:
     """attention on the CNN map: 'none' (the baseline), 'patch' (a weight per cell), 'gaze' (Gaussian fovea), 'oracle' (diagnostic: a fovea fixed on the true decisive object; built-in tasks only)"""  # noqa: E501
     oracle_sigma: Annotated[float, Interval(0, low_open=True)] = 0.25
     """spread of the oracle fovea in image units (the image spans 2; 0.25 covers the goal and its surroundings)"""
+    oracle_foveae: Literal[1, 2] = 1
+    """oracle foveae: 1 on the decisive object (prize), 2 on the two objects the return depends on (prize_parts:
+    goal and gripper for reach, block and goal for push): the bound of what a second fovea could buy"""
     gaze_rl_grad: Annotated[float, Interval(0, 1)] = 1.0
     """scale of the RL gradients into the attention head: 1 = unchanged, 0 = none (only the contrastive step trains)"""
     gaze_head: GazeHead = "keypoint"
@@ -204,6 +207,9 @@ class TrainConfig:
         if self.contrastive and self.attention not in ("gaze", "patch"):
             raise GazelabError(f"contrastive=True needs attention='gaze' or 'patch' (there is no head to train with "
                                f"attention={self.attention!r})")
+        if self.oracle_foveae != 1 and self.attention != "oracle":
+            raise GazelabError(f"oracle_foveae={self.oracle_foveae} needs attention='oracle', got "
+                               f"attention={self.attention!r}")
         if self.attention == "oracle" and not is_builtin(self.env_id):
             raise GazelabError(f"attention='oracle' needs the true object positions of a built-in task "
                                f"(gazelab/...-v0); {self.env_id} has none")
@@ -235,7 +241,7 @@ class TrainConfig:
         if self.attention == "gaze":
             return {"head": self.gaze_head, "sigma_max": self.gaze_sigma_max}
         if self.attention == "oracle":
-            return {"sigma": self.oracle_sigma}
+            return {"sigma": self.oracle_sigma, "foveae": self.oracle_foveae}
         return {}
 
     def contrastive_plugin(self, image, max_episode_steps: int, device: torch.device,
@@ -251,8 +257,8 @@ class TrainConfig:
 
     def method_name(self) -> str:
         """Short name of the method, e.g. 'none', 'gaze', 'gaze+contrastive', 'gaze-rlfree+contrastive',
-        'none+shift'."""
-        name = self.attention
+        'none+shift', 'oracle-2foveae'."""
+        name = self.attention + ("-2foveae" if self.attention == "oracle" and self.oracle_foveae == 2 else "")
         if self.attention in ("gaze", "patch") and self.gaze_rl_grad != 1.0:
             name += "-rlfree" if self.gaze_rl_grad == 0 else f"-rl{self.gaze_rl_grad:g}"
         return name + ("+contrastive" if self.contrastive else "") + ("" if self.augment == "none" else f"+{self.augment}")

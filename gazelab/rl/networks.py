@@ -102,10 +102,16 @@ class ImageBranch(nn.Module):
         self.feature_shape = (channels, h, w)
         self.out_features = feature_dim
 
+    def see(self, obs: dict[str, Tensor]) -> ImageBranchOutput:
+        """The branch on an observation: its ``rgb``, and for the oracle fovea the privileged target it needs
+        (``prize``, or ``prize_parts`` with two foveae)."""
+        return self(obs["rgb"], obs.get(getattr(self.attention, "target_key", "prize")))
+
     def forward(self, rgb: Tensor, prize: Tensor | None = None) -> ImageBranchOutput:
         """rgb (B, H, W, 3) uint8 -> :class:`ImageBranchOutput` with features (B, feature_dim).
 
-        ``prize`` (B, 2): the env's privileged target in image coordinates, read only by the oracle fovea.
+        ``prize`` (B, 2), or (B, 2, 2) for the two-fovea oracle: the env's privileged target(s) in image
+        coordinates, read only by the oracle fovea.
         """
         fmap = self.cnn(rgb)
         if self.attention_kind == "oracle":
@@ -151,7 +157,7 @@ class PPOAgent(nn.Module):
 
     def get_features(self, obs: dict[str, Tensor]) -> tuple[Tensor, ImageBranchOutput]:
         """obs {'rgb': (B,H,W,3) uint8, 'state': (B,S)} -> latent (B, 256 or 512), the image branch's output."""
-        image = self.image(obs["rgb"], obs.get("prize"))
+        image = self.image.see(obs)
         if self.state is None:
             return image.features, image
         return torch.cat([image.features, self.state(obs["state"])], dim=1), image
@@ -217,7 +223,7 @@ class SACActor(nn.Module):
         were given)."""
         image = None
         if visual_feature is None:
-            image = self.image(obs["rgb"], obs.get("prize"))
+            image = self.image.see(obs)
             visual_feature = image.features
         x = self.mlp(torch.cat([visual_feature, self.state_input(obs)], dim=1))
         mean = self.fc_mean(x)

@@ -320,7 +320,7 @@ def train_sac(config: SACConfig) -> TrainResult:
                     if not learning_has_started:
                         actions = 2 * torch.rand((n,) + envs.single_action_space.shape, device=device) - 1
                         # the maps of what it sees, for the contrastive buffer
-                        image = actor.image(obs["rgb"], obs.get("prize")) if contrastive else None
+                        image = actor.image.see(obs) if contrastive else None
                     else:
                         actions, _, _, _, image = actor.get_action(obs)
                 if image is not None:
@@ -368,7 +368,7 @@ def train_sac(config: SACConfig) -> TrainResult:
                     min_qf_next_target = torch.min(qf1_next_target, qf2_next_target) - alpha * next_state_log_pi
                     # data["dones"] is "stop_bootstrap", computed above according to bootstrap_at_done
                     next_q_value = data["rewards"].flatten() + (1 - data["dones"].flatten()) * config.gamma * min_qf_next_target.view(-1)
-                visual_feature = actor.image(data["obs"]["rgb"], data["obs"].get("prize")).features
+                visual_feature = actor.image.see(data["obs"]).features
                 state = actor.state_input(data["obs"])
                 qf1_a_values = qf1(visual_feature, state, data["actions"]).view(-1)
                 qf2_a_values = qf2(visual_feature, state, data["actions"]).view(-1)
