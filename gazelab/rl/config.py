@@ -134,7 +134,7 @@ class TrainConfig:
     augment: Augment = "none"
     """image augmentation in the updates: 'shift' = DrQ-v2's random shift (pad, then crop back at a random offset) of every image an update samples (PPO: each minibatch; SAC: obs and next obs); the policy acts on true frames (gazelab.rl.augment)"""  # noqa: E501
     augment_pad: Annotated[int, AtLeast(1)] = 4
-    """with augment='shift': the largest shift in pixels (DrQ-v2: 4 at 84 px)"""
+    """the largest shift in pixels of augment='shift' and of CURL's two views (DrQ-v2: 4 at 84 px)"""
     contrastive: bool = False
     """return-guided contrastive update of the attention head (needs attention 'gaze' or 'patch')"""
     contrastive_config: Annotated[ContrastiveConfig, tyro.conf.arg(name="contrastive")] = dataclasses.field(

@@ -14,6 +14,9 @@ checkpoints and resume, is :class:`gazelab.rl.run.Run`):
    observations acted on go to the contrastive buffer with their label (default ``gae``: the per-step returns of
    step 2; or an episode label, :mod:`gazelab.method.labels`), and the contrastive update trains the attention head
    (its own optimizer; nothing else changes).
+5. **CURL** (only with ``curl_coef > 0``, :mod:`gazelab.rl.curl`): each minibatch's loss adds ``curl_coef`` times an
+   instance-contrastive InfoNCE on the CNN's map of two random shifts of its images; the key encoder follows after
+   each optimizer step.
 
 With ``attention="none"`` and ``contrastive=False`` this is ppo_rgb with its defaults and, per task, the settings
 of ManiSkill's ``examples.sh`` (``TASK_DEFAULTS``; the built-in tasks use ManiSkill's RGB update on a CPU-sized
@@ -35,6 +38,7 @@ import torch.nn as nn
 import torch.optim as optim
 
 from gazelab.rl.augment import augment_obs
+from gazelab.rl.curl import InstanceContrast
 from gazelab.rl.networks import PPOAgent
 from gazelab.core.checks import AtLeast, Interval
 from gazelab.rl.config import PerTask, TrainConfig, resolve_device
@@ -111,6 +115,12 @@ class PPOConfig(TrainConfig):
     """the target KL divergence threshold (None = no early stop)"""
     reward_scale: Annotated[float, AtLeast(0)] = 1.0
     """Scale the reward by this factor"""
+    curl_coef: Annotated[float, AtLeast(0)] = 0.0
+    """weight of CURL's instance-contrastive loss on the CNN, added to each minibatch's loss (0 = off; gazelab.rl.curl)"""
+    curl_dim: Annotated[int, AtLeast(1)] = 50
+    """with curl_coef > 0: width of CURL's projected code (CURL: 50)"""
+    curl_tau: Annotated[float, Interval(0, 1, low_open=True)] = 0.05
+    """with curl_coef > 0: momentum of CURL's key encoder (CURL: 0.05)"""
 
     def task_defaults(self) -> dict[str, Any]:
         defaults = {**super().task_defaults(), **BASE_DEFAULTS, **TASK_DEFAULTS.get(self.env_id, {})}
@@ -118,6 +128,9 @@ class PPOConfig(TrainConfig):
             # ManiSkill on CPU runs one simulator process per env: one per core, not the GPU's hundreds.
             defaults["num_envs"] = os.cpu_count() or 1
         return defaults
+
+    def method_name(self) -> str:
+        return super().method_name() + ("+curl" if self.curl_coef > 0 else "")
 
     @property
     def batch_size(self) -> int:
@@ -201,8 +214,11 @@ def train_ppo(config: PPOConfig, *, gae_fn=gae, contrastive_hook=ppo_hook) -> Tr
                                         **config.env_kwargs()), evaluation=True) if config.eval_freq else None
 
         agent = build_agent(config, envs).to(device)
+        curl = (InstanceContrast(agent.image.cnn, dim=config.curl_dim, tau=config.curl_tau, pad=config.augment_pad,
+                                 seed=config.seed).to(device) if config.curl_coef > 0 else None)
+        trained = [*agent.parameters(), *(curl.trainable() if curl else [])]
         # fused=True: the same Adam update in one kernel; the default per-tensor loop was ~90x slower on 2 CPU cores.
-        optimizer = optim.Adam(agent.parameters(), lr=config.learning_rate, eps=1e-5, fused=True)
+        optimizer = optim.Adam(trained, lr=config.learning_rate, eps=1e-5, fused=True)
         contrastive = config.contrastive_plugin(agent.image, envs.max_episode_steps, device,
                                                 rollout_steps=config.num_steps)
         gaze = GazeTracker(agent.image.cnn)
@@ -220,7 +236,8 @@ def train_ppo(config: PPOConfig, *, gae_fn=gae, contrastive_hook=ppo_hook) -> Tr
 
         # TRY NOT TO MODIFY: start the game (a resumed run continues where its checkpoint stopped)
         loop = LoopState(next_obs=envs.reset(seed=config.seed)[0], next_done=torch.zeros(n, device=device))
-        run.track(agent=agent, optimizer=optimizer, contrastive=contrastive, envs=envs, eval_envs=eval_envs, loop=loop)
+        run.track(agent=agent, optimizer=optimizer, contrastive=contrastive, curl=curl, envs=envs, eval_envs=eval_envs,
+                  loop=loop)
         if run.resumed and not is_builtin(config.env_id):  # ManiSkill's simulator state is not saved: new episodes
             loop.next_obs, _ = envs.reset(seed=config.seed + run.start_step)
             if contrastive:
@@ -285,7 +302,8 @@ def train_ppo(config: PPOConfig, *, gae_fn=gae, contrastive_hook=ppo_hook) -> Tr
                 for start in range(0, config.batch_size, config.minibatch_size):
                     mb_inds = b_inds[start:start + config.minibatch_size]
 
-                    mb_obs = augment_obs({k: v[mb_inds] for k, v in b_obs.items()}, config.augment, config.augment_pad)
+                    mb_raw = {k: v[mb_inds] for k, v in b_obs.items()}
+                    mb_obs = augment_obs(mb_raw, config.augment, config.augment_pad)
                     _, newlogprob, entropy, newvalue, _ = agent.get_action_and_value(mb_obs, b_actions[mb_inds])
                     logratio = newlogprob - b_logprobs[mb_inds]
                     ratio = logratio.exp()
@@ -320,11 +338,16 @@ def train_ppo(config: PPOConfig, *, gae_fn=gae, contrastive_hook=ppo_hook) -> Tr
 
                     entropy_loss = entropy.mean()
                     loss = pg_loss - config.ent_coef * entropy_loss + v_loss * config.vf_coef
+                    if curl:  # CURL: tell each image from the minibatch's others, from two shifts of it
+                        curl_loss, curl_accuracy = curl.loss(agent.image.cnn, mb_raw["rgb"])
+                        loss = loss + config.curl_coef * curl_loss
 
                     optimizer.zero_grad()
                     loss.backward()
-                    nn.utils.clip_grad_norm_(agent.parameters(), config.max_grad_norm)
+                    nn.utils.clip_grad_norm_(trained, config.max_grad_norm)
                     optimizer.step()
+                    if curl:
+                        curl.follow(agent.image.cnn)
 
                 if config.target_kl is not None and approx_kl > config.target_kl:
                     break
@@ -341,6 +364,7 @@ def train_ppo(config: PPOConfig, *, gae_fn=gae, contrastive_hook=ppo_hook) -> Tr
                 "losses/entropy": entropy_loss.item(), "losses/approx_kl": approx_kl.item(),
                 "losses/clipfrac": np.mean(clipfracs), "losses/explained_variance": explained_var,
                 **{f"gaze/{k}": v for k, v in gaze.scalars().items()},
+                **({"losses/curl": curl_loss.item(), "losses/curl_accuracy": curl_accuracy.item()} if curl else {}),
             })
             run.check_finite(iteration, scalars, {"agent": agent})
             last = iteration == config.num_iterations
