@@ -363,11 +363,8 @@ def quiz_key_leaks(release_dir: Path, solutions_dir: Path = SOLUTIONS_DIR) -> li
     def returns_a_key(notebook) -> list[str]:
         hits = []
         for cell in notebook.cells:
-            if cell.cell_type != "code":
-                continue
-            try:
-                tree = ast.parse(_code(cell.source))
-            except SyntaxError:
+            tree = _parsed(cell)
+            if tree is None:
                 continue
             for function in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}:
                 answers, _ = read_answers(_code(cell.source), function)
@@ -396,45 +393,42 @@ def quiz_key_leaks(release_dir: Path, solutions_dir: Path = SOLUTIONS_DIR) -> li
 
 # ----------------------------------------------------------------------------------- what an assignment grades
 @dataclasses.dataclass(frozen=True)
-class CodeExercise:
-    """One autograded exercise of an assignment, as the instructor's source notebook defines it."""
+class _Graded:
+    """What every autograded item of an assignment has, a code exercise or a quiz question."""
 
-    key: str
+    name: str
+    """How the grades table names it: "1.2" (exercise 1.2), "1.q1" (question q1 of quiz 1)."""
     function: str
+    """The function of the student's solution cell that its test cell calls."""
     points: float
     test_id: str
-
-    @property
-    def solution_id(self) -> str:
-        return f"solution-{self.key.replace('.', '_')}"
+    """The grade_id of its autograded test cell."""
+    solution_id: str
+    """The grade_id of the student's solution cell it grades."""
 
     @property
     def column(self) -> str:
-        return f"{self.key} ({self.points:g})"
+        return f"{self.name} ({self.points:g})"
 
 
 @dataclasses.dataclass(frozen=True)
-class QuizQuestion:
+class CodeExercise(_Graded):
+    """One autograded exercise of an assignment, as the instructor's source notebook defines it."""
+
+    key: str
+    """e.g. "1.2"."""
+
+
+@dataclasses.dataclass(frozen=True)
+class QuizQuestion(_Graded):
     """One question of an assignment's quiz, as the instructor's source notebook defines it."""
 
     quiz: str
     """The quiz's number, e.g. "1" (notebook 1's quiz)."""
     question: str
     """e.g. "q1"."""
-    function: str
-    """The function of the quiz cell that returns the answers, e.g. "my_quiz_1"."""
-    points: float
-    test_id: str
     key: Any
     """The model answer (a letter or a number): never in anything a student gets."""
-
-    @property
-    def solution_id(self) -> str:
-        return f"solution-quiz-{self.quiz}"
-
-    @property
-    def column(self) -> str:
-        return f"{self.quiz}.{self.question} ({self.points:g})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -470,6 +464,16 @@ def _code(source: str) -> str:
     return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
 
 
+def _parsed(cell) -> ast.Module | None:
+    """A code cell's syntax tree (magics blanked); None for another cell or one that does not parse."""
+    if cell.cell_type != "code":
+        return None
+    try:
+        return ast.parse(_code(cell.source))
+    except SyntaxError:
+        return None
+
+
 def _grade_id(cell) -> str | None:
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
@@ -483,9 +487,10 @@ def load_assignment(path: Path) -> Assignment:
         if is_test_cell(cell) and str(meta.get("grade_id", "")).startswith(QUIZ_TEST_PREFIX):
             found = _GRADE_QUIZ_CALL.search(cell.source)
             if found and found["quiz"] in keys and found["question"] in keys[found["quiz"]][1]:
-                quiz.append(QuizQuestion(found["quiz"], found["question"], found["fn"],
+                quiz.append(QuizQuestion(f"{found['quiz']}.{found['question']}", found["fn"],
                                          float(meta.get("points") or 0), meta["grade_id"],
-                                         keys[found["quiz"]][1][found["question"]]))
+                                         f"solution-quiz-{found['quiz']}", quiz=found["quiz"],
+                                         question=found["question"], key=keys[found["quiz"]][1][found["question"]]))
             elif found:
                 raise GazelabError(f"{path.name}: quiz {found['quiz']} has no key for {found['question']}")
             continue
@@ -493,15 +498,13 @@ def load_assignment(path: Path) -> Assignment:
             found = _GRADE_CALL.search(cell.source)
             if found:
                 exercises.append(CodeExercise(found["key"], found["fn"], float(meta.get("points") or 0),
-                                              meta["grade_id"]))
+                                              meta["grade_id"], f"solution-{found['key'].replace('.', '_')}",
+                                              key=found["key"]))
             continue
         if meta.get("grade") and meta.get("solution"):
             answers.append((meta["grade_id"], float(meta.get("points") or 0)))
-        if cell.cell_type != "code":
-            continue
-        try:
-            tree = ast.parse(_code(cell.source))
-        except SyntaxError:
+        tree = _parsed(cell)
+        if tree is None:
             continue
         for node in tree.body:
             if isinstance(node, (ast.Import, ast.ImportFrom)) and not meta.get("solution"):
