@@ -571,8 +571,8 @@ def plot_transfer(result: Mapping) -> Figure:
         ax.set_xticks(x, [levels[0] + "\n(trained)"] + levels[1:], fontsize=8)
         ax.set_ylabel(ylabel)
         ax.grid(axis="y", alpha=0.3)
-    axes[0, 0].legend(fontsize=8, loc="lower left")
     fig.suptitle(f"trained on {levels[0]}, evaluated on clutter never seen ({result['episodes']} episodes per seed "
                  f"and level)", fontsize=10)
+    axes[0, 0].legend(fontsize=8, ncol=len(entries), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     fig.tight_layout()
     return fig
