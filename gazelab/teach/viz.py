@@ -542,13 +542,12 @@ def plot_transfer(result: Mapping) -> Figure:
     """Policies evaluated on clutter they never saw (``benchmarks/generalisation.py``'s JSON): success per level
     (IQM over seeds with its 95% interval, a dot per seed) and, for the methods with a gaze, the fovea's distance to
     the prize (dashed: a fovea fixed at the centre). The trained level is the first, marked "(trained)"."""
-    import matplotlib.pyplot as plt
-
     levels = list(result["levels"])
     entries = list(result["methods"].values())
     colours = label_colours(e["label"] for e in entries)
     gazes = [e for e in entries if "prize_distance" in e]
-    fig, axes = plt.subplots(1, 2 if gazes else 1, figsize=(12 if gazes else 7, 3.8), squeeze=False)
+    fig = Figure(figsize=(12 if gazes else 7, 3.8))
+    axes = fig.subplots(1, 2 if gazes else 1, squeeze=False)
     x = np.arange(len(levels))
     panels = [(axes[0, 0], entries, "success", "success (deterministic policy)")]
     if gazes:
