@@ -75,6 +75,6 @@ def test_ppo_adds_the_contrast_to_its_loss_and_resumes_it(tmp_path):
     assert gaze(plain.history[0]) == gaze(with_curl.history[0])
     assert plain.history[0]["losses/value"] != with_curl.history[0]["losses/value"]
     saved = load_checkpoint(tmp_path / "curl")
-    assert set(saved["curl"]) >= {"bilinear", "head.0.weight", "key_head.0.weight"}
+    assert set(saved["curl"]) >= {"bilinear", "head.0.weight", "key_head.0.weight"} and saved["curl_optimizer"]["state"]
     resumed = train_ppo(saved_config(PPOConfig, tmp_path / "curl", total_timesteps=3 * 128))
     assert resumed.history[-1]["global_step"] == 3 * 128 and "losses/curl" in resumed.history[-1]

@@ -8,8 +8,9 @@ identifies an image. Together (``curl_coef > 0`` with ``gaze+contrastive``) they
 open; alone (with ``none``) CURL is the reviewers' baseline.
 
 Here the contrast is on the CNN's feature map (before the attention), flattened and projected to ``dim``
-numbers with LayerNorm, as CURL's encoder head; PPO adds ``curl_coef`` times the loss to each minibatch's loss
-(:mod:`gazelab.rl.ppo`), so the CNN learns from both, and the key encoder follows after every optimizer step.
+numbers with LayerNorm, as CURL's encoder head. PPO takes a step of CURL's own optimizer (its CNN, head and W) on
+``curl_coef`` times the loss after each minibatch's PPO step (:mod:`gazelab.rl.ppo`), so the CNN learns from both,
+and the key encoder follows after every CURL step.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class InstanceContrast(nn.Module):
         self.key_head = copy.deepcopy(self.head).requires_grad_(False)
 
     def trainable(self) -> list[nn.Parameter]:
-        """The parameters the RL optimizer also trains (the query head and W; the key encoder only follows)."""
+        """The parameters CURL's optimizer trains beside the CNN (the query head and W; the key encoder only follows)."""
         return [*self.head.parameters(), self.bilinear]
 
     def loss(self, cnn: nn.Module, rgb: Tensor) -> tuple[Tensor, Tensor]:

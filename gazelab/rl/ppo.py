@@ -14,9 +14,9 @@ checkpoints and resume, is :class:`gazelab.rl.run.Run`):
    observations acted on go to the contrastive buffer with their label (default ``gae``: the per-step returns of
    step 2; or an episode label, :mod:`gazelab.method.labels`), and the contrastive update trains the attention head
    (its own optimizer; nothing else changes).
-5. **CURL** (only with ``curl_coef > 0``, :mod:`gazelab.rl.curl`): each minibatch's loss adds ``curl_coef`` times an
-   instance-contrastive InfoNCE on the CNN's map of two random shifts of its images; the key encoder follows after
-   each optimizer step.
+5. **CURL** (only with ``curl_coef > 0``, :mod:`gazelab.rl.curl`): after each minibatch's PPO step, a step of its own
+   optimizer (as CURL's) on ``curl_coef`` times an instance-contrastive InfoNCE on the CNN's map of two random shifts
+   of the minibatch's images; then the key encoder follows.
 
 With ``attention="none"`` and ``contrastive=False`` this is ppo_rgb with its defaults and, per task, the settings
 of ManiSkill's ``examples.sh`` (``TASK_DEFAULTS``; the built-in tasks use ManiSkill's RGB update on a CPU-sized
@@ -216,9 +216,12 @@ def train_ppo(config: PPOConfig, *, gae_fn=gae, contrastive_hook=ppo_hook) -> Tr
         agent = build_agent(config, envs).to(device)
         curl = (InstanceContrast(agent.image.cnn, dim=config.curl_dim, tau=config.curl_tau, pad=config.augment_pad,
                                  seed=config.seed).to(device) if config.curl_coef > 0 else None)
-        trained = [*agent.parameters(), *(curl.trainable() if curl else [])]
         # fused=True: the same Adam update in one kernel; the default per-tensor loop was ~90x slower on 2 CPU cores.
-        optimizer = optim.Adam(trained, lr=config.learning_rate, eps=1e-5, fused=True)
+        optimizer = optim.Adam(agent.parameters(), lr=config.learning_rate, eps=1e-5, fused=True)
+        # CURL steps with an Adam of its own (its CNN, head and W), as CURL does: in PPO's loss under PPO's one gradient
+        # clip it crowded out PPO's gradient and no policy learned (docs/evidence.md, 2026-12-07)
+        curl_optimizer = (optim.Adam([*agent.image.cnn.parameters(), *curl.trainable()], lr=config.learning_rate,
+                                     eps=1e-5, fused=True) if curl else None)
         contrastive = config.contrastive_plugin(agent.image, envs.max_episode_steps, device,
                                                 rollout_steps=config.num_steps)
         gaze = GazeTracker(agent.image.cnn)
@@ -236,8 +239,8 @@ def train_ppo(config: PPOConfig, *, gae_fn=gae, contrastive_hook=ppo_hook) -> Tr
 
         # TRY NOT TO MODIFY: start the game (a resumed run continues where its checkpoint stopped)
         loop = LoopState(next_obs=envs.reset(seed=config.seed)[0], next_done=torch.zeros(n, device=device))
-        run.track(agent=agent, optimizer=optimizer, contrastive=contrastive, curl=curl, envs=envs, eval_envs=eval_envs,
-                  loop=loop)
+        run.track(agent=agent, optimizer=optimizer, contrastive=contrastive, curl=curl, curl_optimizer=curl_optimizer,
+                  envs=envs, eval_envs=eval_envs, loop=loop)
         if run.resumed and not is_builtin(config.env_id):  # ManiSkill's simulator state is not saved: new episodes
             loop.next_obs, _ = envs.reset(seed=config.seed + run.start_step)
             if contrastive:
@@ -338,15 +341,16 @@ def train_ppo(config: PPOConfig, *, gae_fn=gae, contrastive_hook=ppo_hook) -> Tr
 
                     entropy_loss = entropy.mean()
                     loss = pg_loss - config.ent_coef * entropy_loss + v_loss * config.vf_coef
-                    if curl:  # CURL: tell each image from the minibatch's others, from two shifts of it
-                        curl_loss, curl_accuracy = curl.loss(agent.image.cnn, mb_raw["rgb"])
-                        loss = loss + config.curl_coef * curl_loss
 
                     optimizer.zero_grad()
                     loss.backward()
-                    nn.utils.clip_grad_norm_(trained, config.max_grad_norm)
+                    nn.utils.clip_grad_norm_(agent.parameters(), config.max_grad_norm)
                     optimizer.step()
-                    if curl:
+                    if curl:  # CURL: tell each image from the minibatch's others, from two shifts of it
+                        curl_loss, curl_accuracy = curl.loss(agent.image.cnn, mb_raw["rgb"])
+                        curl_optimizer.zero_grad()
+                        (config.curl_coef * curl_loss).backward()
+                        curl_optimizer.step()
                         curl.follow(agent.image.cnn)
 
                 if config.target_kl is not None and approx_kl > config.target_kl:
