@@ -3,6 +3,7 @@
 
 import math
 
+import pytest
 import torch
 
 from gazelab.method.encoders import make_encoder
@@ -64,7 +65,7 @@ def _ppo(tmp_path, name, **overrides):
 
 def test_ppo_adds_the_contrast_to_its_loss_and_resumes_it(tmp_path):
     plain = train_ppo(_ppo(tmp_path, "plain"))
-    config = _ppo(tmp_path, "curl", curl_coef=1.0)
+    config = _ppo(tmp_path, "curl", curl_coef=0.5)
     assert config.method_name() == "gaze+curl"
     with_curl = train_ppo(config)
     row = with_curl.history[-1]
@@ -76,5 +77,7 @@ def test_ppo_adds_the_contrast_to_its_loss_and_resumes_it(tmp_path):
     assert plain.history[0]["losses/value"] != with_curl.history[0]["losses/value"]
     saved = load_checkpoint(tmp_path / "curl")
     assert set(saved["curl"]) >= {"bilinear", "head.0.weight", "key_head.0.weight"} and saved["curl_optimizer"]["state"]
+    # curl_coef scales CURL's own learning rate (a loss weight would be undone by Adam)
+    assert saved["curl_optimizer"]["param_groups"][0]["lr"] == pytest.approx(config.curl_coef * config.learning_rate)
     resumed = train_ppo(saved_config(PPOConfig, tmp_path / "curl", total_timesteps=3 * 128))
     assert resumed.history[-1]["global_step"] == 3 * 128 and "losses/curl" in resumed.history[-1]

@@ -15,8 +15,8 @@ checkpoints and resume, is :class:`gazelab.rl.run.Run`):
    step 2; or an episode label, :mod:`gazelab.method.labels`), and the contrastive update trains the attention head
    (its own optimizer; nothing else changes).
 5. **CURL** (only with ``curl_coef > 0``, :mod:`gazelab.rl.curl`): after each minibatch's PPO step, a step of its own
-   optimizer (as CURL's) on ``curl_coef`` times an instance-contrastive InfoNCE on the CNN's map of two random shifts
-   of the minibatch's images; then the key encoder follows.
+   optimizer (as CURL's; learning rate ``curl_coef`` times PPO's) on an instance-contrastive InfoNCE on the CNN's map
+   of two random shifts of the minibatch's images; then the key encoder follows.
 
 With ``attention="none"`` and ``contrastive=False`` this is ppo_rgb with its defaults and, per task, the settings
 of ManiSkill's ``examples.sh`` (``TASK_DEFAULTS``; the built-in tasks use ManiSkill's RGB update on a CPU-sized
@@ -116,7 +116,7 @@ class PPOConfig(TrainConfig):
     reward_scale: Annotated[float, AtLeast(0)] = 1.0
     """Scale the reward by this factor"""
     curl_coef: Annotated[float, AtLeast(0)] = 0.0
-    """weight of CURL's instance-contrastive loss on the CNN, added to each minibatch's loss (0 = off; gazelab.rl.curl)"""
+    """CURL's instance-contrastive step on the CNN after each minibatch (0 = off; gazelab.rl.curl): its Adam's learning rate is curl_coef x learning_rate (a weight on the loss would be undone by Adam's normalisation)"""  # noqa: E501
     curl_dim: Annotated[int, AtLeast(1)] = 50
     """with curl_coef > 0: width of CURL's projected code (CURL: 50)"""
     curl_tau: Annotated[float, Interval(0, 1, low_open=True)] = 0.05
@@ -220,8 +220,8 @@ def train_ppo(config: PPOConfig, *, gae_fn=gae, contrastive_hook=ppo_hook) -> Tr
         optimizer = optim.Adam(agent.parameters(), lr=config.learning_rate, eps=1e-5, fused=True)
         # CURL steps with an Adam of its own (its CNN, head and W), as CURL does: in PPO's loss under PPO's one gradient
         # clip it crowded out PPO's gradient and no policy learned (docs/evidence.md, 2026-12-07)
-        curl_optimizer = (optim.Adam([*agent.image.cnn.parameters(), *curl.trainable()], lr=config.learning_rate,
-                                     eps=1e-5, fused=True) if curl else None)
+        curl_optimizer = (optim.Adam([*agent.image.cnn.parameters(), *curl.trainable()],
+                                     lr=config.curl_coef * config.learning_rate, eps=1e-5, fused=True) if curl else None)
         contrastive = config.contrastive_plugin(agent.image, envs.max_episode_steps, device,
                                                 rollout_steps=config.num_steps)
         gaze = GazeTracker(agent.image.cnn)
@@ -349,7 +349,7 @@ def train_ppo(config: PPOConfig, *, gae_fn=gae, contrastive_hook=ppo_hook) -> Tr
                     if curl:  # CURL: tell each image from the minibatch's others, from two shifts of it
                         curl_loss, curl_accuracy = curl.loss(agent.image.cnn, mb_raw["rgb"])
                         curl_optimizer.zero_grad()
-                        (config.curl_coef * curl_loss).backward()
+                        curl_loss.backward()
                         curl_optimizer.step()
                         curl.follow(agent.image.cnn)
 
