@@ -50,12 +50,7 @@ def evaluate_run(run_or_checkpoint, *, num_episodes: int = 50, num_envs: int = 1
     path = Path(run_or_checkpoint)
     folder = "eval" if clutter is None else f"eval-{env_kwargs['clutter']}"
     out = Path(out_dir) if out_dir is not None else (path if path.is_dir() else path.parent) / folder
-    env = make_env(config.env_id, min(num_envs, num_episodes), seed=seed, device=device_, **env_kwargs)
-    print(describe_env(env))
-    try:
-        metrics = evaluate_policy(agent.act, env, num_episodes, cnn=image_cnn(agent))
-    finally:
-        env.close()
+    metrics = _evaluate_on(agent, config, env_kwargs, num_episodes, num_envs, seed, show=True)
     summary = {"run": str(run_or_checkpoint), "env_id": config.env_id, "method": config.method_name(),
                "clutter": env_kwargs.get("clutter"), "num_episodes": num_episodes, "seed": seed,
                **{f"eval/{k}": v for k, v in metrics.items()}}
@@ -80,13 +75,20 @@ def evaluate_on_levels(run_or_checkpoint, levels, *, num_episodes: int = 100, nu
     gaze-on-prize means such as ``prize_distance`` for a gaze). Every level plays the same task episodes (the same
     ``seed``): only the clutter's pixels differ, so a drop in success is the clutter's doing. Loads the policy once."""
     agent, config, _ = load_policy(run_or_checkpoint, device)
-    device_ = next(agent.parameters()).device
     kwargs = {level: eval_env_kwargs(config, level) for level in levels}  # every name checked before any run
-    results = {}
-    for level in levels:
-        env = make_env(config.env_id, min(num_envs, num_episodes), seed=seed, device=device_, **kwargs[level])
-        try:
-            results[level] = evaluate_policy(agent.act, env, num_episodes, cnn=image_cnn(agent))
-        finally:
-            env.close()
+    results = {level: _evaluate_on(agent, config, kwargs[level], num_episodes, num_envs, seed) for level in levels}
     return {"method": config.method_name(), "trained_on": config.clutter, "levels": results}
+
+
+def _evaluate_on(agent, config, env_kwargs: dict, num_episodes: int, num_envs: int, seed: int,
+                 show: bool = False) -> dict[str, float]:
+    """The policy's :func:`evaluate_policy` metrics on ``config``'s task made with ``env_kwargs`` (``show``: print
+    where it runs)."""
+    env = make_env(config.env_id, min(num_envs, num_episodes), seed=seed, device=next(agent.parameters()).device,
+                   **env_kwargs)
+    if show:
+        print(describe_env(env))
+    try:
+        return evaluate_policy(agent.act, env, num_episodes, cnn=image_cnn(agent))
+    finally:
+        env.close()

@@ -148,7 +148,7 @@ def _source(fn: Callable) -> tuple[str, int] | None:
 
 
 # --------------------------------------------------------------------------------------------------- the checks
-def _problems(number: str, fn: Callable, questions: Mapping[str, str]) -> tuple[list[str], bool]:
+def _problems(fn: Callable, questions: Mapping[str, str]) -> tuple[list[str], bool]:
     """(what is wrong with the quiz's answers, whether it is answered at all)."""
     name = getattr(fn, "__name__", "the function")
     template = ", ".join(f'"{q}": ...' for q in questions)
@@ -183,7 +183,7 @@ def quiz(number: str, fn: Callable, questions: Mapping[str, str]) -> None:
     :class:`QuizError`."""
     _QUIZZES[str(number)] = dict(questions)
     head = f"[ quiz {number} ]"
-    problems, answered = _problems(number, fn, questions)
+    problems, answered = _problems(fn, questions)
     if not problems:
         print(f"{head} {len(questions)} of {len(questions)} answered, each in the right form. Your instructor's "
               "`make grade` marks them against a key that no student notebook holds (studying alone: the solved "
