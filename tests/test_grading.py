@@ -503,7 +503,7 @@ def test_every_model_solution_passes_the_source_rules():
             grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
             if cell.cell_type == "code" and grade_id.startswith("solution-") and "quiz" not in grade_id:
                 key = grade_id.removeprefix("solution-").replace("_", ".")
-                assert grading.forbidden(grading._code(cell.source), key) == [], (path.name, key)
+                assert grading.forbidden(tutorials.python_source(cell.source), key) == [], (path.name, key)
 
 
 # ---------------------------------------------------------------------------------------------- the sandbox

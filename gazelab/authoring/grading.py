@@ -66,7 +66,7 @@ import nbformat
 
 from gazelab.authoring import exercise_run, sandbox
 from gazelab.authoring.tutorials import (BEGIN, QUIZ_TEST_PREFIX, SOLUTIONS_DIR, _write_atomically, annotate,
-                                         is_test_cell, quiz_questions)
+                                         is_test_cell, python_source, quiz_questions)
 from gazelab.core.errors import GazelabError
 from gazelab.core.paths import REPO_ROOT
 
@@ -306,7 +306,7 @@ def quiz_key(notebook: nbformat.NotebookNode, name: str = "notebook") -> dict[st
         if asked is None:
             continue
         number, function, questions = asked
-        key, problem = read_answers(_code(cell.source), function)
+        key, problem = read_answers(python_source(cell.source), function)
         if problem is not None:
             raise GazelabError(f"{name}: the key of quiz {number} cannot be read: {problem}")
         spec = _quiz_forms(cell.source)
@@ -320,7 +320,7 @@ def quiz_key(notebook: nbformat.NotebookNode, name: str = "notebook") -> dict[st
 
 def _quiz_forms(source: str) -> dict[str, str]:
     """{question: its form} of the ``quiz("N", fn, {...})`` call in a cell (the letters offered, or "number")."""
-    tree = ast.parse(_code(source))
+    tree = ast.parse(python_source(source))
     for node in ast.walk(tree):
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "quiz"
                 and len(node.args) >= 3):
@@ -367,7 +367,7 @@ def quiz_key_leaks(release_dir: Path, solutions_dir: Path = SOLUTIONS_DIR) -> li
             if tree is None:
                 continue
             for function in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}:
-                answers, _ = read_answers(_code(cell.source), function)
+                answers, _ = read_answers(python_source(cell.source), function)
                 for name, (key, _) in keys.items():
                     if answers and all(q in answers and same_answer(answers[q], a) for q, a in key.items()):
                         hits.append(f"{name} (returned by {function})")
@@ -459,17 +459,12 @@ _GRADE_QUIZ_CALL = re.compile(r'^grade_quiz\(\s*"(?P<quiz>\d+)"\s*,\s*"(?P<quest
                               re.MULTILINE)
 
 
-def _code(source: str) -> str:
-    """A cell's source as Python: IPython magics and shell lines blanked (line numbers kept)."""
-    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
-
-
 def _parsed(cell) -> ast.Module | None:
     """A code cell's syntax tree (magics blanked); None for another cell or one that does not parse."""
     if cell.cell_type != "code":
         return None
     try:
-        return ast.parse(_code(cell.source))
+        return ast.parse(python_source(cell.source))
     except SyntaxError:
         return None
 
@@ -526,7 +521,7 @@ def load_assignment(path: Path) -> Assignment:
             grade_id = _grade_id(cell) or ""
             if cell.cell_type == "code" and grade_id.startswith("solution-") and "quiz" not in grade_id:
                 key = grade_id.removeprefix("solution-").replace("_", ".")
-                model[key] = model.get(key, "") + "\n" + _code(cell.source)
+                model[key] = model.get(key, "") + "\n" + python_source(cell.source)
     return Assignment(path.stem, tuple(exercises), tuple(answers), imports, bindings, model, tuple(quiz))
 
 
@@ -981,7 +976,7 @@ def grade_notebook(grader: Grader, assignment: Assignment, student: str, path: P
         return row
     row.graded = notebook
     for exercise in assignment.exercises:
-        sources = [_code(cell.get("source", "")) for cell in cells
+        sources = [python_source(cell.get("source", "")) for cell in cells
                    if cell.get("cell_type") == "code" and _grade_id(cell) == exercise.solution_id]
         if not sources:
             ids = sorted({str(_grade_id(c)) for c in cells if c.get("cell_type") == "code" and _grade_id(c)})
@@ -1009,7 +1004,7 @@ def score_quiz(assignment: Assignment, cells: list, row: Row) -> None:
     for number in dict.fromkeys(q.quiz for q in assignment.quiz):
         questions = [q for q in assignment.quiz if q.quiz == number]
         solution_id = questions[0].solution_id
-        sources = [_code(cell.get("source", "")) for cell in cells
+        sources = [python_source(cell.get("source", "")) for cell in cells
                    if cell.get("cell_type") == "code" and _grade_id(cell) == solution_id]
         if not sources:
             row.problems.append(f"quiz {number}: no code cell with the nbgrader grade_id {solution_id} (its metadata "

@@ -142,6 +142,11 @@ def _nbgrader(grade_id: str, *, grade: bool = False, solution: bool = False, loc
     return meta
 
 
+def python_source(source: str) -> str:
+    """A code cell's source as Python: IPython magics and shell lines blanked (line numbers kept)."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+
+
 def quiz_questions(source: str) -> tuple[str, str, list[str]] | None:
     """(quiz number, answer function, questions) of the ``quiz("N", my_quiz_N, {"q1": ..., ...})`` call in a code
     cell's source, or None when it has none."""
@@ -151,7 +156,7 @@ def quiz_questions(source: str) -> tuple[str, str, list[str]] | None:
     if found is None:
         return None
     try:
-        tree = ast.parse("\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()))
+        tree = ast.parse(python_source(source))
     except SyntaxError:
         return None
     for node in ast.walk(tree):
