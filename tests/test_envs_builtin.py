@@ -28,6 +28,7 @@ def test_registry_lists_both_families():
     assert {"gazelab/Reach-v0", "gazelab/Push-v0", "gazelab/ReachClutter-v0", "gazelab/PushClutter-v0",
             "gazelab/ReachFar-v0", "PushCube-v1", "PickCube-v1", "PushT-v1", "PokeCube-v1",
             "gazelab/PushCubeClutter-v1"} <= set(ids)
+    assert "gazelab/ReachLampClutter-v0" in ids
     assert all("Clutter" in i for i in ids if i not in ("gazelab/Reach-v0", "gazelab/ReachFar-v0", "gazelab/Push-v0")
                and i.startswith("gazelab/"))
 
@@ -428,3 +429,45 @@ def test_each_transfer_level_changes_one_thing_of_mild():
     assert (corner(frames["mild-grain"]) - corner(frames["mild"])).norm() < 20  # grain, not a new colour
     for level in TRANSFER_LEVELS:
         assert not torch.equal(frames[level], frames["mild"])
+
+
+def test_goal_lamp_decides_the_reward_and_shows_on_the_goal():
+    """ReachLampClutter: the lamp switches at its rate, a dark goal is drawn dark and pays LAMP_OFF_REWARD of the
+    reward, success ignores it; the same seed without a lamp plays the same positions."""
+    from gazelab.envs.tabletop import LAMP_OFF_COLOUR, LAMP_OFF_REWARD
+    n, steps = 64, 40
+    lamp = make_env("gazelab/ReachLampClutter-v0", num_envs=n, seed=3, device="cpu", clutter="none")
+    plain = make_env("gazelab/Reach-v0", num_envs=n, seed=3, device="cpu")
+    obs, _ = lamp.reset(seed=3)
+    plain.reset(seed=3)
+    assert 0.3 < lamp.lamp_on.float().mean() < 0.7 and plain.lamp_on.all()
+    switches, was = 0, lamp.lamp_on.clone()
+    for t in range(steps):
+        action = lamp.oracle_action() * 0.3  # slow: most episodes last the whole window
+        goal, on = lamp.goal.clone(), lamp.lamp_on.clone()
+        # the goal's centre pixel has the lit or the dark colour, as the lamp says
+        s = obs["rgb"].shape[1]
+        px = ((goal + 1) / 2 * s).long().clamp(0, s - 1)
+        centre = obs["rgb"][torch.arange(n), px[:, 1], px[:, 0]]
+        gripper_far = (lamp.gripper - goal).norm(dim=-1) > 0.3
+        expected = torch.where(on[:, None], torch.tensor(GOAL_COLOUR), torch.tensor(LAMP_OFF_COLOUR)).to(torch.uint8)
+        assert (centre[gripper_far] == expected[gripper_far]).all()
+        obs, r_lamp, term_lamp, _, _ = lamp.step(action)
+        on_after = lamp.lamp_on.clone()
+        _, r_plain, term_plain, _, _ = plain.step(action)
+        assert torch.equal(term_lamp, term_plain)  # success does not depend on the lamp
+        torch.testing.assert_close(lamp.goal, plain.goal)  # the lamp's draws leave the task's stream alone
+        # the reward counts the lamp of the step's end (a reset then redraws it: only where the episode lives on)
+        torch.testing.assert_close(r_lamp[~term_lamp], torch.where(on_after, r_plain, LAMP_OFF_REWARD * r_plain)[~term_lamp])
+        switches += int((lamp.lamp_on != was)[~term_lamp].sum())
+        was = lamp.lamp_on.clone()
+    rate = switches / (n * steps)
+    assert 0.06 < rate < 0.14, rate  # lamp_switch = 0.1
+
+
+def test_a_lamp_needs_a_reach_task():
+    from gazelab.envs.tabletop import TaskSpec
+    with pytest.raises(ValueError, match="lamp_switch=0.1 with kind='push'"):
+        TaskSpec("push", goal_distance=(0.3, 0.6), lamp_switch=0.1)
+    with pytest.raises(ValueError, match="lamp_switch=1.5"):
+        TaskSpec("reach", goal_distance=(0.3, 0.6), lamp_switch=1.5)

@@ -68,6 +68,7 @@ def default_device() -> torch.device:
 REACH = TaskSpec("reach", goal_distance=(0.3, 0.6))
 REACH_FAR = TaskSpec("reach", goal_distance=(1.2, 1.8))
 PUSH = TaskSpec("push", goal_distance=(0.35, 0.6))
+REACH_LAMP = TaskSpec("reach", goal_distance=(0.3, 0.6), lamp_switch=0.1)
 _BUILTIN_KWARGS = ("clutter", "reward_mode")
 _MANISKILL_KWARGS = ("include_state", "partial_reset", "control_mode", "reward_mode", "max_episode_steps")
 
@@ -89,6 +90,9 @@ _ENTRIES = [
     _builtin("gazelab/ReachClutter-v0", "Reach-v0 with moving distractors and texture (default mild: the evidence "
              "task)", REACH, "mild"),
     _builtin("gazelab/ReachFarClutter-v0", "ReachFar-v0 with clutter (default medium)", REACH_FAR, "medium"),
+    _builtin("gazelab/ReachLampClutter-v0", "ReachClutter-v0 whose goal lamp switches on and off at random, rewards 1/4 "
+             "while dark: look-alike frames with different returns differ on the goal (the paper's premise holds)",
+             REACH_LAMP, "mild"),
     _builtin("gazelab/PushClutter-v0", "Push-v0 with moving distractors and texture (default medium)", PUSH, "medium"),
     _maniskill("PushCube-v1", "ManiSkill3: push a cube onto a red/white target"),
     _maniskill("PickCube-v1", "ManiSkill3: pick a cube and lift it to a goal position"),

@@ -10,12 +10,17 @@ Tasks (``TaskSpec``):
                near (one image region holds all that matters) or far (two regions: the single-Gaussian limit).
     push       push the block onto the goal. Goal and gripper spawn near the block, so the decisive pixels
                sit in one region.
+A reach task may give the goal a **lamp** (``TaskSpec.lamp_switch`` > 0): the goal disc is lit (green) or dark, and
+switches at random with that probability per step; while it is dark every reward counts ``LAMP_OFF_REWARD`` of its
+value. Success does not depend on it. Look-alike frames with different returns then differ *on the goal*: the
+paper's premise (a small region decides the return) holds by construction, beside ``ReachClutter`` where it fails.
 
 Reward (``reward_mode``, ManiSkill3's names): "normalized_dense" (default), in [0, 1], 1 on success:
     reach: 1 - tanh(SHAPING * |gripper - goal|)
     push : (reach_term + 2 * place_term) / 3 with reach_term = 1 - tanh(SHAPING * |gripper - push pose|) (the
            point behind the block on the goal line) and place_term = 1 - tanh(SHAPING * |block - goal|).
 "sparse": 1 on success, else 0 (the paper's first open question: does the method survive returns that rarely vary?).
+With a goal lamp, either reward times ``LAMP_OFF_REWARD`` while the lamp is dark.
 Episodes terminate on success and truncate after ``max_episode_steps`` (50). As in ManiSkill3, the summed
 return is then no quality score (an agent hovering next to the goal collects more than one that finishes fast):
 judge policies by ``success_once``; ppo_rgb-style PPO bootstraps at done, which keeps success the best choice.
@@ -69,6 +74,8 @@ TABLE_COLOUR = (205, 200, 185)
 GOAL_COLOUR = (40, 170, 70)
 BLOCK_COLOUR = (215, 50, 40)
 GRIPPER_COLOUR = (40, 90, 220)
+LAMP_OFF_COLOUR = (20, 70, 35)  # a dark goal: >= 100 in RGB from the lit goal, every other task colour and grey
+LAMP_OFF_REWARD = 0.25
 REWARD_MODES = ("normalized_dense", "sparse")
 
 
@@ -84,9 +91,17 @@ class TaskSpec:
     """Range of the gripper's spawn distance from the block (push only)."""
     max_episode_steps: int = 50
     """Time limit (truncation)."""
+    lamp_switch: float = 0.0
+    """Reach only: probability per step that the goal's lamp switches between lit and dark (0: no lamp); while it
+    is dark every reward counts ``LAMP_OFF_REWARD`` of its value (see the module docstring)."""
+
+    def __post_init__(self):
+        if not 0.0 <= self.lamp_switch <= 1.0 or (self.lamp_switch and self.kind != "reach"):
+            raise GazelabError(f"lamp_switch={self.lamp_switch!r} with kind={self.kind!r}: a lamp needs kind 'reach' "
+                               "and a probability in [0, 1]")
 
 
-_STATE = ("gripper", "velocity", "goal", "block", "elapsed_steps", "returns", "success_once")
+_STATE = ("gripper", "velocity", "goal", "block", "lamp_on", "elapsed_steps", "returns", "success_once")
 """The tensors that hold a batch's task state (the clutter keeps its own)."""
 
 
@@ -145,14 +160,18 @@ class TabletopEnv(gym.Env):
         self.single_action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
-        # Two generators: clutter draws never shift the task's random stream, so clean and cluttered variants
-        # with the same seed play out identically.
+        # Three generators: clutter and lamp draws never shift the task's random stream, so clean, cluttered and lamp
+        # variants with the same seed play out identically.
         self.task_gen = torch.Generator(device=self.device)
         self.clutter_gen = torch.Generator(device=self.device)
+        self.lamp_gen = torch.Generator(device=self.device)
         self._seed(seed)
 
         table = CLUTTER_LEVELS[self.clutter_level].table_colour or TABLE_COLOUR
-        colours = torch.tensor([table, GOAL_COLOUR, BLOCK_COLOUR, GRIPPER_COLOUR], dtype=torch.uint8,
+        # A lamp's dark goal joins the task colours only when there is a lamp, so the other tasks' clutter (its
+        # colours are drawn away from every task colour) stays what it was.
+        lamp = [LAMP_OFF_COLOUR] if task.lamp_switch else []
+        colours = torch.tensor([table, GOAL_COLOUR, BLOCK_COLOUR, GRIPPER_COLOUR] + lamp, dtype=torch.uint8,
                                device=self.device)
         task_sprites = [(DISC, GOAL_DRAWN_RADIUS), (SQUARE, BLOCK_HALF), (DISC, GRIPPER_RADIUS)]
         self.clutter = Clutter(CLUTTER_LEVELS[self.clutter_level], num_envs, image_size, colours[0], colours[1:],
@@ -161,7 +180,8 @@ class TabletopEnv(gym.Env):
         # Layers, back to front: distractors, goal, block (push only), gripper.
         task_layers = [0, 1, 2] if task.kind == "push" else [0, 2]
         self._task_sprite_ids = torch.tensor(task_layers, device=self.device).expand(num_envs, -1)
-        self._task_palette = pack(colours[1:][task_layers]).expand(num_envs, -1)  # (N, T) int32
+        self._task_palette = pack(colours[1:][task_layers]).expand(num_envs, -1)  # (N, T) int32; goal first
+        self._lamp_off_palette = pack(torch.tensor(LAMP_OFF_COLOUR, dtype=torch.uint8, device=self.device))
         self._table = pack(colours[0]).view(1, 1).expand(num_envs, 1)
 
         n = num_envs
@@ -169,6 +189,7 @@ class TabletopEnv(gym.Env):
         self.velocity = torch.zeros(n, 2, device=self.device)
         self.goal = torch.zeros(n, 2, device=self.device)
         self.block = torch.zeros(n, 2, device=self.device)
+        self.lamp_on = torch.ones(n, dtype=torch.bool, device=self.device)  # always lit without a lamp
         self.elapsed_steps = torch.zeros(n, dtype=torch.int32, device=self.device)
         self.returns = torch.zeros(n, device=self.device)
         self.success_once = torch.zeros(n, dtype=torch.bool, device=self.device)
@@ -183,6 +204,7 @@ class TabletopEnv(gym.Env):
             seed = int(np.random.SeedSequence().entropy % 2**62)
         self.task_gen.manual_seed(seed)
         self.clutter_gen.manual_seed(seed + 0x5EED)
+        self.lamp_gen.manual_seed(seed + 0x1A3B)
 
     # ----------------------------------------------------------------------------------------------- episodes
     def _reset_idx(self, idx: Tensor) -> None:
@@ -197,6 +219,8 @@ class TabletopEnv(gym.Env):
             self.goal[idx] = _sample_around(start, *self.task.goal_distance, g)
             self.gripper[idx] = _sample_around(start, *self.task.gripper_distance, g)
         self.velocity[idx] = 0
+        if self.task.lamp_switch:
+            self.lamp_on[idx] = torch.rand(b, generator=self.lamp_gen, device=self.device) < 0.5
         self.elapsed_steps[idx] = 0
         self.returns[idx] = 0
         self.success_once[idx] = False
@@ -269,9 +293,11 @@ class TabletopEnv(gym.Env):
             reach = 1 - torch.tanh(SHAPING * (self.gripper - self.push_pose()).norm(dim=-1))
             reward = (reach + 2 * (1 - torch.tanh(SHAPING * dist))) / 3
         success = dist < GOAL_RADIUS
-        if self.reward_mode == "sparse":
-            return success, success.float()
-        return success, torch.where(success, torch.ones_like(reward), reward)
+        reward = success.float() if self.reward_mode == "sparse" else torch.where(success, torch.ones_like(reward),
+                                                                                   reward)
+        if self.task.lamp_switch:
+            reward = torch.where(self.lamp_on, reward, LAMP_OFF_REWARD * reward)
+        return success, reward
 
     # ------------------------------------------------------------------------------------------ observations
     def render(self) -> Tensor | None:
@@ -284,7 +310,11 @@ class TabletopEnv(gym.Env):
         objects = [self.goal, self.block, self.gripper] if self.task.kind == "push" else [self.goal, self.gripper]
         centers = torch.cat([self.clutter.pos[sel], torch.stack(objects, 1)[sel]], 1)
         sprite_ids = torch.cat([self.clutter.sprite_ids[sel], self._task_sprite_ids[sel]], 1)
-        palette = torch.cat([self._table[sel], pack(self.clutter.colours[sel]), self._task_palette[sel]], 1)
+        task_palette = self._task_palette[sel]
+        if self.task.lamp_switch:  # the goal (the first task layer) dark where its lamp is off
+            task_palette = task_palette.clone()
+            task_palette[:, 0] = torch.where(self.lamp_on[sel], task_palette[:, 0], self._lamp_off_palette)
+        palette = torch.cat([self._table[sel], pack(self.clutter.colours[sel]), task_palette], 1)
         return self.raster.draw(centers, sprite_ids, palette, self.clutter.background(idx))
 
     def prize(self) -> Tensor:
@@ -323,6 +353,9 @@ class TabletopEnv(gym.Env):
                              f"{torch.nonzero(non_finite).flatten().tolist()}; actions must be finite")
         action = action.clamp(-1, 1)
         self._move(action)
+        if self.task.lamp_switch:
+            flip = torch.rand(self.num_envs, generator=self.lamp_gen, device=self.device) < self.task.lamp_switch
+            self.lamp_on ^= flip
         self.clutter.step()
         self.elapsed_steps += 1
         success, reward = self._evaluate()
@@ -360,12 +393,16 @@ class TabletopEnv(gym.Env):
         """Everything that decides what happens next (positions, counters, generators, clutter), for an exact resume."""
         state = {name: getattr(self, name).clone() for name in _STATE}
         return {**state, "task_gen": self.task_gen.get_state(), "clutter_gen": self.clutter_gen.get_state(),
-                "clutter": self.clutter.state_dict()}
+                "lamp_gen": self.lamp_gen.get_state(), "clutter": self.clutter.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict` (of an env with the same id, num_envs and options)."""
         for name in _STATE:
+            if name == "lamp_on" and name not in state:  # saved before lamps existed: no lamp, always lit
+                continue
             setattr(self, name, state[name].to(self.device))
+        if "lamp_gen" in state:
+            self.lamp_gen.set_state(state["lamp_gen"])
         self.task_gen.set_state(state["task_gen"])
         self.clutter_gen.set_state(state["clutter_gen"])
         self.clutter.load_state_dict(state["clutter"])

@@ -70,6 +70,7 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "PokeCube-v1": dict(_MS_RGB, total_timesteps=3_000_000, num_steps=20, eval_freq=10),
     "gazelab/Reach-v0": dict(_BUILTIN, total_timesteps=100_000),
     "gazelab/ReachClutter-v0": dict(_BUILTIN, total_timesteps=150_000),
+    "gazelab/ReachLampClutter-v0": dict(_BUILTIN, total_timesteps=150_000),
     "gazelab/ReachFar-v0": dict(_BUILTIN, total_timesteps=200_000),
     "gazelab/ReachFarClutter-v0": dict(_BUILTIN, total_timesteps=250_000),
     "gazelab/Push-v0": dict(_BUILTIN, total_timesteps=300_000),

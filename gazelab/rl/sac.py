@@ -71,7 +71,7 @@ BASE_DEFAULTS: dict[str, Any] = dict(total_timesteps=1_000_000, num_envs=16, buf
 _BUILTIN = dict(total_timesteps=50_000, buffer_size=50_000, batch_size=128, learning_starts=2_000, utd=0.125,
                 eval_freq=50, checkpoint_every=50)
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {env_id: dict(_BUILTIN) for env_id in (
-    "gazelab/Reach-v0", "gazelab/ReachClutter-v0", "gazelab/ReachFar-v0", "gazelab/ReachFarClutter-v0",
+    "gazelab/Reach-v0", "gazelab/ReachClutter-v0", "gazelab/ReachLampClutter-v0", "gazelab/ReachFar-v0", "gazelab/ReachFarClutter-v0",
     "gazelab/Push-v0", "gazelab/PushClutter-v0")}
 """Per task, the PerTask fields that differ from BASE_DEFAULTS (sac_rgbd's own defaults)."""
 
