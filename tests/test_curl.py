@@ -1,5 +1,5 @@
-"""CURL's instance contrast: it learns to tell images apart, its key encoder follows by tau, and PPO trains with it
-(and resumes it) as one more loss on the CNN."""
+"""CURL's instance contrast: it learns to tell images apart, its key encoder follows by tau, and PPO and SAC train
+with it (and resume it) as one more step on the CNN."""
 
 import math
 
@@ -11,6 +11,7 @@ from gazelab.rl.checkpoint import load_checkpoint
 from gazelab.rl.curl import InstanceContrast
 from gazelab.rl.config import saved_config
 from gazelab.rl.ppo import PPOConfig, train_ppo
+from gazelab.rl.sac import SACConfig, train_sac
 
 
 def blobs(n: int, seed: int = 0) -> torch.Tensor:
@@ -81,3 +82,24 @@ def test_ppo_adds_the_contrast_to_its_loss_and_resumes_it(tmp_path):
     assert saved["curl_optimizer"]["param_groups"][0]["lr"] == pytest.approx(config.curl_coef * config.learning_rate)
     resumed = train_ppo(saved_config(PPOConfig, tmp_path / "curl", total_timesteps=3 * 128))
     assert resumed.history[-1]["global_step"] == 3 * 128 and "losses/curl" in resumed.history[-1]
+
+
+def test_sac_steps_the_contrast_after_each_critic_step_and_resumes_it(tmp_path):
+    """SAC (CURL's own setting): CURL trains the CNN beside the critic, with its own Adam at curl_coef x q_lr; the
+    acting before learning starts is untouched; the run resumes with CURL's state."""
+    common = dict(env_id="gazelab/Reach-v0", seed=5, num_envs=4, training_freq=16, utd=0.125, batch_size=32,
+                  buffer_size=1024, learning_starts=64, total_timesteps=8 * 16, encoder="nature", attention="gaze",
+                  eval_freq=0, log_freq=16, progress=False, checkpoint_replay=True)
+    plain = train_sac(SACConfig(**common, run_dir=str(tmp_path / "plain")))
+    config = SACConfig(**common, curl_coef=2.0, run_dir=str(tmp_path / "curl"))
+    assert config.method_name() == "gaze+curl"
+    with_curl = train_sac(config)
+    learning = [row for row in with_curl.history if "losses/qf" in row]
+    assert learning and all(0 <= row["losses/curl_accuracy"] <= 1 and row["losses/curl"] > 0 for row in learning)
+    assert not any("losses/curl" in row for row in plain.history)
+    assert plain.history[-1]["losses/qf"] != with_curl.history[-1]["losses/qf"]  # the CNN also learned the contrast
+    saved = load_checkpoint(tmp_path / "curl")
+    assert set(saved["curl"]) >= {"bilinear", "head.0.weight", "key_head.0.weight"} and saved["curl_optimizer"]["state"]
+    assert saved["curl_optimizer"]["param_groups"][0]["lr"] == pytest.approx(2.0 * saved["config"]["q_lr"])
+    resumed = train_sac(saved_config(SACConfig, tmp_path / "curl", total_timesteps=10 * 16, progress=False))
+    assert resumed.history[-1]["global_step"] == 10 * 16 and "losses/curl" in resumed.history[-1]

@@ -135,6 +135,12 @@ class TrainConfig:
     """image augmentation in the updates: 'shift' = DrQ-v2's random shift (pad, then crop back at a random offset) of every image an update samples (PPO: each minibatch; SAC: obs and next obs); the policy acts on true frames (gazelab.rl.augment)"""  # noqa: E501
     augment_pad: Annotated[int, AtLeast(1)] = 4
     """the largest shift in pixels of augment='shift' and of CURL's two views (DrQ-v2: 4 at 84 px)"""
+    curl_coef: Annotated[float, AtLeast(0)] = 0.0
+    """CURL's instance-contrastive step on the CNN after each gradient step (PPO: each minibatch; SAC: each critic step; 0 = off; gazelab.rl.curl): its Adam's learning rate is curl_coef x the rate that trains the CNN (PPO's learning_rate, SAC's q_lr; a weight on the loss would be undone by Adam's normalisation)"""  # noqa: E501
+    curl_dim: Annotated[int, AtLeast(1)] = 50
+    """with curl_coef > 0: width of CURL's projected code (CURL: 50)"""
+    curl_tau: Annotated[float, Interval(0, 1, low_open=True)] = 0.05
+    """with curl_coef > 0: momentum of CURL's key encoder (CURL: 0.05)"""
     contrastive: bool = False
     """return-guided contrastive update of the attention head (needs attention 'gaze' or 'patch')"""
     contrastive_config: Annotated[ContrastiveConfig, tyro.conf.arg(name="contrastive")] = dataclasses.field(
@@ -257,11 +263,12 @@ class TrainConfig:
 
     def method_name(self) -> str:
         """Short name of the method, e.g. 'none', 'gaze', 'gaze+contrastive', 'gaze-rlfree+contrastive',
-        'none+shift', 'oracle-2foveae'."""
+        'none+shift', 'oracle-2foveae', 'gaze+curl'."""
         name = self.attention + ("-2foveae" if self.attention == "oracle" and self.oracle_foveae == 2 else "")
         if self.attention in ("gaze", "patch") and self.gaze_rl_grad != 1.0:
             name += "-rlfree" if self.gaze_rl_grad == 0 else f"-rl{self.gaze_rl_grad:g}"
-        return name + ("+contrastive" if self.contrastive else "") + ("" if self.augment == "none" else f"+{self.augment}")
+        return (name + ("+contrastive" if self.contrastive else "") + ("" if self.augment == "none" else f"+{self.augment}")
+                + ("+curl" if self.curl_coef > 0 else ""))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of the fields (what checkpoints and config.json store)."""

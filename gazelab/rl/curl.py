@@ -8,9 +8,10 @@ identifies an image. Together (``curl_coef > 0`` with ``gaze+contrastive``) they
 open; alone (with ``none``) CURL is the reviewers' baseline.
 
 Here the contrast is on the CNN's feature map (before the attention), flattened and projected to ``dim``
-numbers with LayerNorm, as CURL's encoder head. PPO takes a step of CURL's own optimizer (its CNN, head and W;
-learning rate ``curl_coef`` times PPO's) on the loss after each minibatch's PPO step (:mod:`gazelab.rl.ppo`), so the
-CNN learns from both, and the key encoder follows after every CURL step.
+numbers with LayerNorm, as CURL's encoder head. The trainer takes a step of CURL's own optimizer (its CNN, head and
+W; learning rate ``curl_coef`` times the rate that trains the CNN) on the loss after each of its own gradient steps:
+PPO after each minibatch's step (:mod:`gazelab.rl.ppo`), SAC after each critic step (:mod:`gazelab.rl.sac`, CURL's
+own setting). So the CNN learns from both, and the key encoder follows after every CURL step.
 """
 
 from __future__ import annotations

@@ -116,12 +116,6 @@ class PPOConfig(TrainConfig):
     """the target KL divergence threshold (None = no early stop)"""
     reward_scale: Annotated[float, AtLeast(0)] = 1.0
     """Scale the reward by this factor"""
-    curl_coef: Annotated[float, AtLeast(0)] = 0.0
-    """CURL's instance-contrastive step on the CNN after each minibatch (0 = off; gazelab.rl.curl): its Adam's learning rate is curl_coef x learning_rate (a weight on the loss would be undone by Adam's normalisation)"""  # noqa: E501
-    curl_dim: Annotated[int, AtLeast(1)] = 50
-    """with curl_coef > 0: width of CURL's projected code (CURL: 50)"""
-    curl_tau: Annotated[float, Interval(0, 1, low_open=True)] = 0.05
-    """with curl_coef > 0: momentum of CURL's key encoder (CURL: 0.05)"""
 
     def task_defaults(self) -> dict[str, Any]:
         defaults = {**super().task_defaults(), **BASE_DEFAULTS, **TASK_DEFAULTS.get(self.env_id, {})}
@@ -129,9 +123,6 @@ class PPOConfig(TrainConfig):
             # ManiSkill on CPU runs one simulator process per env: one per core, not the GPU's hundreds.
             defaults["num_envs"] = os.cpu_count() or 1
         return defaults
-
-    def method_name(self) -> str:
-        return super().method_name() + ("+curl" if self.curl_coef > 0 else "")
 
     @property
     def batch_size(self) -> int:

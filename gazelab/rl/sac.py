@@ -19,7 +19,10 @@ checkpoints and resume, is :class:`gazelab.rl.run.Run`). Each iteration:
      parameters, image branch included;
    * temperature (``autotune``): ``-exp(log_alpha) (log pi + target_entropy)``, target entropy = -|A|;
    * Polyak averaging of the Q-heads (``tau``) every ``target_network_frequency`` steps (the target critics
-     use the online image branch's features, as in sac_rgbd where the targets share the actor's encoder).
+     use the online image branch's features, as in sac_rgbd where the targets share the actor's encoder);
+   * CURL (only with ``curl_coef > 0``, :mod:`gazelab.rl.curl`): after each critic step, a step of its own Adam
+     (learning rate ``curl_coef`` times ``q_lr``) on an instance-contrastive InfoNCE on the CNN's map of the
+     minibatch's observations, as CURL trains SAC's encoder.
 3. **Gaze plug-in** (``contrastive=True``, :mod:`gazelab.method.plugin`): the detached feature map of every observation
    the actor saw is kept per env with its reward until the episode ends; then the episode's maps go to the
    contrastive buffer with their label (default: the *discounted return-to-go* ``G_t = r_t + gamma G_{t+1}``, no
@@ -51,6 +54,7 @@ import torch.optim as optim
 from torch import Tensor, nn
 
 from gazelab.rl.augment import augment_obs
+from gazelab.rl.curl import InstanceContrast
 from gazelab.rl.networks import SACActor, SoftQNetwork
 from gazelab.core.checks import AtLeast, Interval
 from gazelab.rl.config import PerTask, TrainConfig
@@ -277,6 +281,11 @@ def train_sac(config: SACConfig) -> TrainResult:
         q_optimizer = optim.Adam(list(qf1.parameters()) + list(qf2.parameters()) + list(actor.image.parameters()),
                                  lr=config.q_lr, fused=True)
         actor_optimizer = optim.Adam(list(actor.parameters()), lr=config.policy_lr, fused=True)
+        # CURL: its own Adam on the CNN, head and W, at curl_coef x the critic's rate (the rate that trains the CNN)
+        curl = (InstanceContrast(actor.image.cnn, dim=config.curl_dim, tau=config.curl_tau, pad=config.augment_pad,
+                                 seed=config.seed).to(device) if config.curl_coef > 0 else None)
+        curl_optimizer = (optim.Adam([*actor.image.cnn.parameters(), *curl.trainable()],
+                                     lr=config.curl_coef * config.q_lr, fused=True) if curl else None)
 
         # Automatic entropy tuning
         temperature = a_optimizer = None
@@ -295,7 +304,7 @@ def train_sac(config: SACConfig) -> TrainResult:
         run.track(actor=actor, qf1=qf1, qf2=qf2, qf1_target=qf1_target, qf2_target=qf2_target,
                   q_optimizer=q_optimizer, actor_optimizer=actor_optimizer, temperature=temperature,
                   a_optimizer=a_optimizer, replay=rb if config.checkpoint_replay else None, contrastive=contrastive,
-                  envs=envs, eval_envs=eval_envs, loop=loop)
+                  curl=curl, curl_optimizer=curl_optimizer, envs=envs, eval_envs=eval_envs, loop=loop)
         if run.resumed and not is_builtin(config.env_id):  # ManiSkill's simulator state is not saved: new episodes
             loop.obs, _ = envs.reset(seed=config.seed + run.start_step)
             if contrastive:
@@ -355,6 +364,7 @@ def train_sac(config: SACConfig) -> TrainResult:
             for _ in range(config.grad_steps_per_iteration if learning_has_started else 0):
                 loop.global_update += 1
                 data = rb.sample(config.batch_size)
+                true_rgb = data["obs"]["rgb"]  # CURL draws its own two shifts of the stored frames
                 if config.augment != "none":  # DrQ: obs and next obs shifted, each with its own offsets
                     data = {**data, "obs": augment_obs(data["obs"], config.augment, config.augment_pad),
                             "next_obs": augment_obs(data["next_obs"], config.augment, config.augment_pad)}
@@ -379,6 +389,12 @@ def train_sac(config: SACConfig) -> TrainResult:
                 q_optimizer.zero_grad()
                 qf_loss.backward()
                 q_optimizer.step()
+                if curl:  # CURL: tell each image from the minibatch's others, from two shifts of it
+                    curl_loss, curl_accuracy = curl.loss(actor.image.cnn, true_rgb)
+                    curl_optimizer.zero_grad()
+                    curl_loss.backward()
+                    curl_optimizer.step()
+                    curl.follow(actor.image.cnn)
 
                 # update the policy network
                 if loop.global_update % config.policy_frequency == 0:  # TD 3 Delayed update support
@@ -414,6 +430,8 @@ def train_sac(config: SACConfig) -> TrainResult:
                     scalars.update(contrastive.update(iteration))
                 scalars.update({"losses/qf": qf_loss.item() / 2.0, "losses/qf_values": qf1_a_values.mean().item(),
                                 "alpha": alpha})
+                if curl:
+                    scalars.update({"losses/curl": curl_loss.item(), "losses/curl_accuracy": curl_accuracy.item()})
                 if loop.global_update >= config.policy_frequency:
                     scalars["losses/actor"] = actor_loss.item()
                     if config.autotune:
