@@ -19,12 +19,12 @@ from __future__ import annotations
 import copy
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor, nn, optim
 
 from gazelab.core.checks import check_int, check_number
 from gazelab.rl.augment import random_shift
 
-__all__ = ["InstanceContrast"]
+__all__ = ["InstanceContrast", "curl_for"]
 
 
 class InstanceContrast(nn.Module):
@@ -71,6 +71,16 @@ class InstanceContrast(nn.Module):
         labels = torch.arange(len(rgb), device=rgb.device)
         return nn.functional.cross_entropy(logits, labels), (logits.argmax(1) == labels).float().mean()
 
+    def step(self, cnn: nn.Module, rgb: Tensor, optimizer: optim.Optimizer) -> tuple[Tensor, Tensor]:
+        """One CURL step on a batch ``rgb`` (B, H, W, 3) uint8: the loss, a step of CURL's own ``optimizer``, then the
+        key encoder follows -> (loss (), accuracy ()) as :meth:`loss`."""
+        loss, accuracy = self.loss(cnn, rgb)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        self.follow(cnn)
+        return loss.detach(), accuracy
+
     @torch.no_grad()
     def follow(self, cnn: nn.Module) -> None:
         """Move the key encoder a step ``tau`` towards the query encoder (the agent's CNN and the query head)."""
@@ -79,3 +89,27 @@ class InstanceContrast(nn.Module):
                 key.lerp_(value, self.tau)
             for key, value in zip(key_module.buffers(), module.buffers()):
                 key.copy_(value)
+
+
+def curl_for(config, cnn: nn.Module, lr: float, device: torch.device | str,
+             **adam: float) -> tuple[InstanceContrast | None, optim.Adam | None]:
+    """A trainer's CURL, or ``(None, None)`` when ``config.curl_coef`` is 0.
+
+    Args:
+        config: the run's :class:`gazelab.rl.config.TrainConfig` (``curl_coef``, ``curl_dim``, ``curl_tau``,
+            ``augment_pad``, ``seed``).
+        cnn: the agent's CNN, the one the RL loss trains.
+        lr: the learning rate that trains that CNN (PPO's ``learning_rate``, SAC's ``q_lr``); CURL's Adam steps at
+            ``curl_coef * lr``.
+        device: where the head and key encoder live.
+        adam: further arguments of the trainer's own Adam (e.g. PPO's ``eps=1e-5``).
+
+    CURL steps with an Adam of its own (the CNN, head and W), as CURL does: inside PPO's loss under PPO's one gradient
+    clip it crowded out PPO's gradient and no policy learned (docs/evidence.md, 2026-12-07).
+    """
+    if config.curl_coef <= 0:
+        return None, None
+    curl = InstanceContrast(cnn, dim=config.curl_dim, tau=config.curl_tau, pad=config.augment_pad,
+                            seed=config.seed).to(device)
+    # fused=True: the same Adam update in one kernel (the default per-tensor loop is far slower on CPU)
+    return curl, optim.Adam([*cnn.parameters(), *curl.trainable()], lr=config.curl_coef * lr, fused=True, **adam)

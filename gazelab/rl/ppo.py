@@ -38,7 +38,7 @@ import torch.nn as nn
 import torch.optim as optim
 
 from gazelab.rl.augment import augment_obs
-from gazelab.rl.curl import InstanceContrast
+from gazelab.rl.curl import curl_for
 from gazelab.rl.networks import PPOAgent
 from gazelab.core.checks import AtLeast, Interval
 from gazelab.rl.config import PerTask, TrainConfig, resolve_device
@@ -206,14 +206,9 @@ def train_ppo(config: PPOConfig, *, gae_fn=gae, contrastive_hook=ppo_hook) -> Tr
                                         **config.env_kwargs()), evaluation=True) if config.eval_freq else None
 
         agent = build_agent(config, envs).to(device)
-        curl = (InstanceContrast(agent.image.cnn, dim=config.curl_dim, tau=config.curl_tau, pad=config.augment_pad,
-                                 seed=config.seed).to(device) if config.curl_coef > 0 else None)
         # fused=True: the same Adam update in one kernel; the default per-tensor loop was ~90x slower on 2 CPU cores.
         optimizer = optim.Adam(agent.parameters(), lr=config.learning_rate, eps=1e-5, fused=True)
-        # CURL steps with an Adam of its own (its CNN, head and W), as CURL does: in PPO's loss under PPO's one gradient
-        # clip it crowded out PPO's gradient and no policy learned (docs/evidence.md, 2026-12-07)
-        curl_optimizer = (optim.Adam([*agent.image.cnn.parameters(), *curl.trainable()],
-                                     lr=config.curl_coef * config.learning_rate, eps=1e-5, fused=True) if curl else None)
+        curl, curl_optimizer = curl_for(config, agent.image.cnn, config.learning_rate, device, eps=1e-5)
         contrastive = config.contrastive_plugin(agent.image, envs.max_episode_steps, device,
                                                 rollout_steps=config.num_steps)
         gaze = GazeTracker(agent.image.cnn)
@@ -339,11 +334,7 @@ def train_ppo(config: PPOConfig, *, gae_fn=gae, contrastive_hook=ppo_hook) -> Tr
                     nn.utils.clip_grad_norm_(agent.parameters(), config.max_grad_norm)
                     optimizer.step()
                     if curl:  # CURL: tell each image from the minibatch's others, from two shifts of it
-                        curl_loss, curl_accuracy = curl.loss(agent.image.cnn, mb_raw["rgb"])
-                        curl_optimizer.zero_grad()
-                        curl_loss.backward()
-                        curl_optimizer.step()
-                        curl.follow(agent.image.cnn)
+                        curl_loss, curl_accuracy = curl.step(agent.image.cnn, mb_raw["rgb"], curl_optimizer)
 
                 if config.target_kl is not None and approx_kl > config.target_kl:
                     break

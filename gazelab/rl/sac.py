@@ -54,7 +54,7 @@ import torch.optim as optim
 from torch import Tensor, nn
 
 from gazelab.rl.augment import augment_obs
-from gazelab.rl.curl import InstanceContrast
+from gazelab.rl.curl import curl_for
 from gazelab.rl.networks import SACActor, SoftQNetwork
 from gazelab.core.checks import AtLeast, Interval
 from gazelab.rl.config import PerTask, TrainConfig
@@ -282,10 +282,7 @@ def train_sac(config: SACConfig) -> TrainResult:
                                  lr=config.q_lr, fused=True)
         actor_optimizer = optim.Adam(list(actor.parameters()), lr=config.policy_lr, fused=True)
         # CURL: its own Adam on the CNN, head and W, at curl_coef x the critic's rate (the rate that trains the CNN)
-        curl = (InstanceContrast(actor.image.cnn, dim=config.curl_dim, tau=config.curl_tau, pad=config.augment_pad,
-                                 seed=config.seed).to(device) if config.curl_coef > 0 else None)
-        curl_optimizer = (optim.Adam([*actor.image.cnn.parameters(), *curl.trainable()],
-                                     lr=config.curl_coef * config.q_lr, fused=True) if curl else None)
+        curl, curl_optimizer = curl_for(config, actor.image.cnn, config.q_lr, device)
 
         # Automatic entropy tuning
         temperature = a_optimizer = None
@@ -390,11 +387,7 @@ def train_sac(config: SACConfig) -> TrainResult:
                 qf_loss.backward()
                 q_optimizer.step()
                 if curl:  # CURL: tell each image from the minibatch's others, from two shifts of it
-                    curl_loss, curl_accuracy = curl.loss(actor.image.cnn, true_rgb)
-                    curl_optimizer.zero_grad()
-                    curl_loss.backward()
-                    curl_optimizer.step()
-                    curl.follow(actor.image.cnn)
+                    curl_loss, curl_accuracy = curl.step(actor.image.cnn, true_rgb, curl_optimizer)
 
                 # update the policy network
                 if loop.global_update % config.policy_frequency == 0:  # TD 3 Delayed update support
