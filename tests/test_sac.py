@@ -128,3 +128,20 @@ def test_the_actor_loss_reaches_the_gaze_head_through_the_actors_own_path(tmp_pa
 
     assert head_gradient(1.0) > 0
     assert head_gradient(0.0) == 0
+
+
+def test_each_trainer_fills_in_its_own_contrastive_rate():
+    """SAC's gaze takes contrastive steps at 0.01 (its critic moves the gaze slowly; docs/evidence.md), PPO's at 3e-4;
+    a rate given explicitly, or saved in an older config, is kept."""
+    from gazelab.method.contrastive import STANDALONE_LR
+    from gazelab.rl.config import config_from_dict
+    from gazelab.rl.ppo import PPOConfig
+
+    def rate(config):
+        return config.resolve().contrastive_config.lr
+
+    assert rate(SACConfig(env_id=ENV, contrastive_config=ContrastiveConfig(buffer_size=512))) == 0.01
+    assert rate(PPOConfig(env_id=ENV)) == STANDALONE_LR == 3e-4
+    assert rate(SACConfig(env_id=ENV, contrastive_config=ContrastiveConfig(lr=1e-3))) == 1e-3
+    assert rate(config_from_dict(SACConfig, {"env_id": ENV, "contrastive_lr": 3e-4})) == 3e-4
+    assert rate(config_from_dict(SACConfig, {"env_id": ENV, "contrastive.k": 8})) == 0.01

@@ -42,6 +42,7 @@ __all__ = [
     "mine_triplets",
     "POSITIVE_RULES",
     "FOVEA_MODES",
+    "STANDALONE_LR",
     "ContrastiveConfig",
     "ContrastiveStats",
     "ContrastiveLearner",
@@ -188,6 +189,8 @@ FoveaMode = Literal["anchor", "own", "glimpse"]
 POSITIVE_RULES = typing.get_args(PositiveRule)
 NEIGHBOURS = typing.get_args(Neighbours)
 FOVEA_MODES = typing.get_args(FoveaMode)
+STANDALONE_LR = 3e-4
+"""The gaze's contrastive learning rate when ``ContrastiveConfig.lr`` is None and no trainer fills it in (PPO's too)."""
 
 
 def mine_triplets(
@@ -337,8 +340,10 @@ class ContrastiveConfig:
     """Weight of the spread loss (log sigma towards spread_target) relative to the triplet loss."""
     spread_target: Annotated[float, Interval(0, low_open=True)] = 0.3
     """sigma the spread loss pulls towards (feature-map units: the map's cell centres span [-1, 1])."""
-    lr: Annotated[float, Interval(0, low_open=True)] = 3e-4
-    """Adam learning rate of the gaze head for this update (its own optimizer, separate from the RL one)."""
+    lr: Annotated[Optional[float], Interval(0, low_open=True)] = None
+    """Adam learning rate of the gaze head for this update (its own optimizer, separate from the RL one). None = the
+    trainer's own (filled in by ``TrainConfig.resolve``: PPO 3e-4, SAC 0.01); a learner built directly uses
+    ``STANDALONE_LR`` (3e-4)."""
     min_buffer: Annotated[int, AtLeast(0)] = 256
     """Warm-up: with fewer stored states the update is a no-op (neighbours among few states are not similar)."""
     threshold: Optional[float] = None
@@ -418,7 +423,7 @@ class ContrastiveLearner:
         self.params = [p for p in gaze.parameters() if p.requires_grad]
         if not self.params:
             raise GazelabError(f"gaze must have trainable parameters, got {type(gaze).__name__} with none")
-        self.optimizer = torch.optim.Adam(self.params, lr=self.config.lr)
+        self.optimizer = torch.optim.Adam(self.params, lr=STANDALONE_LR if self.config.lr is None else self.config.lr)
         self.generator = torch.Generator().manual_seed(seed)
 
     def update(self, buffer: ContrastiveBuffer) -> ContrastiveStats:

@@ -92,6 +92,8 @@ class TrainConfig:
     default_labels: ClassVar[str]
     """The contrastive label ``resolve`` fills in when ``contrastive_config.labels`` is None (PPO: its 'gae'
     returns; SAC: the episodes' 'return_to_go')."""
+    default_contrastive_lr: ClassVar[float]
+    """The gaze's contrastive learning rate ``resolve`` fills in when ``contrastive_config.lr`` is None."""
 
     env_id: str = "gazelab/Reach-v0"
     """the id of the environment (`gazelab envs` lists them)"""
@@ -195,8 +197,10 @@ class TrainConfig:
         filled = {name: value for name, value in self.task_defaults().items() if getattr(self, name) is None}
         if self.encoder == "auto":
             filled["encoder"] = "fine" if is_builtin(self.env_id) else "nature"
-        if self.contrastive_config.labels is None:
-            filled["contrastive_config"] = dataclasses.replace(self.contrastive_config, labels=self.default_labels)
+        trainers_own = {"labels": self.default_labels, "lr": self.default_contrastive_lr}
+        missing = {name: value for name, value in trainers_own.items() if getattr(self.contrastive_config, name) is None}
+        if missing:
+            filled["contrastive_config"] = dataclasses.replace(self.contrastive_config, **missing)
         config = dataclasses.replace(self, **filled)
         config.validate()
         return config

@@ -45,6 +45,7 @@ from gazelab.rl.config import PerTask, TrainConfig, resolve_device
 from gazelab.envs import is_builtin, make_env
 from gazelab.rl.evaluation import episode_success, evaluate_policy
 from gazelab.core.errors import GazelabError
+from gazelab.method.contrastive import STANDALONE_LR
 from gazelab.method.plugin import ppo_hook
 from gazelab.rl.prize import GazeTracker
 from gazelab.method.returns import gae
@@ -85,6 +86,7 @@ class PPOConfig(TrainConfig):
 
     algo: ClassVar[str] = "ppo"
     default_labels: ClassVar[str] = "gae"
+    default_contrastive_lr: ClassVar[float] = STANDALONE_LR
 
     learning_rate: Annotated[float, AtLeast(0)] = 3e-4
     """the learning rate of the optimizer (0 freezes the RL update, e.g. to watch the contrastive step alone)"""

@@ -27,7 +27,8 @@ checkpoints and resume, is :class:`gazelab.rl.run.Run`). Each iteration:
    the actor saw is kept per env with its reward until the episode ends; then the episode's maps go to the
    contrastive buffer with their label (default: the *discounted return-to-go* ``G_t = r_t + gamma G_{t+1}``, no
    bootstrap at the time limit: the return of what actually happened; :func:`gazelab.method.returns.discount_cumsum`), and the
-   contrastive update trains the attention head.
+   contrastive update trains the attention head, at learning rate 0.01 unless ``contrastive.lr`` says otherwise
+   (:attr:`SACConfig.default_contrastive_lr`; PPO's is 3e-4).
 
 With ``attention="none"`` and ``contrastive=False`` this is sac_rgbd with its defaults, except: the image encoder
 is NatureCNN / the fine variant instead of sac_rgbd's ``PlainConv`` (whose 2x2 map at 64x64 leaves no room for a
@@ -86,6 +87,9 @@ class SACConfig(TrainConfig):
 
     algo: ClassVar[str] = "sac"
     default_labels: ClassVar[str] = "return_to_go"
+    # SAC's critic moves the gaze slowly (onto the goal after ~33k steps at 3e-4); at 0.01 the step narrows the fovea
+    # and it is there by ~10-18k, SAC reaching 0.5 success 1.6x sooner (docs/evidence.md, "SAC: the step's learning rate")
+    default_contrastive_lr: ClassVar[float] = 0.01
 
     buffer_size: PerTask[Annotated[int, AtLeast(1)]] = None
     """the replay memory buffer size (64x64 obs + next obs take 24 KB per transition)"""
