@@ -167,6 +167,24 @@ def test_a_finished_run_with_other_settings_is_refused(tmp_path):
         sweep.split_finished(sweep.grid(tmp_path, "sac", [TASK], ["none"], 1))
 
 
+def test_a_finished_contrastive_run_at_another_trainer_default_is_refused(tmp_path):
+    """A sweep that leaves contrastive.lr unset gets the trainer's default, which can change (SAC's did); a finished
+    run saved at another rate must not be counted beside new ones. Methods without the step are not concerned."""
+    sweep.run_trials(tiny_grid(tmp_path, methods=("none", "gaze+contrastive")), "local")
+    for method in ("none", "gaze+contrastive"):  # as if both had run when the default rate was 0.001
+        path = tmp_path / "gazelab-Reach-v0" / method / "seed1" / sweep.RESULT_NAME
+        result = json.loads(path.read_text())
+        result["config"]["contrastive_config"]["lr"] = 0.001
+        path.write_text(json.dumps(result))
+    finished, _ = sweep.split_finished(tiny_grid(tmp_path, methods=("none",)))
+    assert len(finished) == 1
+    with pytest.raises(ValueError, match=r"contrastive\.lr: 0\.001 there, 0\.0003 now"):
+        sweep.split_finished(tiny_grid(tmp_path, methods=("gaze+contrastive",)))
+    finished, _ = sweep.split_finished(tiny_grid(tmp_path, methods=("gaze+contrastive",),
+                                                 overrides={"contrastive.lr": 0.001}))
+    assert len(finished) == 1
+
+
 def test_two_trials_on_ray_write_the_summary_of_their_results(tmp_path):
     """The command end to end on a local Ray instance (2 CPUs here: both trials at once)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}

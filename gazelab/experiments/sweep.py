@@ -48,7 +48,7 @@ import tyro
 from gazelab.rl.algorithms import algorithm
 from gazelab.rl.checkpoint import CHECKPOINT_NAME, write_atomic
 from gazelab.method.contrastive import ContrastiveConfig
-from gazelab.rl.config import LEGACY_CONTRASTIVE_FIELDS, METHODS, RUN_CONTROL_FIELDS, config_from_dict
+from gazelab.rl.config import LEGACY_CONTRASTIVE_FIELDS, METHODS, RUN_CONTROL_FIELDS, TRAINERS_OWN, config_from_dict
 from gazelab.core.errors import GazelabError
 from gazelab.experiments import statistics
 
@@ -299,8 +299,9 @@ def grid(root: Path, algo: str, tasks: Sequence[str], methods: Sequence[str], se
 def split_finished(trials: Sequence[Trial]) -> tuple[list[dict], list[Trial]]:
     """(result.json contents of the finished trials, trials still to run), both in ``trials`` order.
 
-    GazelabError when a finished trial ran with other settings than asked now (another algorithm, or a different
-    value of a field the sweep sets): mixing the two in one summary would be wrong, rerunning would destroy it.
+    GazelabError when a finished trial ran with other settings than asked now (another algorithm, a different
+    value of a field the sweep sets, or, for a contrastive method, of a contrastive default its trainer fills in):
+    mixing the two in one summary would be wrong, rerunning would destroy it.
     Results written before ``algo`` and ``config`` were recorded count as PPO runs and are not compared.
     """
     finished, pending = [], []
@@ -315,7 +316,14 @@ def split_finished(trials: Sequence[Trial]) -> tuple[list[dict], list[Trial]]:
             "algo", "ppo") != trial.algo else []
         if saved:  # as a config of today (results written before the contrastive settings were nested too)
             saved = config_from_dict(algorithm(trial.algo).config_cls, saved).to_dict()
-        differ += [f"{k}: {setting(saved, k)!r} there, {v!r} now" for k, v in trial.config.items()
+        asked = dict(trial.config)
+        if saved:  # the trainer fills in some contrastive defaults; those changed (SAC's rate, 2026-12-07)
+            now = config_from_dict(algorithm(trial.algo).config_cls, trial.config)
+            if now.contrastive:
+                filled = dataclasses.asdict(now.trainers_contrastive_config())
+                asked.update({f"contrastive.{name}": filled[name] for name in TRAINERS_OWN
+                              if f"contrastive.{name}" not in asked})
+        differ += [f"{k}: {setting(saved, k)!r} there, {v!r} now" for k, v in asked.items()
                    if saved and k not in RUN_CONTROL_FIELDS and setting(saved, k) != v]
         if differ:
             raise GazelabError(f"{path} is a finished run with other settings ({'; '.join(differ)}); give this "

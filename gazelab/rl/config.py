@@ -83,6 +83,11 @@ def check_device(device: str) -> None:
         raise GazelabError(f"device={device!r} is not available here; allowed: {allowed_text}")
 
 
+TRAINERS_OWN = {"labels": "default_labels", "lr": "default_contrastive_lr"}
+"""The contrastive settings whose default (None) each trainer fills in, and the class attribute it takes it from:
+a run's value of these depends on the algorithm, not only on what was asked."""
+
+
 @dataclass
 class TrainConfig:
     """Fields shared by :class:`gazelab.rl.ppo.PPOConfig` and :class:`gazelab.rl.sac.SACConfig`."""
@@ -197,13 +202,17 @@ class TrainConfig:
         filled = {name: value for name, value in self.task_defaults().items() if getattr(self, name) is None}
         if self.encoder == "auto":
             filled["encoder"] = "fine" if is_builtin(self.env_id) else "nature"
-        trainers_own = {"labels": self.default_labels, "lr": self.default_contrastive_lr}
-        missing = {name: value for name, value in trainers_own.items() if getattr(self.contrastive_config, name) is None}
-        if missing:
-            filled["contrastive_config"] = dataclasses.replace(self.contrastive_config, **missing)
+        filled["contrastive_config"] = self.trainers_contrastive_config()
         config = dataclasses.replace(self, **filled)
         config.validate()
         return config
+
+    def trainers_contrastive_config(self) -> ContrastiveConfig:
+        """``contrastive_config`` with the fields left at None that this trainer fills in (:data:`TRAINERS_OWN`:
+        the label and the learning rate) set to its own defaults; the other fields as they are."""
+        missing = {name: getattr(self, default) for name, default in TRAINERS_OWN.items()
+                   if getattr(self.contrastive_config, name) is None}
+        return dataclasses.replace(self.contrastive_config, **missing)
 
     def task_defaults(self) -> dict[str, Any]:
         """The values :data:`PerTask` fields take when left at None: the environment's camera and clutter and this

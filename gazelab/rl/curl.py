@@ -23,6 +23,7 @@ from torch import Tensor, nn, optim
 
 from gazelab.core.checks import check_int, check_number
 from gazelab.rl.augment import random_shift
+from gazelab.rl.config import TrainConfig
 
 __all__ = ["InstanceContrast", "curl_for"]
 
@@ -91,7 +92,7 @@ class InstanceContrast(nn.Module):
                 key.copy_(value)
 
 
-def curl_for(config, cnn: nn.Module, lr: float, device: torch.device | str,
+def curl_for(config: TrainConfig, cnn: nn.Module, lr: float, device: torch.device | str,
              **adam: float) -> tuple[InstanceContrast | None, optim.Adam | None]:
     """A trainer's CURL, or ``(None, None)`` when ``config.curl_coef`` is 0.
 
