@@ -6,7 +6,9 @@ import torch
 from gazelab.method.attention import GaussianGaze
 from gazelab.method.contrastive import ContrastiveConfig
 from gazelab.method.labels import EpisodeLabeller
+from gazelab.core.errors import GazelabError
 from gazelab.method.plugin import ContrastivePlugin, ppo_hook
+from gazelab.rl.sac import SACConfig
 
 
 def _run(label):
@@ -116,3 +118,30 @@ def test_shuffled_labels_keep_their_values_but_not_their_states():
     resumed = plugin(True)
     resumed.load_state_dict(shuffled.state_dict())
     assert torch.equal(rollout(resumed).buffer.returns[:64], rollout(shuffled).buffer.returns[64:128])
+
+
+def test_buffer_scoped_shuffle_breaks_the_tie_between_an_episode_and_its_labels():
+    """SAC stores one episode at a time, so the batch-scoped control keeps each episode's labels (only their order
+    changes); the buffer scope gives an episode the labels of states stored before it."""
+    def episodes(scope):
+        plugin = ContrastivePlugin(GaussianGaze(1), (1, 1, 1), num_envs=2, max_episode_steps=50, gamma=0.9,
+                                   steps_per_iteration=2, seed=3,
+                                   config=ContrastiveConfig(labels="reward", buffer_size=256, shuffle_labels=True,
+                                                            shuffle_scope=scope))
+        # env 0: a 20-step episode rewarded 1 each step; then env 1: a 30-step episode rewarded 0
+        for t in range(30):
+            done = torch.tensor([t == 19, t == 29])
+            reward = torch.tensor([1.0 if t < 20 else 5.0, 0.0])
+            plugin.observe(torch.full((2, 1, 1, 1), float(t)), reward, done, torch.zeros(2, dtype=torch.bool))
+        return plugin.buffer
+
+    batch, wide = episodes("batch"), episodes("buffer")
+    assert len(batch) == len(wide) == 50
+    assert batch.returns[:20].eq(1).all() and batch.returns[20:50].eq(0).all()  # each episode keeps its own labels
+    assert wide.returns[:20].eq(1).all()  # the first batch: only permuted (nothing stored before it)
+    assert wide.returns[20:50].eq(1).all()  # the second episode took the first one's labels, none of its own 0s
+    with pytest.raises(GazelabError, match="contrastive.shuffle_scope='buffer' needs contrastive.shuffle_labels=True"):
+        SACConfig(attention="gaze", contrastive=True,
+                  contrastive_config=ContrastiveConfig(shuffle_scope="buffer")).resolve()
+    with pytest.raises(GazelabError, match="shuffle_scope"):
+        ContrastiveConfig(shuffle_labels=True, shuffle_scope="everything")

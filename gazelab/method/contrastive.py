@@ -188,6 +188,7 @@ KeyKind = Literal["map", "gazed"]
 FoveaMode = Literal["anchor", "own", "glimpse"]
 POSITIVE_RULES = typing.get_args(PositiveRule)
 NEIGHBOURS = typing.get_args(Neighbours)
+ShuffleScope = Literal["batch", "buffer"]
 FOVEA_MODES = typing.get_args(FoveaMode)
 STANDALONE_LR = 3e-4
 """The gaze's contrastive learning rate when ``ContrastiveConfig.lr`` is None and no trainer fills it in (PPO's too)."""
@@ -380,6 +381,12 @@ class ContrastiveConfig:
     episode) is stored with its labels permuted among its states, fixed for as long as they stay in the buffer. The
     label distribution is kept; its relation to what each image shows is gone. A gaze that still moves onto the goal
     is drawn there by something else than the returns (e.g. the most salient detector)."""
+    shuffle_scope: ShuffleScope = "batch"
+    """With ``shuffle_labels``, among which states the labels move. "batch": among the states stored together (PPO:
+    the whole rollout; SAC: one episode, so each episode keeps its own labels, only their order changes, and how
+    high an episode's labels are still tells a successful episode from a failed one). "buffer": each stored state
+    takes the label of a random state already in the buffer (the first batch: permuted among its states), which
+    breaks that tie between an episode and its labels too. Another scope than "batch" needs ``shuffle_labels``."""
     faiss_threads: Annotated[Optional[int], AtLeast(1)] = None
     """Threads of the FAISS k-NN search; None = torch's thread count (see ``mine_triplets``)."""
 

@@ -62,10 +62,14 @@ class ContrastivePlugin:
         self.learner = ContrastiveLearner(attention, config, seed=seed)
         self.save_buffer = save_buffer
         self.shuffle = torch.Generator().manual_seed(seed + 1) if config.shuffle_labels else None
+        self.shuffle_scope = config.shuffle_scope
 
     def _store(self, rows) -> None:
         for maps, labels, episodes, times in rows:
-            if self.shuffle is not None:  # the control: labels permuted among the states stored together
+            if self.shuffle is not None and self.shuffle_scope == "buffer" and len(self.buffer):
+                _, stored, _ = self.buffer.filled()  # the control's wider scope: labels of random stored states
+                labels = stored[torch.randint(len(stored), (len(labels),), generator=self.shuffle).to(stored.device)]
+            elif self.shuffle is not None:  # the control: labels permuted among the states stored together
                 labels = labels[torch.randperm(len(labels), generator=self.shuffle).to(labels.device)]
             self.buffer.add(maps, labels, episodes, times)
 

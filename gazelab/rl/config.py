@@ -226,6 +226,9 @@ class TrainConfig:
         if self.contrastive and self.attention not in ("gaze", "patch"):
             raise GazelabError(f"contrastive=True needs attention='gaze' or 'patch' (there is no head to train with "
                                f"attention={self.attention!r})")
+        if self.contrastive_config.shuffle_scope != "batch" and not self.contrastive_config.shuffle_labels:
+            raise GazelabError(f"contrastive.shuffle_scope={self.contrastive_config.shuffle_scope!r} needs "
+                               "contrastive.shuffle_labels=True (the scope of a shuffle that is off changes nothing)")
         if self.oracle_foveae != 1 and self.attention != "oracle":
             raise GazelabError(f"oracle_foveae={self.oracle_foveae} needs attention='oracle', got "
                                f"attention={self.attention!r}")
