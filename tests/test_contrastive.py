@@ -206,6 +206,16 @@ def test_update_stats_are_consistent():
     assert stats.spread_loss == pytest.approx(math.log(0.6 / config.spread_target) ** 2, rel=0.05)
 
 
+@pytest.mark.parametrize("neighbours, share", [("same_episode", 1.0), ("other_episodes", 0.0)])
+def test_update_stats_say_which_members_came_from_the_anchors_episode(neighbours, share):
+    buffer = filled_buffer()
+    buffer.episodes[:] = torch.arange(len(buffer)) // 64  # 8 episodes of 64 states
+    config = ContrastiveConfig(num_anchors=64, min_buffer=0, neighbours=neighbours)
+    stats = ContrastiveLearner(GaussianGaze(8), config).update(buffer)
+    assert stats.triplets > 0
+    assert stats.positive_same_episode == stats.negative_same_episode == share
+
+
 def test_update_is_a_noop_without_enough_data_or_two_classes():
     gaze = GaussianGaze(8)
     before = [p.detach().clone() for p in gaze.parameters()]

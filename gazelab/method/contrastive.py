@@ -408,6 +408,12 @@ class ContrastiveStats:
     """Mean cosine distance anchor-positive of the gazed maps."""
     neg_distance: float = 0.0
     """Mean cosine distance anchor-negative of the gazed maps."""
+    positive_same_episode: float = 0.0
+    """Share of the positives from the anchor's own episode."""
+    negative_same_episode: float = 0.0
+    """Share of the negatives from the anchor's own episode. Below ``positive_same_episode``, the triplets also
+    teach the gaze to tell the anchor's episode from others (positive: its own, negative: another's), whatever
+    the labels say of single states."""
 
 
 class ContrastiveLearner:
@@ -505,6 +511,8 @@ class ContrastiveLearner:
                 spread_loss=sl.item(),
                 pos_distance=cosine_distance(gazed_a, gazed_p).mean().item(),
                 neg_distance=cosine_distance(gazed_a, gazed_n).mean().item(),
+                positive_same_episode=(buffer.episodes[positive] == buffer.episodes[anchor]).float().mean().item(),
+                negative_same_episode=(buffer.episodes[negative] == buffer.episodes[anchor]).float().mean().item(),
             )
 
     def state_dict(self) -> dict:

@@ -96,7 +96,9 @@ class ContrastivePlugin:
         """The ``contrastive/*`` scalars of an update that returned ``stats`` (with the buffer's size now)."""
         return {"contrastive/triplets": stats.triplets, "contrastive/triplet_loss": stats.triplet_loss,
                 "contrastive/spread_loss": stats.spread_loss, "contrastive/buffer_size": len(self.buffer),
-                "contrastive/pos_distance": stats.pos_distance, "contrastive/neg_distance": stats.neg_distance}
+                "contrastive/pos_distance": stats.pos_distance, "contrastive/neg_distance": stats.neg_distance,
+                "contrastive/positive_same_episode": stats.positive_same_episode,
+                "contrastive/negative_same_episode": stats.negative_same_episode}
 
     def restart_episodes(self) -> None:
         """Forget the running episodes (a resumed ManiSkill run restarts its episodes): new ids, step counts 0."""

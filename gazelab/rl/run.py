@@ -15,47 +15,54 @@ A trainer (:mod:`gazelab.rl.ppo`, :mod:`gazelab.rl.sac`) reads top to bottom; th
 
 Scalars (TensorBoard tags = keys of every ``history`` row; ``global_step`` = environment steps so far):
 
-=========================== ====================================================================================
-tag                         meaning
-=========================== ====================================================================================
-charts/return               mean undiscounted return of the training episodes that ended this iteration
-charts/success_once         fraction of those episodes that reached success at least once
-charts/episode_len          their mean length (steps)
-charts/SPS                  environment steps per second (this process, rollout + update + contrastive)
-charts/learning_rate        PPO learning rate (after annealing, if on)
-eval/return                 deterministic policy, mean return over ``num_eval_episodes`` fresh episodes
-eval/success_once           ... fraction successful
-eval/episode_len            ... mean length
-eval/reward                 ... mean reward per step (return / length; with dense rewards in [0, 1] a steadier
-                            measure of "gets close" than success, which an agent hovering just off the goal misses)
-losses/policy               PPO clipped surrogate loss (last minibatch)
-losses/value                PPO value loss (last minibatch)
-losses/entropy              PPO mean policy entropy (last minibatch)
-losses/approx_kl            PPO approximate KL old -> new (last minibatch; the early stop compares it to target_kl)
-losses/clipfrac             PPO fraction of ratios outside [1 - clip, 1 + clip]
-losses/explained_variance   PPO 1 - Var(returns - values) / Var(returns) of the rollout
-losses/qf                   SAC mean of the two critics' MSE losses (last gradient step)
-losses/qf_values            SAC mean Q(s, a) of the batch
-losses/actor                SAC actor loss
-losses/alpha                SAC temperature loss (autotune only)
-alpha                       SAC entropy temperature
-gaze/mu_x, gaze/mu_y        mean gaze centre over this iteration's observations, feature-map coordinates (x =
-                            column, y = row; the map's cell centres span [-1, 1], which covers only the middle of
-                            the image: -0.57..0.57 for FineNatureCNN at 64 px; ``cnn.map_to_image`` converts)
-gaze/sigma_x, gaze/sigma_y  mean gaze spread, feature-map units
-gaze/mu_std                 spread of the gaze centre across the iteration's frames, image units (0 = one fixed
-                            gaze for every image; a gaze that follows a moving object must move)
-gaze/prize_distance         gaze-on-prize (built-in tasks): fovea centre to the decisive object, image units
-gaze/centre_distance        ... the same for a fovea fixed at the map centre (a gaze that ignores the image)
-gaze/prize_mass             share of the attention weight on the cells near the decisive object (every kind)
-gaze/prize_mass_chance      ... that share under uniform weights (what attention 'none' scores)
-contrastive/triplets        triplets mined by the last contrastive update (0 = no-op: warm-up or one outcome class)
-contrastive/triplet_loss    its triplet loss (cosine distance, before the step)
-contrastive/spread_loss     its spread loss (log sigma vs target)
-contrastive/pos_distance    mean cosine distance anchor-positive of its gazed maps
-contrastive/neg_distance    mean cosine distance anchor-negative of its gazed maps
-contrastive/buffer_size     entries in the contrastive buffer
-=========================== ====================================================================================
+=================================== ====================================================================================
+tag                                 meaning
+=================================== ====================================================================================
+charts/return                       mean undiscounted return of the training episodes that ended this iteration
+charts/success_once                 fraction of those episodes that reached success at least once
+charts/episode_len                  their mean length (steps)
+charts/SPS                          environment steps per second (this process, rollout + update + contrastive)
+charts/learning_rate                PPO learning rate (after annealing, if on)
+eval/return                         deterministic policy, mean return over ``num_eval_episodes`` fresh episodes
+eval/success_once                   ... fraction successful
+eval/episode_len                    ... mean length
+eval/reward                         ... mean reward per step (return / length; with dense rewards in [0, 1] a
+                                    steadier measure of "gets close" than success, which an agent hovering just off
+                                    the goal misses)
+losses/policy                       PPO clipped surrogate loss (last minibatch)
+losses/value                        PPO value loss (last minibatch)
+losses/entropy                      PPO mean policy entropy (last minibatch)
+losses/approx_kl                    PPO approximate KL old -> new (last minibatch; the early stop compares it to
+                                    target_kl)
+losses/clipfrac                     PPO fraction of ratios outside [1 - clip, 1 + clip]
+losses/explained_variance           PPO 1 - Var(returns - values) / Var(returns) of the rollout
+losses/qf                           SAC mean of the two critics' MSE losses (last gradient step)
+losses/qf_values                    SAC mean Q(s, a) of the batch
+losses/actor                        SAC actor loss
+losses/alpha                        SAC temperature loss (autotune only)
+alpha                               SAC entropy temperature
+gaze/mu_x, gaze/mu_y                mean gaze centre over this iteration's observations, feature-map coordinates
+                                    (x = column, y = row; the map's cell centres span [-1, 1], which covers only the
+                                    middle of the image: -0.57..0.57 for FineNatureCNN at 64 px;
+                                    ``cnn.map_to_image`` converts)
+gaze/sigma_x, gaze/sigma_y          mean gaze spread, feature-map units
+gaze/mu_std                         spread of the gaze centre across the iteration's frames, image units (0 = one fixed
+                                    gaze for every image; a gaze that follows a moving object must move)
+gaze/prize_distance                 gaze-on-prize (built-in tasks): fovea centre to the decisive object, image units
+gaze/centre_distance                ... the same for a fovea fixed at the map centre (a gaze that ignores the image)
+gaze/prize_mass                     share of the attention weight on the cells near the decisive object (every kind)
+gaze/prize_mass_chance              ... that share under uniform weights (what attention 'none' scores)
+contrastive/triplets                triplets mined by the last contrastive update (0 = no-op: warm-up or one
+                                    outcome class)
+contrastive/triplet_loss            its triplet loss (cosine distance, before the step)
+contrastive/spread_loss             its spread loss (log sigma vs target)
+contrastive/pos_distance            mean cosine distance anchor-positive of its gazed maps
+contrastive/neg_distance            mean cosine distance anchor-negative of its gazed maps
+contrastive/positive_same_episode   share of its positives from the anchor's own episode
+contrastive/negative_same_episode   ... of its negatives (below the positives' share: the triplets also tell
+                                    episodes apart, whatever the labels say of single states)
+contrastive/buffer_size             entries in the contrastive buffer
+=================================== ====================================================================================
 
 ``gaze/mu*``/``gaze/sigma*``/``gaze/prize_distance`` appear only with a fovea (``gaze``, ``oracle``), the other
 ``gaze/*`` with every attention kind on the built-in tasks (:mod:`gazelab.rl.prize`; ``eval/*`` repeats them over
