@@ -310,3 +310,13 @@ def test_command_line_errors(argv, message, capsys, sample_efficiency):
     with pytest.raises(SystemExit) as exit_:
         sample_efficiency.parse_args(argv)
     assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_triplet_separation_reads_where_the_members_came_from_when_logged(tmp_path):
+    row = {"contrastive/triplets": 100, "contrastive/pos_distance": 0.1, "contrastive/neg_distance": 0.3,
+           "contrastive/triplet_loss": 0.05}
+    shares = {"contrastive/positive_same_episode": 0.9, "contrastive/negative_same_episode": 0.5}
+    (tmp_path / "history.jsonl").write_text(json.dumps(row) + "\n" + json.dumps({**row, **shares}) + "\n")
+    assert sweep.triplet_separation(tmp_path, updates=1) == pytest.approx(
+        {"separation": 0.2, "loss": 0.05, "positive_same_episode": 0.9, "negative_same_episode": 0.5})
+    assert set(sweep.triplet_separation(tmp_path, updates=2)) == {"separation", "loss"}  # one update did not log them

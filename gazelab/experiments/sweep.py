@@ -196,14 +196,19 @@ def gaze_found_step(run: Path, ratio: float = FOUND_RATIO) -> Optional[int]:
 def triplet_separation(run: Path, updates: int = 5) -> dict[str, float]:
     """How well a trial's last ``updates`` contrastive updates (those that mined triplets) separated them: the mean
     anchor-negative minus anchor-positive cosine distance (``separation``; 0 = not at all, as with labels that say
-    nothing about the image) and the mean triplet loss (``loss``; the margin when nothing is separated). {} for a
-    run without the contrastive step."""
+    nothing about the image), the mean triplet loss (``loss``; the margin when nothing is separated) and, for runs
+    that logged them (from 2026-12-07), the shares of positives and negatives from the anchor's own episode
+    (``positive_same_episode``, ``negative_same_episode``). {} for a run without the contrastive step."""
     rows = [json.loads(line) for line in (Path(run) / "history.jsonl").read_text().splitlines() if line.strip()]
     rows = [row for row in rows if row.get("contrastive/triplets", 0) > 0][-updates:]
     if not rows:
         return {}
-    return {"separation": float(np.mean([r["contrastive/neg_distance"] - r["contrastive/pos_distance"] for r in rows])),
-            "loss": float(np.mean([r["contrastive/triplet_loss"] for r in rows]))}
+    out = {"separation": float(np.mean([r["contrastive/neg_distance"] - r["contrastive/pos_distance"] for r in rows])),
+           "loss": float(np.mean([r["contrastive/triplet_loss"] for r in rows]))}
+    for share in ("positive_same_episode", "negative_same_episode"):
+        if all(f"contrastive/{share}" in r for r in rows):
+            out[share] = float(np.mean([r[f"contrastive/{share}"] for r in rows]))
+    return out
 
 
 def variant_rows(results_dir: Path, patterns: Sequence[str], threshold: float = 0.5) -> list[dict]:
