@@ -20,8 +20,11 @@ Labels: ``return_to_go`` (gamma 0.8, the offline stand-in for PPO's GAE returns)
 reward, a label the agent has), ``success``, ``neg_distance``
 (-|gripper - goal|, a label that is a function of the state) and ``value`` (the critic's V(s) of the ``--cnn`` run).
 Keys: ``map`` (the buffer's random projection of the whole map, the library's) or ``state`` (the true gripper and
-goal positions: neighbours that *are* alike, an upper bound). ``pos same ep``: the share of positives from the
-anchor's own episode. ``rho(label, -dist)``: the label's rank correlation with -|gripper - goal|, how far the label
+goal positions: neighbours that *are* alike, an upper bound). ``pos same ep`` / ``neg same ep``: the shares of
+positives / negatives from the anchor's own episode (positives from it and negatives from others: the triplets tell
+episodes apart, whatever the labels say of single states). Controls: ``return_to_go_shuffled_per_episode`` (each
+episode's labels permuted among its frames, as ``contrastive.shuffle_labels`` stores SAC's episodes) and
+``return_to_go_shuffled`` (among all frames, as ``contrastive.shuffle_scope="buffer"``). ``rho(label, -dist)``: the label's rank correlation with -|gripper - goal|, how far the label
 is a function of what the image shows.
 
 The recording, the mining and the placed foveas are :mod:`gazelab.teach.landscape`'s, which notebook 5's hand-placed
@@ -43,7 +46,8 @@ from gazelab.teach.landscape import (PLACED, PLACEMENTS as PLACEMENT_NAMES, Reco
                                      record_episodes)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "triplet_landscape"
-LABELS = ("return_to_go", "reward", "success", "neg_distance", "value")
+SHUFFLED = {"return_to_go_shuffled_per_episode": "episode", "return_to_go_shuffled": "all"}
+LABELS = ("return_to_go", "reward", "success", "neg_distance", "value", *SHUFFLED)
 KEYS = ("map", "state")
 PLACEMENTS = tuple(f"{name}@{sigma}" for name, sigma in PLACED)  # goal@0.25 ... random@0.5
 
@@ -70,12 +74,29 @@ def critic_values(run: str, frames: dict, batch: int = 1024) -> torch.Tensor:
     return torch.cat(values).view(frames["rgb"].shape[:2])
 
 
-def dataset(frames: dict, maps: torch.Tensor, label: str) -> Recording:
-    """Finished episodes, flat, labelled (``value``: the critic's V(s), see :func:`critic_values`)."""
+def dataset(frames: dict, maps: torch.Tensor, label: str, seed: int = 0) -> Recording:
+    """Finished episodes, flat, labelled (``value``: the critic's V(s), see :func:`critic_values`; the shuffled
+    return-to-go controls: :func:`shuffled`)."""
+    if label in SHUFFLED:
+        return shuffled(record_episodes(frames, maps, "return_to_go", gamma=0.8), SHUFFLED[label], seed)
     if label != "value":
         return record_episodes(frames, maps, label, gamma=0.8)
     recording = record_episodes(frames, maps, "return_to_go", gamma=0.8)
     recording.labels = episode_frames(frames, "value")
+    return recording
+
+
+def shuffled(recording: Recording, scope: str, seed: int) -> Recording:
+    """The shuffled-label controls: labels permuted inside each episode (``"episode"``, what
+    ``contrastive.shuffle_labels`` does in SAC, which stores one episode at a time: each episode keeps its own
+    labels) or among all frames (``"all"``, like ``contrastive.shuffle_scope="buffer"``)."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = recording.labels.clone()
+    groups = [torch.arange(len(labels))] if scope == "all" else [
+        torch.nonzero(recording.episodes == e).flatten() for e in recording.episodes.unique()]
+    for rows in groups:
+        labels[rows] = labels[rows[torch.randperm(len(rows), generator=generator)]]
+    recording.labels = labels
     return recording
 
 
@@ -92,7 +113,8 @@ def landscape(data: Recording, cnn, keys: str, neighbours: str, foveas, placemen
     a, p, n = scape.triplets(neighbours)
     t = len(a)
     out = {"keys": keys, "neighbours": neighbours, "triplets": t,
-           "positive_same_episode": (data.episodes[p] == data.episodes[a]).float().mean().item() if t else None}
+           "positive_same_episode": (data.episodes[p] == data.episodes[a]).float().mean().item() if t else None,
+           "negative_same_episode": (data.episodes[n] == data.episodes[a]).float().mean().item() if t else None}
     if t == 0:
         return out
     spec_of = {placement(spec): spec for spec in placements}
@@ -120,14 +142,21 @@ def table(result: dict) -> list[str]:
             lines.append(f"| {args['clutter']} | {'trained' if args['cnn'] else 'random'} | {r['label']} | "
                          f"{'-' if rho is None else f'{rho:+.2f}'} | "
                          f"{r['keys']} | {r['neighbours']} | {fovea} | {r['triplets']} | "
-                         f"{r['positive_same_episode']:.2f} | "
+                         f"{r['positive_same_episode']:.2f} | {same_episode(r, 'negative')} | "
                          + " | ".join(f"{r[fovea][s]:.2f}" for s in args["placements"]) + f" | {lead_text} |")
     return lines
 
 
+def same_episode(row: dict, member: str) -> str:
+    """A row's share of ``member`` ("positive", "negative") from the anchor's own episode ('-' in results saved
+    before negatives were counted)."""
+    share = row.get(f"{member}_same_episode")
+    return "-" if share is None else f"{share:.2f}"
+
+
 def header(placements) -> list[str]:
     cols = ["clutter", "CNN", "label", "rho(label, -dist)", "keys", "neighbours", "compared", "triplets", "pos same ep",
-            *placements, "object lead [95%]"]
+            "neg same ep", *placements, "object lead [95%]"]
     return ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
 
 
@@ -167,7 +196,7 @@ def main() -> None:
     rows = []
     print("\n".join(header(args.placements)))
     for label in args.labels:
-        data = dataset(frames, maps, label)
+        data = dataset(frames, maps, label, args.seed)
         rho = rank_correlation(data.labels, -(data.gripper - data.prize).norm(dim=1))
         for keys in args.keys:
             for neighbours in args.neighbours:
