@@ -378,9 +378,10 @@ class ContrastiveConfig:
     """Contrastive Adam steps per update, each on freshly mined triplets."""
     shuffle_labels: bool = False
     """The control that breaks the paper's premise on purpose: each batch of labelled states (a PPO rollout, or an
-    episode) is stored with its labels permuted among its states, fixed for as long as they stay in the buffer. The
-    label distribution is kept; its relation to what each image shows is gone. A gaze that still moves onto the goal
-    is drawn there by something else than the returns (e.g. the most salient detector)."""
+    episode) is stored with its labels permuted among its states (``shuffle_scope``), fixed for as long as they stay
+    in the buffer. The label distribution is kept; its relation to what each image shows is gone, except, with an
+    episode as the batch, what an episode's labels say about the whole episode (``shuffle_scope="buffer"`` removes
+    that too). A gaze that still moves onto the goal is drawn there by something else than the returns."""
     shuffle_scope: ShuffleScope = "batch"
     """With ``shuffle_labels``, among which states the labels move. "batch": among the states stored together (PPO:
     the whole rollout; SAC: one episode, so each episode keeps its own labels, only their order changes, and how
