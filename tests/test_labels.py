@@ -145,3 +145,29 @@ def test_buffer_scoped_shuffle_breaks_the_tie_between_an_episode_and_its_labels(
                   contrastive_config=ContrastiveConfig(shuffle_scope="buffer")).resolve()
     with pytest.raises(GazelabError, match="shuffle_scope"):
         ContrastiveConfig(shuffle_labels=True, shuffle_scope="everything")
+
+
+def test_a_stopped_step_trains_until_its_env_step_and_never_after():
+    """``stop_at_env_step``: the updates up to that env step move the gaze; later ones store nothing, change nothing
+    and log nothing (the gaze is left to RL)."""
+    gaze = GaussianGaze(1)
+    plugin = ContrastivePlugin(gaze, (1, 2, 2), num_envs=4, max_episode_steps=50, gamma=0.9, steps_per_iteration=64,
+                               rollout_steps=16, seed=0,
+                               config=ContrastiveConfig(labels="gae", buffer_size=1024, min_buffer=8, lr=0.05,
+                                                        stop_at_env_step=128))
+
+    def rollout():
+        for t in range(16):  # the label: how bright the top-left cell is
+            fmap = torch.rand(4, 1, 2, 2)
+            plugin.observe(fmap, torch.zeros(4), torch.zeros(4, dtype=torch.bool), torch.zeros(4, dtype=torch.bool))
+            yield fmap[:, 0, 0, 0]
+
+    moved = []
+    for i in (1, 2, 3, 4):
+        bright = torch.stack(list(rollout()))  # (16, 4)
+        before = [p.detach().clone() for p in gaze.parameters()]
+        scalars = ppo_hook(plugin, advantages=bright, values=torch.zeros(16, 4), iteration=i)
+        moved.append(any(not torch.equal(b, p) for b, p in zip(before, gaze.parameters())))
+        assert bool(scalars) == (i <= 2)
+    assert moved == [True, True, False, False]
+    assert plugin.stopped and len(plugin.buffer) == 0

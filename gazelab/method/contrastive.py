@@ -376,6 +376,10 @@ class ContrastiveConfig:
     """Rows mined per step with ``keys="gazed"`` (their keys are recomputed each step)."""
     steps: Annotated[int, AtLeast(1)] = 1
     """Contrastive Adam steps per update, each on freshly mined triplets."""
+    stop_at_env_step: Annotated[int, AtLeast(0)] = 0
+    """The last env step (all envs together) at which the update runs; after it the plug-in neither stores nor
+    trains, and the gaze learns from RL alone (0 = it runs to the end). A burst: the step puts the eye on the goal
+    early, then stops moving the head whose features the policy reads."""
     shuffle_labels: bool = False
     """The control that breaks the paper's premise on purpose: each batch of labelled states (a PPO rollout, or an
     episode) is stored with its labels permuted among its states (``shuffle_scope``), fixed for as long as they stay

@@ -63,8 +63,13 @@ class ContrastivePlugin:
         self.save_buffer = save_buffer
         self.shuffle = torch.Generator().manual_seed(seed + 1) if config.shuffle_labels else None
         self.shuffle_scope = config.shuffle_scope
+        self.steps_per_iteration = steps_per_iteration
+        self.stop_at_env_step = config.stop_at_env_step
+        self.stopped = False
 
     def _store(self, rows) -> None:
+        if self.stopped:  # nothing stored is ever trained on again
+            return
         for maps, labels, episodes, times in rows:
             if self.shuffle is not None and self.shuffle_scope == "buffer" and len(self.buffer):
                 _, stored, _ = self.buffer.filled()  # the control's wider scope: labels of random stored states
@@ -76,7 +81,8 @@ class ContrastivePlugin:
     def observe(self, fmap: Tensor, reward: Tensor, done: Tensor, success: Tensor) -> None:
         """One env step: fmap (N, C, h, w) of the observations acted on, reward (N,), done (N,) bool (the episode
         ended with this step), success (N,) bool (did the ended episode succeed; read where done)."""
-        self._store(self.labeller.observe(fmap, reward, done, success))
+        if not self.stopped:
+            self._store(self.labeller.observe(fmap, reward, done, success))
 
     def end_rollout(self, returns: Tensor, values: Optional[Tensor] = None) -> None:
         """Labels ``gae``/``value``: store the rollout's maps with PPO's returns (T, N) (advantages + values) or its
@@ -85,6 +91,11 @@ class ContrastivePlugin:
 
     def update(self, iteration: int) -> dict[str, float]:
         """Run the contrastive update if this iteration is due; its ``contrastive/*`` scalars (else empty)."""
+        if self.stop_at_env_step and iteration * self.steps_per_iteration > self.stop_at_env_step:
+            if not self.stopped:
+                self.stopped = True
+                self.buffer.clear()  # its memory is of no further use
+            return {}
         if iteration % self.every:
             return {}
         scalars = self.scalars(self.learner.update(self.buffer))
