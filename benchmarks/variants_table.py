@@ -6,8 +6,10 @@
 
 Per (tag, task, method), over its seeds: how many reached the threshold (0.5 success) and the steps to it as IQM
 with its 95% stratified bootstrap interval (rliable; runs that never reached it count at their budget: *censored*),
-with ``--versus TAG/METHOD`` the speed-up over that reference (IQM ratio with its interval), the final success (mean of each run's last two
-evaluations), and, from the same last two evaluations of every run, where the gaze looked: fovea-to-prize distance
+the area under each run's success curve (its mean success over all evaluations, ``sweep.success_auc``: far
+steadier than one crossing of 0.5) as IQM with its interval, with ``--versus TAG/METHOD`` the speed-up over that
+reference (IQM ratio with its interval) and the AUC difference (IQM difference with its interval; the rows must share
+the reference's budget), the final success (mean of each run's last two evaluations), and, from the same last two evaluations of every run, where the gaze looked: fovea-to-prize distance
 against a fovea fixed at the map centre, weight on the prize against chance, spread of the fovea's centre across
 frames and its sigma (image units for distances and spread, map units for sigma); and when the gaze *found* the
 prize (median over seeds of the first step its rollout fovea sat nearer the prize than 0.6x a centred fovea's
@@ -58,22 +60,32 @@ def main() -> None:
         found = [r for r in sweep.variant_rows(ROOT, [tag], THRESHOLD) if r["method"] == method]
         if len(found) != 1:
             parser.error(f"--versus {args.versus!r}: no single (tag, method) row under {ROOT}")
-        reference = found[0]["censored_steps"]
-    header = ["tag", "method", "overrides", "reached", "steps to 0.5 (IQM [95%])", "final success", "fovea->prize",
-              "centre->prize", "mass on prize", "mu std", "sigma", "found prize at"] + ([f"vs {args.versus}"] if reference is not None else [])
+        reference = found[0]
+    header = ["tag", "method", "overrides", "reached", "steps to 0.5 (IQM [95%])", "success AUC (IQM [95%])",
+              "final success", "fovea->prize", "centre->prize", "mass on prize", "mu std", "sigma", "found prize at"]
+    if reference is not None:
+        header += [f"speed-up vs {args.versus}", "AUC difference"]
     lines = []
     for r in rows:
         extra = " ".join(f"{k}={v}" for k, v in r["extra"].items()) or "-"
-        if reference is not None:
-            r["speedup_vs_reference_iqm"] = list(statistics.speedup_interval(reference, r["censored_steps"]))
+        r["auc_iqm"] = list(statistics.iqm_interval(r["auc_per_seed"]))
         lines.append([r["tag"], r["method"], extra, f"{r['reached']}/{r['seeds']}",
                       statistics.format_interval(r["steps_to_threshold_iqm"]),
+                      statistics.format_interval(r["auc_iqm"], ".3f"),
                       f"{r['final_success_mean']:.2f} ± {r['final_success_std']:.2f}",
                       fmt(r, "prize_distance"), fmt(r, "centre_distance"),
                       f"{fmt(r, 'prize_mass')} / {fmt(r, 'prize_mass_chance')}", fmt(r, "mu_std"), fmt(r, "sigma_x"),
-                      found_at(r)]
-                     + ([statistics.format_interval(r["speedup_vs_reference_iqm"], ".2f", "x")]
-                        if reference is not None else []))
+                      found_at(r)])
+        if reference is not None:
+            if r["budget"] != reference["budget"]:
+                parser.error(f"{r['tag']}/{r['method']} ran {r['budget']} steps, the reference {reference['budget']}: "
+                             "areas under success curves of different budgets do not compare")
+            r["speedup_vs_reference_iqm"] = list(statistics.speedup_interval(reference["censored_steps"],
+                                                                             r["censored_steps"]))
+            r["auc_difference_vs_reference_iqm"] = list(statistics.difference_interval(reference["auc_per_seed"],
+                                                                                       r["auc_per_seed"]))
+            lines[-1] += [statistics.format_interval(r["speedup_vs_reference_iqm"], ".2f", "x"),
+                          statistics.format_interval(r["auc_difference_vs_reference_iqm"], "+.3f")]
     if args.markdown:
         print("| " + " | ".join(header) + " |")
         print("|" + "---|" * len(header))

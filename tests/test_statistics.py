@@ -35,6 +35,17 @@ def test_a_speedup_the_seeds_can_tell_and_one_they_cannot():
     assert p == 1.0 and p_low > 0.9
 
 
+def test_a_difference_the_seeds_can_tell_and_one_they_cannot():
+    rng = np.random.default_rng(1)
+    baseline = rng.normal(0.5, 0.03, 10)
+    low, difference, high = statistics.difference_interval(baseline, baseline + 0.1)
+    assert difference == pytest.approx(0.1) and 0.05 < low < 0.1 < high < 0.15
+    low, difference, high = statistics.difference_interval(baseline, rng.normal(0.5, 0.03, 10))
+    assert low < 0.0 < high
+    with pytest.raises(GazelabError, match="same tasks"):
+        statistics.difference_interval(np.zeros((5, 2)), np.zeros((5, 1)))
+
+
 def test_bad_scores_are_named():
     with pytest.raises(GazelabError, match="scores"):
         statistics.iqm_interval([1.0, float("nan")])

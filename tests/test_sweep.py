@@ -259,6 +259,9 @@ def test_variant_rows_match_the_committed_summary_and_carry_the_gaze_metrics():
     assert "prize_distance" not in by_method["none"]
     for method in ("gaze", "gaze+contrastive", "oracle"):
         assert by_method[method]["prize_distance"] < by_method[method]["centre_distance"] / 2
+    # the area under each seed's success curve: its mean success; the oracle's is far above the CNN's in every seed
+    assert sweep.success_auc({"eval_curve": [[1024, 0.0], [2048, 0.5], [3072, 1.0]]}) == pytest.approx(0.5)
+    assert min(by_method["oracle"]["auc_per_seed"]) > max(by_method["none"]["auc_per_seed"]) + 0.2
 
 
 def test_the_gaze_found_the_prize_at_the_first_row_nearer_than_the_ratio(tmp_path):

@@ -54,7 +54,7 @@ from gazelab.experiments import statistics
 
 __all__ = ["BACKENDS", "Trial", "Failure", "parse_overrides", "trial_dir", "grid", "split_finished", "run_trial",
            "run_trials", "import_ray", "aggregate", "plot", "write_summary", "write_json", "histories",
-           "final_gaze", "variant_rows", "GAZE_KEYS"]
+           "final_gaze", "success_auc", "variant_rows", "GAZE_KEYS"]
 
 BACKENDS = ("ray", "local")
 RESULT_NAME = "result.json"
@@ -211,12 +211,20 @@ def triplet_separation(run: Path, updates: int = 5) -> dict[str, float]:
     return out
 
 
+def success_auc(result: dict) -> float:
+    """The area under a trial's success curve: the mean success over all its evaluations (``result.json``'s
+    ``eval_curve``). It weighs how early and how well a run learned, and swings far less between evaluations than
+    the step of one crossing; comparable between runs with the same budget and evaluation cadence."""
+    return float(np.mean([success for _, success in result["eval_curve"]]))
+
+
 def variant_rows(results_dir: Path, patterns: Sequence[str], threshold: float = 0.5) -> list[dict]:
     """One row per (sweep tag, task, method) for every tag directory under ``results_dir`` matching a shell
     pattern (``"screen-mild-*"``), in name order: ``tag``, ``task``, ``method``, ``extra`` (the tag's config
     overrides, from its ``summary.json``), the statistics of :func:`aggregate` over the seeds' ``result.json``
     (steps to ``threshold``, censored at the budget; final success), ``steps_per_seed`` (None: never reached),
     ``censored_steps`` (the same, a seed that never reached it at its budget: what :mod:`statistics` takes),
+    ``auc_per_seed`` (each seed's :func:`success_auc`),
     ``budget`` (env steps per run), ``found_steps`` (per seed, :func:`gaze_found_step`), ``gaze_per_seed`` (each
     seed's :func:`final_gaze`), ``separation_per_seed`` (each seed's :func:`triplet_separation`) and the gaze metrics of :func:`final_gaze` averaged over seeds. ``threshold`` must be the one the sweep ran with (its trials measured
     steps to it)."""
@@ -236,6 +244,7 @@ def variant_rows(results_dir: Path, patterns: Sequence[str], threshold: float = 
                 row = {"tag": tag_dir.name, "task": task_dir.name, "method": method_dir.name, "extra": extra, **stats,
                        "steps_per_seed": [r["steps_to_threshold"] for r in results],
                        "censored_steps": censored_steps(results).tolist(),
+                       "auc_per_seed": [success_auc(r) for r in results],
                        "budget": max(r["total_timesteps"] for r in results)}
                 row["found_steps"] = [gaze_found_step(r) for r in runs]
                 gazes = [final_gaze(r) for r in runs]
