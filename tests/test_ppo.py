@@ -56,6 +56,23 @@ def test_contrastive_step_changes_only_the_gaze(tmp_path):
     assert all(k.startswith("image.attention.") for k in changed), changed
 
 
+def test_a_gaze_lr_scale_slows_the_gaze_head_and_nothing_else(tmp_path):
+    """gaze_lr_scale=0.1: one PPO iteration moves the gaze head's weights about a tenth as far (Adam's first step is
+    about the rate), every other weight exactly as far as at scale 1; with anneal_lr the rate still anneals."""
+    runs = {scale: train_ppo(tiny(tmp_path, f"scale{scale}", attention="gaze", total_timesteps=128, update_epochs=1,
+                                  num_minibatches=1, target_kl=None, max_grad_norm=1e9, gaze_lr_scale=scale))
+            for scale in (1.0, 0.1)}
+    start = _params(train_ppo(tiny(tmp_path, "frozen", attention="gaze", total_timesteps=128,
+                                   learning_rate=0.0)).run_dir)
+    moved = {scale: {k: (v - start[k]).abs().max().item() for k, v in _params(r.run_dir).items()}
+             for scale, r in runs.items()}
+    gaze = [k for k in start if k.startswith("image.attention.")]
+    assert gaze and all(moved[0.1][k] < 0.2 * moved[1.0][k] for k in gaze if moved[1.0][k] > 0), moved
+    assert all(moved[0.1][k] == pytest.approx(moved[1.0][k], rel=1e-5, abs=1e-9) for k in start if k not in gaze)
+    annealed = tiny(tmp_path, "annealed", attention="gaze", total_timesteps=256, anneal_lr=True, gaze_lr_scale=0.1)
+    assert train_ppo(annealed).final["charts/learning_rate"] == pytest.approx(0.5 * annealed.learning_rate)
+
+
 def _comparable(history):
     return [{k: v for k, v in row.items() if k not in ("time", "charts/SPS")} for row in history]
 
@@ -124,6 +141,8 @@ def test_a_stop_signal_writes_a_checkpoint_and_stops(tmp_path, signum):
     (dict(num_envs=16, num_minibatches=3), r"num_minibatches=3 leaves a minibatch of 1 sample .* 1, 2, 4, 8, 16, "
                                            r"32, 64, 128$"),
     (dict(num_minibatches=128), r"num_minibatches=128 leaves minibatches of 1 sample"),
+    (dict(gaze_lr_scale=0.1), r"gaze_lr_scale=0.1 needs a learned attention head, but attention='none'"),
+    (dict(attention="gaze", gaze_lr_scale=0.0), "gaze_lr_scale"),
 ])
 def test_bad_values_raise_one_clear_error(tmp_path, bad, field):
     with pytest.raises(ValueError, match=field):

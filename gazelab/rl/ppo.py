@@ -51,7 +51,7 @@ from gazelab.rl.prize import GazeTracker
 from gazelab.method.returns import gae
 from gazelab.rl.run import LoopState, Run, TrainResult
 
-__all__ = ["PPOConfig", "train_ppo", "TASK_DEFAULTS", "BASE_DEFAULTS", "build_agent"]
+__all__ = ["PPOConfig", "train_ppo", "TASK_DEFAULTS", "BASE_DEFAULTS", "build_agent", "parameter_groups"]
 
 # ppo_rgb.py's Args defaults, for every field a task does not override.
 BASE_DEFAULTS: dict[str, Any] = dict(total_timesteps=10_000_000, num_envs=512, num_steps=50, gamma=0.8,
@@ -118,6 +118,10 @@ class PPOConfig(TrainConfig):
     """the target KL divergence threshold (None = no early stop)"""
     reward_scale: Annotated[float, AtLeast(0)] = 1.0
     """Scale the reward by this factor"""
+    gaze_lr_scale: Annotated[float, Interval(0, 1, low_open=True)] = 1.0
+    """the gaze head's learning rate in PPO's optimizer, as a factor on learning_rate (1 = the same). Below 1, PPO moves
+    the gaze more slowly, which a factor on its gradients cannot do (``gaze_rl_grad``: Adam divides it out); the
+    contrastive step's own optimizer is not affected. Needs a learned attention ('gaze' or 'patch')"""
 
     def task_defaults(self) -> dict[str, Any]:
         defaults = {**super().task_defaults(), **BASE_DEFAULTS, **TASK_DEFAULTS.get(self.env_id, {})}
@@ -155,6 +159,9 @@ class PPOConfig(TrainConfig):
         if self.total_timesteps < self.batch_size:
             raise GazelabError(f"total_timesteps={self.total_timesteps} is less than one iteration (batch_size = "
                                f"num_envs * num_steps = {self.batch_size})")
+        if self.gaze_lr_scale != 1.0 and self.attention not in ("gaze", "patch"):
+            raise GazelabError(f"gaze_lr_scale={self.gaze_lr_scale} needs a learned attention head, but "
+                               f"attention={self.attention!r}; use 'gaze' or 'patch', or gaze_lr_scale=1")
         buffer_size = self.contrastive_config.buffer_size
         if self.contrastive and 0 < buffer_size < self.batch_size:
             raise GazelabError(f"contrastive.buffer_size={buffer_size} is smaller than one batch "
@@ -177,6 +184,19 @@ class PPOConfig(TrainConfig):
             f"num_minibatches={self.num_minibatches} {where}: with norm_adv=True a one-sample minibatch has no "
             f"advantage std and the loss turns nan; use a num_minibatches that divides {self.batch_size} into "
             f"minibatches of >= 2: {', '.join(map(str, divisors))}")
+
+
+def parameter_groups(agent: PPOAgent, learning_rate: float, gaze_lr_scale: float) -> list[dict]:
+    """PPO's optimizer groups, each with its ``lr`` and its ``lr_scale`` (the factor on ``learning_rate`` that
+    annealing keeps): one group of all parameters, or, when ``gaze_lr_scale`` != 1, the attention head's parameters
+    in a second group at that scale."""
+    if gaze_lr_scale == 1.0:
+        return [{"params": list(agent.parameters()), "lr": learning_rate, "lr_scale": 1.0}]
+    gaze = list(agent.image.attention.parameters())
+    ids = {id(p) for p in gaze}
+    rest = [p for p in agent.parameters() if id(p) not in ids]
+    return [{"params": rest, "lr": learning_rate, "lr_scale": 1.0},
+            {"params": gaze, "lr": learning_rate * gaze_lr_scale, "lr_scale": gaze_lr_scale}]
 
 
 def build_agent(config: PPOConfig, spaces) -> PPOAgent:
@@ -209,7 +229,8 @@ def train_ppo(config: PPOConfig, *, gae_fn=gae, contrastive_hook=ppo_hook) -> Tr
 
         agent = build_agent(config, envs).to(device)
         # fused=True: the same Adam update in one kernel; the default per-tensor loop was ~90x slower on 2 CPU cores.
-        optimizer = optim.Adam(agent.parameters(), lr=config.learning_rate, eps=1e-5, fused=True)
+        optimizer = optim.Adam(parameter_groups(agent, config.learning_rate, config.gaze_lr_scale),
+                               eps=1e-5, fused=True)
         curl, curl_optimizer = curl_for(config, agent.image.cnn, config.learning_rate, device, eps=1e-5)
         contrastive = config.contrastive_plugin(agent.image, envs.max_episode_steps, device,
                                                 rollout_steps=config.num_steps)
@@ -241,7 +262,8 @@ def train_ppo(config: PPOConfig, *, gae_fn=gae, contrastive_hook=ppo_hook) -> Tr
             # Annealing the rate if instructed to do so.
             if config.anneal_lr:
                 frac = 1.0 - (iteration - 1.0) / config.num_iterations
-                optimizer.param_groups[0]["lr"] = frac * config.learning_rate
+                for group in optimizer.param_groups:
+                    group["lr"] = frac * config.learning_rate * group.get("lr_scale", 1.0)  # older checkpoints: none
             for step in range(t_max):
                 global_step += n
                 for k in obs:
