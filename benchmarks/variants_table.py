@@ -4,17 +4,17 @@
     python benchmarks/variants_table.py ladder-* --markdown --out benchmarks/results/prize_ladder.json
     python benchmarks/variants_table.py 'm20-*' --versus screen-mild-keypoint-rlfree/gaze+contrastive --markdown
 
-Per (tag, task, method), over its seeds: how many reached the threshold (0.5 success) and the steps to it as IQM
-with its 95% stratified bootstrap interval (rliable; runs that never reached it count at their budget: *censored*),
-the area under each run's success curve (its mean success over all evaluations, ``sweep.success_auc``: far
-steadier than one crossing of 0.5) as IQM with its interval, with ``--versus TAG/METHOD`` the speed-up over that
-reference (IQM ratio with its interval) and the AUC difference (IQM difference with its interval; the rows must share
-the reference's budget), the final success (mean of each run's last two evaluations), and, from the same last two evaluations of every run, where the gaze looked: fovea-to-prize distance
-against a fovea fixed at the map centre, weight on the prize against chance, spread of the fovea's centre across
-frames and its sigma (image units for distances and spread, map units for sigma); and when the gaze *found* the
-prize (median over seeds of the first step its rollout fovea sat nearer the prize than 0.6x a centred fovea's
-distance, ``sweep.gaze_found_step``; "never" counts the seeds that did not). The config overrides of the tag
-(``summary.json``'s ``extra``) name the variant.
+Per (tag, task, method), over its seeds: how many reached the threshold (0.5 success) and the steps to it as IQM with
+its 95% stratified bootstrap interval (rliable; runs that never reached it count at their budget: *censored*), the
+area under each run's success curve (its mean success over all evaluations, ``sweep.success_auc``: far steadier than
+one crossing of 0.5) as IQM with its interval, with ``--versus TAG/METHOD`` the speed-up over that reference (IQM
+ratio with its interval) and the AUC difference (IQM difference with its interval; the rows must share the reference's
+budget), the final success (mean of each run's last two evaluations), and, from the same last two evaluations of every
+run, where the gaze looked: fovea-to-prize distance against a fovea fixed at the map centre, weight on the prize
+against chance, spread of the fovea's centre across frames and its sigma (image units for distances and spread, map
+units for sigma); and when the gaze *found* the prize (median over seeds of the first step its rollout fovea sat
+nearer the prize than 0.6x a centred fovea's distance, ``sweep.gaze_found_step``; "never" counts the seeds that did
+not). The config overrides of the tag (``summary.json``'s ``extra``) name the variant.
 """
 
 from __future__ import annotations

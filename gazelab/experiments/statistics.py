@@ -79,40 +79,37 @@ def iqm_interval(scores, reps: int = BOOTSTRAP_REPS, seed: int = 0) -> tuple[flo
     return float(intervals["x"][0, 0]), float(points["x"][0]), float(intervals["x"][1, 0])
 
 
+def _two_sample_interval(baseline, method, compare, reps: int, seed: int) -> tuple[float, float, float]:
+    """(low, compare(baseline, method), high): a statistic of two methods' scores ((runs, tasks) arrays) with its 95%
+    interval from resampling each method's runs independently within each task (rliable's
+    ``StratifiedIndependentBootstrap``)."""
+    library, _ = _rliable()
+    if baseline.shape[1] != method.shape[1]:
+        raise GazelabError(f"baseline and method need the same tasks, got {baseline.shape[1]} and {method.shape[1]}")
+    with _seeded(seed):
+        points, intervals = library.get_interval_estimates(
+            {"x": [baseline, method]}, lambda b, m: np.array([compare(b, m)]), reps=reps)
+    return float(intervals["x"][0, 0]), float(points["x"][0]), float(intervals["x"][1, 0])
+
+
 def speedup_interval(baseline_steps, method_steps, reps: int = BOOTSTRAP_REPS,
                      seed: int = 0) -> tuple[float, float, float]:
     """(low, ratio, high): how many times fewer steps the method needs, IQM(baseline) / IQM(method), with a 95%
     interval from resampling each method's runs independently within each task (rliable's
     ``StratifiedIndependentBootstrap``). An interval that excludes 1 is an effect the seeds can tell."""
-    library, metrics = _rliable()
-    base, method = _scores("baseline_steps", baseline_steps), _scores("method_steps", method_steps)
-    if base.shape[1] != method.shape[1]:
-        raise GazelabError(f"baseline and method need the same tasks, got {base.shape[1]} and {method.shape[1]}")
-
-    def ratio(b, m):
-        return np.array([metrics.aggregate_iqm(b) / metrics.aggregate_iqm(m)])
-
-    with _seeded(seed):
-        points, intervals = library.get_interval_estimates({"r": [base, method]}, ratio, reps=reps)
-    return float(intervals["r"][0, 0]), float(points["r"][0]), float(intervals["r"][1, 0])
+    iqm_of = _rliable()[1].aggregate_iqm
+    return _two_sample_interval(_scores("baseline_steps", baseline_steps), _scores("method_steps", method_steps),
+                                lambda b, m: iqm_of(b) / iqm_of(m), reps, seed)
 
 
 def difference_interval(baseline_scores, method_scores, reps: int = BOOTSTRAP_REPS,
                         seed: int = 0) -> tuple[float, float, float]:
     """(low, difference, high): IQM(method) - IQM(baseline) of a score where higher is better (e.g. the area under
-    the success curve), with a 95% interval from resampling each method's runs independently within each task
-    (as :func:`speedup_interval`). An interval that excludes 0 is an effect the seeds can tell."""
-    library, metrics = _rliable()
-    base, method = _scores("baseline_scores", baseline_scores), _scores("method_scores", method_scores)
-    if base.shape[1] != method.shape[1]:
-        raise GazelabError(f"baseline and method need the same tasks, got {base.shape[1]} and {method.shape[1]}")
-
-    def difference(b, m):
-        return np.array([metrics.aggregate_iqm(m) - metrics.aggregate_iqm(b)])
-
-    with _seeded(seed):
-        points, intervals = library.get_interval_estimates({"d": [base, method]}, difference, reps=reps)
-    return float(intervals["d"][0, 0]), float(points["d"][0]), float(intervals["d"][1, 0])
+    the success curve), with a 95% interval as :func:`speedup_interval`'s. An interval that excludes 0 is an effect
+    the seeds can tell."""
+    iqm_of = _rliable()[1].aggregate_iqm
+    return _two_sample_interval(_scores("baseline_scores", baseline_scores), _scores("method_scores", method_scores),
+                                lambda b, m: iqm_of(m) - iqm_of(b), reps, seed)
 
 
 def improvement_probability(method_steps, baseline_steps, reps: int = BOOTSTRAP_REPS,
