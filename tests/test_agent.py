@@ -3,6 +3,8 @@
 import pytest
 import torch
 
+from gazelab.core.errors import GazelabError
+from gazelab.rl.ppo import PPOConfig
 from gazelab.rl.networks import ImageBranch, PPOAgent, SACActor, SoftQNetwork
 
 
@@ -128,10 +130,33 @@ def test_the_two_fovea_oracle_looks_at_both_parts_and_reads_them_from_the_observ
 
 
 def test_the_two_fovea_oracle_has_its_own_name_and_needs_the_oracle():
-    from gazelab.core.errors import GazelabError
-    from gazelab.rl.ppo import PPOConfig
 
     assert PPOConfig(attention="oracle", oracle_foveae=2).method_name() == "oracle-2foveae"
     assert PPOConfig(attention="oracle").method_name() == "oracle"
     with pytest.raises(GazelabError, match="oracle_foveae=2 needs attention='oracle', got attention='gaze'"):
         PPOConfig(attention="gaze", oracle_foveae=2).validate()
+
+
+def test_the_centre_input_hands_the_heads_the_foveas_centre():
+    """gaze_centre_input: the last two image features are the fovea's mu and the heads read them; gaze_rl_grad=0 hands
+    them over detached; the oracle's centre is the prize; attention without a centre is refused."""
+    torch.manual_seed(0)
+    agent = PPOAgent(64, 4, 2, attention="gaze", head="keypoint", centre_input=True)
+    assert agent.image.out_features == 258 and agent.critic[0].in_features == 258 + 256
+    latent, image = agent.get_features(_obs())
+    torch.testing.assert_close(image.features[:, -2:], image.attention.mu)
+    # the heads read mu: moving the fovea's centre alone changes the value
+    critic_on = lambda mu: agent.critic(torch.cat([image.features[:, :-2], mu, latent[:, 258:]], 1))  # noqa: E731
+    assert not torch.allclose(critic_on(image.attention.mu), critic_on(image.attention.mu + 0.5))
+    # with gaze_rl_grad=0 the centre is handed over detached: no RL gradient reaches the head through it either
+    rlfree = PPOAgent(64, 4, 2, attention="gaze", head="keypoint", centre_input=True, gaze_rl_grad=0)
+    rlfree.get_value(_obs()).sum().backward()
+    assert all(p.grad is None for p in rlfree.image.attention.parameters())
+    oracle = ImageBranch(64, attention="oracle", centre_input=True)
+    prize = torch.tensor([[0.3, -0.2]]).repeat(5, 1)
+    torch.testing.assert_close(oracle(_obs()["rgb"], prize).features[:, -2:], oracle.cnn.image_to_map(prize))
+    with pytest.raises(GazelabError, match="centre_input=True needs a fovea.*'none'"):
+        ImageBranch(64, attention="none", centre_input=True)
+    with pytest.raises(GazelabError, match="gaze_centre_input=True needs a fovea.*'patch'"):
+        PPOConfig(attention="patch", gaze_centre_input=True).validate()
+    assert PPOConfig(attention="gaze", gaze_centre_input=True, contrastive=True).method_name() == "gaze-centre+contrastive"

@@ -140,6 +140,9 @@ class TrainConfig:
     """gaze head: 'keypoint' (soft-argmax centre over the map's cells: the fovea follows the goal frame by frame, PPO reaches 0.5 success ~2x sooner than with 'mlp'; README Evidence) or 'mlp' (pooled map -> MLP -> mu, sigma, rho)"""  # noqa: E501
     gaze_sigma_max: Annotated[float, Interval(0, low_open=True)] = 0.8
     """largest sigma of the gaze (feature-map units: the map's cell centres span [-1, 1])"""
+    gaze_centre_input: bool = False
+    """feed the fovea's centre mu (2 numbers, feature-map units) to the actor and critic beside the image features:
+    the keypoint as an input (deep spatial autoencoders); needs attention 'gaze' or 'oracle' (gazelab.rl.networks)"""
     augment: Augment = "none"
     """image augmentation in the updates: 'shift' = DrQ-v2's random shift (pad, then crop back at a random offset) of every image an update samples (PPO: each minibatch; SAC: obs and next obs); the policy acts on true frames (gazelab.rl.augment)"""  # noqa: E501
     augment_pad: Annotated[int, AtLeast(1)] = 4
@@ -231,6 +234,9 @@ class TrainConfig:
         if self.contrastive_config.shuffle_scope != "batch" and not self.contrastive_config.shuffle_labels:
             raise GazelabError(f"contrastive.shuffle_scope={self.contrastive_config.shuffle_scope!r} needs "
                                "contrastive.shuffle_labels=True (the scope of a shuffle that is off changes nothing)")
+        if self.gaze_centre_input and self.attention not in ("gaze", "oracle"):
+            raise GazelabError(f"gaze_centre_input=True needs a fovea with a centre (attention 'gaze' or 'oracle'), "
+                               f"got attention={self.attention!r}")
         if self.oracle_foveae != 1 and self.attention != "oracle":
             raise GazelabError(f"oracle_foveae={self.oracle_foveae} needs attention='oracle', got "
                                f"attention={self.attention!r}")
@@ -281,10 +287,12 @@ class TrainConfig:
 
     def method_name(self) -> str:
         """Short name of the method, e.g. 'none', 'gaze', 'gaze+contrastive', 'gaze-rlfree+contrastive',
-        'none+shift', 'oracle-2foveae', 'gaze+curl'."""
+        'none+shift', 'oracle-2foveae', 'gaze+curl', 'gaze-centre+contrastive'."""
         name = self.attention + ("-2foveae" if self.attention == "oracle" and self.oracle_foveae == 2 else "")
         if self.attention in ("gaze", "patch") and self.gaze_rl_grad != 1.0:
             name += "-rlfree" if self.gaze_rl_grad == 0 else f"-rl{self.gaze_rl_grad:g}"
+        if self.gaze_centre_input:
+            name += "-centre"
         return (name + ("+contrastive" if self.contrastive else "") + ("" if self.augment == "none" else f"+{self.augment}")
                 + ("+curl" if self.curl_coef > 0 else ""))
 

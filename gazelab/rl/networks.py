@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 from torch.distributions.normal import Normal
 
+from gazelab.core.errors import GazelabError
 from gazelab.method.attention import AttentionOutput, make_attention
 from gazelab.method.encoders import make_encoder
 
@@ -66,7 +67,8 @@ class ImageBranchOutput:
     """What :class:`ImageBranch` returns."""
 
     features: Tensor
-    """(B, feature_dim) projected image features (after attention, flatten, Linear + ReLU)."""
+    """(B, out_features) projected image features (after attention, flatten, Linear + ReLU; then the fovea's centre
+    (B, 2) with ``centre_input``)."""
     fmap: Tensor
     """(B, C, h, w) the CNN's feature map *before* attention (what the contrastive buffer stores, detached)."""
     attention: AttentionOutput
@@ -81,14 +83,19 @@ class ImageBranch(nn.Module):
         encoder: 'nature' or 'fine' (see :func:`gazelab.method.encoders.make_encoder`).
         attention: 'none', 'patch', 'gaze' or 'oracle' (see :func:`gazelab.method.attention.make_attention`).
         gaze_rl_grad: scale in [0, 1] of the RL gradients that reach the attention head (bool: 1 or 0).
-        feature_dim: output width (256 as in ManiSkill's NatureCNN).
+        feature_dim: width of the projection (256 as in ManiSkill's NatureCNN).
+        centre_input: append the fovea's centre mu (B, 2) to the projected features, so the heads read where the eye
+            looks as two numbers (the keypoint as an input, as in deep spatial autoencoders) instead of inferring it
+            from which cells the weights let through; needs a fovea ('gaze' or 'oracle'). ``out_features`` is then
+            ``feature_dim + 2``. RL gradients reach mu through this input scaled by ``gaze_rl_grad`` like the weights.
         **attention_options: keyword arguments of the attention module (e.g. ``head``, ``sigma_max`` of
             :class:`~gazelab.method.attention.GaussianGaze`, in feature-map units); for ``attention="oracle"``, ``sigma``
             is in *image* units and converted to the map here.
     """
 
     def __init__(self, image_size: int, *, encoder: str = "fine", attention: str = "none",
-                 gaze_rl_grad: float = 1.0, feature_dim: int = 256, **attention_options):
+                 gaze_rl_grad: float = 1.0, feature_dim: int = 256, centre_input: bool = False,
+                 **attention_options):
         super().__init__()
         self.cnn = make_encoder(encoder, image_size)
         channels, (h, w) = self.cnn.out_channels, self.cnn.map_size
@@ -98,9 +105,13 @@ class ImageBranch(nn.Module):
         self.attention = make_attention(attention, channels, **attention_options)
         self.attention_kind = attention
         self.gaze_rl_grad = float(gaze_rl_grad)
+        if centre_input and attention not in ("gaze", "oracle"):
+            raise GazelabError(f"centre_input=True needs a fovea with a centre (attention 'gaze' or 'oracle'), got "
+                               f"attention={attention!r}")
+        self.centre_input = bool(centre_input)
         self.projection = nn.Sequential(nn.Linear(channels * h * w, feature_dim), nn.ReLU())
         self.feature_shape = (channels, h, w)
-        self.out_features = feature_dim
+        self.out_features = feature_dim + (2 if centre_input else 0)
 
     def see(self, obs: dict[str, Tensor]) -> ImageBranchOutput:
         """The branch on an observation: its ``rgb``, and for the oracle fovea the privileged target it needs
@@ -108,7 +119,7 @@ class ImageBranch(nn.Module):
         return self(obs["rgb"], obs.get(getattr(self.attention, "target_key", "prize")))
 
     def forward(self, rgb: Tensor, prize: Tensor | None = None) -> ImageBranchOutput:
-        """rgb (B, H, W, 3) uint8 -> :class:`ImageBranchOutput` with features (B, feature_dim).
+        """rgb (B, H, W, 3) uint8 -> :class:`ImageBranchOutput` with features (B, out_features).
 
         ``prize`` (B, 2), or (B, 2, 2) for the two-fovea oracle: the env's privileged target(s) in image
         coordinates, read only by the oracle fovea.
@@ -120,12 +131,20 @@ class ImageBranch(nn.Module):
             att = self.attention(fmap)
         if self.gaze_rl_grad == 1.0:
             attended = att.features
-        elif self.gaze_rl_grad == 0.0:
-            attended = fmap * att.weights.detach()[:, None]
-        else:  # forward value unchanged; backward: the weights' gradient scaled by gaze_rl_grad
-            weights = att.weights.detach() + self.gaze_rl_grad * (att.weights - att.weights.detach())
-            attended = fmap * weights[:, None]
-        return ImageBranchOutput(self.projection(attended.flatten(1)), fmap, att)
+        else:
+            attended = fmap * self._scale_rl_grad(att.weights)[:, None]
+        features = self.projection(attended.flatten(1))
+        if self.centre_input:
+            features = torch.cat([features, self._scale_rl_grad(att.mu)], dim=1)
+        return ImageBranchOutput(features, fmap, att)
+
+    def _scale_rl_grad(self, tensor: Tensor) -> Tensor:
+        """``tensor`` unchanged in the forward pass; in the backward pass its gradient times ``gaze_rl_grad``."""
+        if self.gaze_rl_grad == 1.0:
+            return tensor
+        if self.gaze_rl_grad == 0.0:
+            return tensor.detach()
+        return tensor.detach() + self.gaze_rl_grad * (tensor - tensor.detach())
 
 
 class PPOAgent(nn.Module):
@@ -137,7 +156,7 @@ class PPOAgent(nn.Module):
 
     Args:
         image_size: image side; state_dim: S; action_dim: A.
-        encoder, attention, gaze_rl_grad, attention_options: see :class:`ImageBranch`.
+        encoder, attention, gaze_rl_grad, attention_options (and ``centre_input``): see :class:`ImageBranch`.
         include_state: add the state branch.
     """
 
@@ -195,7 +214,7 @@ class SACActor(nn.Module):
     Args:
         image_size, state_dim, action_dim: shapes.
         action_low, action_high: (A,) bounds of the action box.
-        encoder, attention, gaze_rl_grad, attention_options: see :class:`ImageBranch`.
+        encoder, attention, gaze_rl_grad, attention_options (and ``centre_input``): see :class:`ImageBranch`.
         include_state: concatenate the state to the image features (sac_rgbd always does).
     """
 

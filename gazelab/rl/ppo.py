@@ -208,7 +208,7 @@ def build_agent(config: PPOConfig, spaces) -> PPOAgent:
         state_dim=obs_space["state"].shape[0] if "state" in obs_space.spaces else 0,
         action_dim=int(np.prod(spaces.single_action_space.shape)),
         encoder=config.encoder, attention=config.attention, gaze_rl_grad=config.gaze_rl_grad,
-        **config.attention_options(),
+        centre_input=config.gaze_centre_input, **config.attention_options(),
         include_state=config.include_state and "state" in obs_space.spaces,
     )
 

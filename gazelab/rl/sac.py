@@ -182,7 +182,7 @@ def build_agent(config: SACConfig, spaces) -> SACActor:
         image_size=obs_space["rgb"].shape[0], state_dim=obs_space["state"].shape[0] if has_state else 0,
         action_dim=int(np.prod(action_space.shape)), action_low=action_space.low, action_high=action_space.high,
         encoder=config.encoder, attention=config.attention, gaze_rl_grad=config.gaze_rl_grad,
-        **config.attention_options(),
+        centre_input=config.gaze_centre_input, **config.attention_options(),
         include_state=config.include_state and has_state,
     )
 
