@@ -160,3 +160,10 @@ def test_the_centre_input_hands_the_heads_the_foveas_centre():
     with pytest.raises(GazelabError, match="gaze_centre_input=True needs a fovea.*'patch'"):
         PPOConfig(attention="patch", gaze_centre_input=True).validate()
     assert PPOConfig(attention="gaze", gaze_centre_input=True, contrastive=True).method_name() == "gaze-centre+contrastive"
+
+
+def test_the_keypoint_scale_reaches_the_gaze_and_only_the_keypoint_head_takes_one():
+    config = PPOConfig(attention="gaze", gaze_keypoint_scale=40.0)
+    assert PPOAgent(64, 4, 2, attention="gaze", **config.attention_options()).image.attention.keypoint_scale == 40.0
+    with pytest.raises(GazelabError, match="gaze_keypoint_scale=40 .*gaze_head='mlp'"):
+        PPOConfig(attention="gaze", gaze_head="mlp", gaze_keypoint_scale=40.0).validate()

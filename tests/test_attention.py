@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from gazelab.core.errors import GazelabError
 from gazelab.method.attention import (
     ATTENTION_KINDS,
     AttentionOutput,
@@ -148,6 +149,23 @@ def test_keypoint_gaze_puts_mu_where_its_detector_fires():
     assert torch.allclose(mu, soft_argmax(10.0 * 5.0 * fmap[:, 0]))
     cell = torch.tensor([[torch.linspace(-1, 1, 8)[1], torch.linspace(-1, 1, 6)[4]]])
     assert (mu - cell).norm() < 0.1
+
+
+def test_a_sharper_keypoint_scale_takes_the_centre_closer_to_the_detectors_cell():
+    """The same weak detector: at the default inverse temperature the soft-argmax is pulled toward the map's middle;
+    at 4x it lands near the firing cell."""
+    fmap = torch.zeros(1, 3, 10, 10)
+    fmap[0, 0, 1, 8] = 1.0  # near the top-right corner
+    cell = torch.tensor([[torch.linspace(-1, 1, 10)[8], torch.linspace(-1, 1, 10)[1]]])
+    errors = []
+    for scale in (10.0, 40.0):
+        gaze = GaussianGaze(3, head="keypoint", keypoint_scale=scale)
+        with torch.no_grad():
+            gaze.keypoint.weight[0, 0] = 0.5  # a weak detector, as early in training
+        errors.append((gaze.params(fmap)[0] - cell).norm().item())
+    assert errors[0] > 0.3 and errors[1] < 0.05, errors
+    with pytest.raises(GazelabError, match="keypoint_scale"):
+        GaussianGaze(3, head="keypoint", keypoint_scale=0)
 
 
 def test_gaze_is_differentiable_in_its_head():

@@ -140,6 +140,9 @@ class TrainConfig:
     """gaze head: 'keypoint' (soft-argmax centre over the map's cells: the fovea follows the goal frame by frame, PPO reaches 0.5 success ~2x sooner than with 'mlp'; README Evidence) or 'mlp' (pooled map -> MLP -> mu, sigma, rho)"""  # noqa: E501
     gaze_sigma_max: Annotated[float, Interval(0, low_open=True)] = 0.8
     """largest sigma of the gaze (feature-map units: the map's cell centres span [-1, 1])"""
+    gaze_keypoint_scale: Annotated[float, Interval(0, low_open=True)] = 10.0
+    """inverse temperature of the keypoint head's soft-argmax (gazelab.method.attention.KEYPOINT_SCALE): larger
+    values let the centre reach the best-scoring cell sooner instead of a mean pulled toward the map's middle"""
     gaze_centre_input: bool = False
     """feed the fovea's centre mu (2 numbers, feature-map units) to the actor and critic beside the image features:
     the keypoint as an input (deep spatial autoencoders); needs attention 'gaze' or 'oracle' (gazelab.rl.networks)"""
@@ -234,6 +237,9 @@ class TrainConfig:
         if self.contrastive_config.shuffle_scope != "batch" and not self.contrastive_config.shuffle_labels:
             raise GazelabError(f"contrastive.shuffle_scope={self.contrastive_config.shuffle_scope!r} needs "
                                "contrastive.shuffle_labels=True (the scope of a shuffle that is off changes nothing)")
+        if self.attention == "gaze" and self.gaze_head != "keypoint" and self.gaze_keypoint_scale != 10.0:
+            raise GazelabError(f"gaze_keypoint_scale={self.gaze_keypoint_scale:g} sets the keypoint head's soft-argmax; "
+                               f"gaze_head={self.gaze_head!r} has none (use gaze_head='keypoint')")
         if self.gaze_centre_input and self.attention not in ("gaze", "oracle"):
             raise GazelabError(f"gaze_centre_input=True needs a fovea with a centre (attention 'gaze' or 'oracle'), "
                                f"got attention={self.attention!r}")
@@ -269,7 +275,7 @@ class TrainConfig:
     def attention_options(self) -> dict[str, Any]:
         """Keyword arguments of the attention module (see :class:`gazelab.rl.networks.ImageBranch`)."""
         if self.attention == "gaze":
-            return {"head": self.gaze_head, "sigma_max": self.gaze_sigma_max}
+            return {"head": self.gaze_head, "sigma_max": self.gaze_sigma_max, "keypoint_scale": self.gaze_keypoint_scale}
         if self.attention == "oracle":
             return {"sigma": self.oracle_sigma, "foveae": self.oracle_foveae}
         return {}
