@@ -25,24 +25,14 @@ from pathlib import Path
 import numpy as np
 
 from gazelab.envs import CLUTTER_LADDER, TRANSFER_LEVELS
-from gazelab.experiments import statistics
+from gazelab.core.errors import GazelabError
+from gazelab.experiments import statistics, sweep
 from gazelab.experiments.evaluate import evaluate_on_levels
 from gazelab.rl.checkpoint import write_atomic
 
 ROOT = Path(__file__).resolve().parent / "results" / "sample_efficiency"
 LEVELS = ("mild", "medium", "heavy") + TRANSFER_LEVELS
 """Trained level first: the drop of every other level is measured from it."""
-
-
-def seed_runs(root: Path, spec: str, task: str) -> list[Path]:
-    """The seed folders of TAG/METHOD that hold a checkpoint; SystemExit naming what is there otherwise."""
-    tag, _, method = spec.partition("/")
-    folder = root / tag / task.replace("/", "-") / method
-    runs = sorted(p for p in folder.glob("seed*") if (p / "final.pt").exists() or (p / "checkpoint.pt").exists())
-    if not runs:
-        there = sorted(p.name for p in folder.parent.glob("*")) if folder.parent.is_dir() else []
-        sys.exit(f"{spec}: no seed with a checkpoint under {folder} (methods there: {there or 'none'})")
-    return runs
 
 
 def summarise(per_seed: dict[str, list[float]], trained: str) -> dict[str, dict]:
@@ -76,7 +66,10 @@ def main() -> None:
     args = parser.parse_args()
     if len(set(args.levels)) != len(args.levels):
         parser.error(f"--levels {args.levels}: each level once")
-    runs = {spec: seed_runs(args.root, spec, args.task) for spec in args.runs}  # all checked before any evaluation
+    try:  # every spec checked before any evaluation
+        runs = {spec: sweep.seed_runs(args.root, spec, args.task) for spec in args.runs}
+    except GazelabError as error:
+        sys.exit(str(error))
 
     from tqdm.auto import tqdm
 

@@ -10,6 +10,7 @@ import sys
 
 import imageio.v3 as iio
 import pytest
+import torch
 
 import gazelab
 from gazelab.rl.algorithms import ALGORITHMS
@@ -251,3 +252,36 @@ def test_evaluate_on_levels_refuses_an_unknown_level_before_playing(finished_run
     assert all(0 <= metrics["success_once"] <= 1 for metrics in results["levels"].values())
     with pytest.raises(GazelabError, match=r"clutter='plaid' is not a level; use one of .*'mild-table'"):
         evaluate_on_levels(finished_run, ["mild", "plaid"], num_episodes=2, num_envs=2)
+
+
+def test_evaluate_on_frames_shows_the_policy_other_frames_and_keeps_the_rest_true(finished_run, monkeypatch):
+    """The same episodes each time; 'grey' frames are uniform, 'other_episodes' frames are not the env's own (yet real
+    frames of the task), and the state the policy reads is the true one in every case."""
+    import gazelab.experiments.evaluate as evaluate
+    from gazelab.rl.algorithms import load_policy
+
+    seen = []
+
+    def recording_load_policy(run, device):
+        agent, config, ckpt = load_policy(run, device)
+        act = agent.act
+        agent.act = lambda obs: (seen[-1].append({k: v.clone() for k, v in obs.items()}), act(obs))[1]
+        return agent, config, ckpt
+
+    monkeypatch.setattr(evaluate, "load_policy", recording_load_policy)
+    shown = {}
+    for frames in ("true", "grey", "other_episodes"):
+        seen.append([])
+        metrics = evaluate.evaluate_on_frames(finished_run, frames, num_episodes=2, num_envs=2, device="cpu")
+        assert 0 <= metrics["success_once"] <= 1
+        shown[frames] = seen[-1]
+    steps = min(len(v) for v in shown.values())
+    assert steps >= 2
+    for t in range(steps):
+        true, grey, other = shown["true"][t], shown["grey"][t], shown["other_episodes"][t]
+        assert (grey["rgb"] == 128).all()
+        assert not torch.equal(other["rgb"], true["rgb"]) and other["rgb"].float().std() > 10
+        if t == 0:  # the first step is the same reset in every call: the state is the env's, whatever is shown
+            assert torch.equal(grey["state"], true["state"]) and torch.equal(other["state"], true["state"])
+    with pytest.raises(GazelabError, match="frames must be one of .*'other_episodes'.*got 'blurred'"):
+        evaluate.evaluate_on_frames(finished_run, "blurred")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from gazelab.core.errors import GazelabError
 from gazelab.experiments import sweep
 from gazelab.rl.algorithms import ALGORITHMS
 from gazelab.rl.ppo import PPOConfig, train_ppo
@@ -323,3 +324,14 @@ def test_triplet_separation_reads_where_the_members_came_from_when_logged(tmp_pa
     assert sweep.triplet_separation(tmp_path, updates=1) == pytest.approx(
         {"separation": 0.2, "loss": 0.05, "positive_same_episode": 0.9, "negative_same_episode": 0.5})
     assert set(sweep.triplet_separation(tmp_path, updates=2)) == {"separation", "loss"}  # one update did not log them
+
+
+def test_seed_runs_lists_the_seeds_that_kept_a_checkpoint_and_names_what_is_there(tmp_path):
+    for seed, name in ((1, "final.pt"), (2, "history.jsonl"), (3, "checkpoint.pt")):
+        folder = tmp_path / "tag" / "gazelab-ReachClutter-v0" / "gaze" / f"seed{seed}"
+        folder.mkdir(parents=True)
+        (folder / name).write_text("x")
+    runs = sweep.seed_runs(tmp_path, "tag/gaze", "gazelab/ReachClutter-v0")
+    assert [p.name for p in runs] == ["seed1", "seed3"]
+    with pytest.raises(GazelabError, match=r"tag/none: no seed with a checkpoint .*methods there: \['gaze'\]"):
+        sweep.seed_runs(tmp_path, "tag/none", "gazelab/ReachClutter-v0")

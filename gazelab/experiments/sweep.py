@@ -54,7 +54,7 @@ from gazelab.experiments import statistics
 
 __all__ = ["BACKENDS", "Trial", "Failure", "parse_overrides", "trial_dir", "grid", "split_finished", "run_trial",
            "run_trials", "import_ray", "aggregate", "plot", "write_summary", "write_json", "histories",
-           "final_gaze", "success_auc", "variant_rows", "GAZE_KEYS"]
+           "final_gaze", "success_auc", "variant_rows", "seed_runs", "GAZE_KEYS"]
 
 BACKENDS = ("ray", "local")
 RESULT_NAME = "result.json"
@@ -139,6 +139,19 @@ class Trial:
 def trial_dir(root: Path, task: str, method: str, seed: int) -> Path:
     """``<root>/<task with '/' -> '-'>/<method>/seed<seed>``."""
     return Path(root).resolve() / task.replace("/", "-") / method / f"seed{seed}"
+
+
+def seed_runs(root: Path, spec: str, task: str) -> list[Path]:
+    """The seed folders of ``spec`` = "TAG/METHOD" (a sweep under ``root``) that still hold a checkpoint, for the
+    scripts that play a sweep's final policies again (the committed copies keep none); GazelabError naming the
+    methods that are there otherwise."""
+    tag, _, method = spec.partition("/")
+    folder = Path(root) / tag / task.replace("/", "-") / method
+    runs = sorted(p for p in folder.glob("seed*") if (p / "final.pt").exists() or (p / "checkpoint.pt").exists())
+    if not runs:
+        there = sorted(p.name for p in folder.parent.glob("*")) if folder.parent.is_dir() else []
+        raise GazelabError(f"{spec}: no seed with a checkpoint under {folder} (methods there: {there or 'none'})")
+    return runs
 
 
 def results_by_method(root: Path) -> dict[str, list[dict]]:
