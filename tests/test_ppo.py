@@ -8,6 +8,7 @@ import learning_checks
 import pytest
 import torch
 
+from gazelab.core.errors import GazelabError
 from gazelab.rl.algorithms import load_policy
 from gazelab.rl.checkpoint import load_checkpoint
 from gazelab.rl.config import saved_config
@@ -71,6 +72,44 @@ def test_a_gaze_lr_scale_slows_the_gaze_head_and_nothing_else(tmp_path):
     assert all(moved[0.1][k] == pytest.approx(moved[1.0][k], rel=1e-5, abs=1e-9) for k in start if k not in gaze)
     annealed = tiny(tmp_path, "annealed", attention="gaze", total_timesteps=256, anneal_lr=True, gaze_lr_scale=0.1)
     assert train_ppo(annealed).final["charts/learning_rate"] == pytest.approx(0.5 * annealed.learning_rate)
+
+
+def test_the_gaze_teacher_pulls_only_the_head_onto_the_goal(tmp_path):
+    """gaze_teacher: on maps where one channel lights the goal's cell, its loss takes the centre there and reaches the
+    head, not the CNN; in PPO (RL frozen) its own step changes the gaze head and nothing else; refused without a gaze."""
+    from gazelab.method.attention import GaussianGaze
+    from gazelab.method.encoders import make_encoder
+    from gazelab.rl.prize import teacher_loss
+
+    cnn, gaze = make_encoder("fine", 64), GaussianGaze(32, head="keypoint")
+    fmap = cnn(torch.randint(0, 256, (4, 64, 64, 3), dtype=torch.uint8))
+    teacher_loss(gaze, fmap, torch.rand(4, 2) - 0.5, cnn).backward()
+    assert all(p.grad is None for p in cnn.parameters()) and gaze.keypoint.weight.grad.abs().sum() > 0
+    generator = torch.Generator().manual_seed(0)
+    goals = torch.randint(0, 10, (64, 2), generator=generator)  # (column, row) of the lit cell
+    lit = torch.zeros(64, 32, 10, 10)
+    lit[torch.arange(64), 0, goals[:, 1], goals[:, 0]] = 1.0
+    prize = cnn.map_to_image(torch.linspace(-1, 1, 10)[goals])  # the lit cells' centres, in image coordinates
+    gaze = GaussianGaze(32, head="keypoint")
+    optimizer = torch.optim.Adam(gaze.parameters(), lr=0.01)
+    first = teacher_loss(gaze, lit, prize, cnn).item()
+    for _ in range(200):
+        optimizer.zero_grad()
+        teacher_loss(gaze, lit, prize, cnn).backward()
+        optimizer.step()
+    assert teacher_loss(gaze, lit, prize, cnn).item() < 0.05 * first
+
+    common = dict(env_id="gazelab/ReachClutter-v0", encoder="fine", attention="gaze", learning_rate=0.0,
+                  total_timesteps=2 * 128)
+    frozen = train_ppo(tiny(tmp_path, "frozen", **common))
+    taught = train_ppo(tiny(tmp_path, "taught", gaze_teacher=0.01, **common))
+    before, after = _params(frozen.run_dir), _params(taught.run_dir)
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("image.attention.") for k in changed), changed
+    assert "teacher_optimizer" in load_checkpoint(taught.run_dir) and "losses/gaze_teacher" in taught.final
+    assert PPOConfig(attention="gaze", gaze_teacher=1.0).method_name() == "gaze+teacher"
+    with pytest.raises(GazelabError, match="gaze_teacher=1 teaches a gaze the true goal.*'none'"):
+        PPOConfig(attention="none", gaze_teacher=1.0).resolve()
 
 
 def _comparable(history):

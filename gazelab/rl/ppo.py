@@ -47,7 +47,7 @@ from gazelab.rl.evaluation import episode_success, evaluate_policy
 from gazelab.core.errors import GazelabError
 from gazelab.method.contrastive import STANDALONE_LR
 from gazelab.method.plugin import ppo_hook
-from gazelab.rl.prize import GazeTracker
+from gazelab.rl.prize import GazeTracker, teacher_loss
 from gazelab.method.returns import gae
 from gazelab.rl.run import LoopState, Run, TrainResult
 
@@ -123,6 +123,15 @@ class PPOConfig(TrainConfig):
     the gaze more slowly, which a factor on its gradients cannot do (``gaze_rl_grad``: Adam divides it out); the
     contrastive step's own optimizer is not affected. Needs a learned attention ('gaze' or 'patch')"""
 
+    gaze_teacher: Annotated[float, AtLeast(0)] = 0.0
+    """diagnostic, built-in tasks only (0 = off): the learning rate of a teacher's own Adam step after every minibatch
+    that pulls the gaze's centre on detached maps onto the true goal (gazelab.rl.prize.teacher_loss). A perfect
+    teacher for the head, built like the contrastive step (its own optimizer, the head only): the bound of what a
+    signal that shapes only the head could buy. Needs attention='gaze'"""
+
+    def method_name(self) -> str:
+        return super().method_name() + ("+teacher" if self.gaze_teacher else "")
+
     def task_defaults(self) -> dict[str, Any]:
         defaults = {**super().task_defaults(), **BASE_DEFAULTS, **TASK_DEFAULTS.get(self.env_id, {})}
         if not is_builtin(self.env_id) and resolve_device(self.device).type == "cpu":
@@ -159,6 +168,12 @@ class PPOConfig(TrainConfig):
         if self.total_timesteps < self.batch_size:
             raise GazelabError(f"total_timesteps={self.total_timesteps} is less than one iteration (batch_size = "
                                f"num_envs * num_steps = {self.batch_size})")
+        if self.gaze_teacher > 0 and (self.attention != "gaze" or not is_builtin(self.env_id)):
+            raise GazelabError(f"gaze_teacher={self.gaze_teacher:g} teaches a gaze the true goal: it needs "
+                               f"attention='gaze' (got {self.attention!r}) and a built-in task (got {self.env_id})")
+        if self.gaze_teacher > 0 and self.augment != "none":
+            raise GazelabError(f"gaze_teacher={self.gaze_teacher:g} with augment={self.augment!r}: the shift moves the "
+                               "goal in the image but not its true position; use augment='none'")
         if self.gaze_lr_scale != 1.0 and self.attention not in ("gaze", "patch"):
             raise GazelabError(f"gaze_lr_scale={self.gaze_lr_scale} needs a learned attention head, but "
                                f"attention={self.attention!r}; use 'gaze' or 'patch', or gaze_lr_scale=1")
@@ -232,6 +247,8 @@ def train_ppo(config: PPOConfig, *, gae_fn=gae, contrastive_hook=ppo_hook) -> Tr
         optimizer = optim.Adam(parameter_groups(agent, config.learning_rate, config.gaze_lr_scale),
                                eps=1e-5, fused=True)
         curl, curl_optimizer = curl_for(config, agent.image.cnn, config.learning_rate, device, eps=1e-5)
+        teacher_optimizer = optim.Adam(agent.image.attention.parameters(), lr=config.gaze_teacher) \
+            if config.gaze_teacher else None
         contrastive = config.contrastive_plugin(agent.image, envs.max_episode_steps, device,
                                                 rollout_steps=config.num_steps)
         gaze = GazeTracker(agent.image.cnn)
@@ -250,7 +267,8 @@ def train_ppo(config: PPOConfig, *, gae_fn=gae, contrastive_hook=ppo_hook) -> Tr
         # TRY NOT TO MODIFY: start the game (a resumed run continues where its checkpoint stopped)
         loop = LoopState(next_obs=envs.reset(seed=config.seed)[0], next_done=torch.zeros(n, device=device))
         run.track(agent=agent, optimizer=optimizer, contrastive=contrastive, curl=curl, curl_optimizer=curl_optimizer,
-                  envs=envs, eval_envs=eval_envs, loop=loop)
+                  envs=envs, eval_envs=eval_envs, loop=loop,
+                  **({"teacher_optimizer": teacher_optimizer} if teacher_optimizer else {}))
         if run.resumed and not is_builtin(config.env_id):  # ManiSkill's simulator state is not saved: new episodes
             loop.next_obs, _ = envs.reset(seed=config.seed + run.start_step)
             if contrastive:
@@ -318,7 +336,7 @@ def train_ppo(config: PPOConfig, *, gae_fn=gae, contrastive_hook=ppo_hook) -> Tr
 
                     mb_raw = {k: v[mb_inds] for k, v in b_obs.items()}
                     mb_obs = augment_obs(mb_raw, config.augment, config.augment_pad)
-                    _, newlogprob, entropy, newvalue, _ = agent.get_action_and_value(mb_obs, b_actions[mb_inds])
+                    _, newlogprob, entropy, newvalue, image = agent.get_action_and_value(mb_obs, b_actions[mb_inds])
                     logratio = newlogprob - b_logprobs[mb_inds]
                     ratio = logratio.exp()
 
@@ -357,6 +375,11 @@ def train_ppo(config: PPOConfig, *, gae_fn=gae, contrastive_hook=ppo_hook) -> Tr
                     loss.backward()
                     nn.utils.clip_grad_norm_(agent.parameters(), config.max_grad_norm)
                     optimizer.step()
+                    if teacher_optimizer:  # the diagnostic teacher: the head alone, on the maps PPO just used
+                        taught = teacher_loss(agent.image.attention, image.fmap, mb_obs["prize"], agent.image.cnn)
+                        teacher_optimizer.zero_grad()
+                        taught.backward()
+                        teacher_optimizer.step()
                     if curl:  # CURL: tell each image from the minibatch's others, from two shifts of it
                         curl_loss, curl_accuracy = curl.step(agent.image.cnn, mb_raw["rgb"], curl_optimizer)
 
@@ -376,6 +399,7 @@ def train_ppo(config: PPOConfig, *, gae_fn=gae, contrastive_hook=ppo_hook) -> Tr
                 "losses/clipfrac": np.mean(clipfracs), "losses/explained_variance": explained_var,
                 **{f"gaze/{k}": v for k, v in gaze.scalars().items()},
                 **({"losses/curl": curl_loss.item(), "losses/curl_accuracy": curl_accuracy.item()} if curl else {}),
+                **({"losses/gaze_teacher": taught.item()} if teacher_optimizer else {}),
             })
             run.check_finite(iteration, scalars, {"agent": agent})
             last = iteration == config.num_iterations

@@ -13,6 +13,9 @@ attention with it tells *why* a run won or lost, not only whether:
 * ``prize_mass_chance``: that share for uniform weights (what ``none`` scores), the reference for ``prize_mass``.
 * ``mu_std``: (from :class:`GazeTracker`) the spread of the fovea's centre across frames, image units: ~0 means
   the same gaze for every image; a gaze that follows a moving prize must move.
+
+:func:`teacher_loss` turns the prize into a training signal, for one diagnostic run only (``PPOConfig.gaze_teacher``):
+a perfect teacher for the gaze head, the bound of what any signal that shapes only the head could buy.
 """
 
 from __future__ import annotations
@@ -24,7 +27,20 @@ from torch import Tensor
 
 from gazelab.method.attention import PRIZE_RADIUS, AttentionOutput, weight_near
 
-__all__ = ["PRIZE_RADIUS", "gaze_on_prize", "GazeTracker"]
+__all__ = ["PRIZE_RADIUS", "gaze_on_prize", "teacher_loss", "GazeTracker"]
+
+
+def teacher_loss(gaze, fmap: Tensor, prize: Tensor, cnn) -> Tensor:
+    """Mean squared distance (feature-map units) from the gaze's centre on *detached* maps to the prize.
+
+    ``gaze``: a :class:`~gazelab.method.attention.GaussianGaze`; ``fmap`` (B, C, h, w); ``prize`` (B, 2) in image
+    coordinates, mapped to the feature map by ``cnn.image_to_map`` and clamped into [-1, 1], where a centre can be
+    (a goal beyond the outermost cell centre is taught the nearest reachable point). The maps are detached, so only
+    the head learns from it, as it does from the contrastive step: the CNN is left to RL.
+    """
+    mu = gaze.params(fmap.detach())[0]
+    target = cnn.image_to_map(prize.float()).to(mu.dtype).clamp(-1.0, 1.0)
+    return ((mu - target) ** 2).sum(1).mean()
 
 
 def gaze_on_prize(att: AttentionOutput, prize: Tensor, cnn) -> dict[str, Tensor]:
