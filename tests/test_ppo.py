@@ -85,6 +85,9 @@ def test_the_gaze_teacher_pulls_only_the_head_onto_the_goal(tmp_path):
     fmap = cnn(torch.randint(0, 256, (4, 64, 64, 3), dtype=torch.uint8))
     teacher_loss(gaze, fmap, torch.rand(4, 2) - 0.5, cnn).backward()
     assert all(p.grad is None for p in cnn.parameters()) and gaze.keypoint.weight.grad.abs().sum() > 0
+    teacher_loss(gaze, cnn(torch.randint(0, 256, (4, 64, 64, 3), dtype=torch.uint8)), torch.rand(4, 2) - 0.5, cnn,
+                 detach=False).backward()
+    assert all(p.grad is not None for p in cnn.parameters())  # gaze_teacher_cnn: the encoder is taught too
     generator = torch.Generator().manual_seed(0)
     goals = torch.randint(0, 10, (64, 2), generator=generator)  # (column, row) of the lit cell
     lit = torch.zeros(64, 32, 10, 10)
@@ -107,6 +110,9 @@ def test_the_gaze_teacher_pulls_only_the_head_onto_the_goal(tmp_path):
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all(k.startswith("image.attention.") for k in changed), changed
     assert "teacher_optimizer" in load_checkpoint(taught.run_dir) and "losses/gaze_teacher" in taught.final
+    cnn_too = train_ppo(tiny(tmp_path, "cnn", gaze_teacher=0.01, gaze_teacher_cnn=True, **common))
+    groups = load_checkpoint(cnn_too.run_dir)["teacher_optimizer"]["param_groups"]
+    assert [g["lr"] for g in groups] == [0.01, 0.0]  # the head at the teacher's rate, the CNN at PPO's (frozen here)
     assert PPOConfig(attention="gaze", gaze_teacher=1.0).method_name() == "gaze+teacher"
     with pytest.raises(GazelabError, match="gaze_teacher=1 teaches a gaze the true goal.*'none'"):
         PPOConfig(attention="none", gaze_teacher=1.0).resolve()

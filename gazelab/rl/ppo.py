@@ -129,8 +129,13 @@ class PPOConfig(TrainConfig):
     teacher for the head, built like the contrastive step (its own optimizer, the head only): the bound of what a
     signal that shapes only the head could buy. Needs attention='gaze'"""
 
+    gaze_teacher_cnn: bool = False
+    """with gaze_teacher > 0: the teacher's loss also trains the CNN (its optimizer holds the CNN at learning_rate, on
+    a fresh forward pass of the minibatch): the bound of a signal that shapes the encoder as well as the head"""
+
     def method_name(self) -> str:
-        return super().method_name() + ("+teacher" if self.gaze_teacher else "")
+        teacher = "+teacher-cnn" if self.gaze_teacher and self.gaze_teacher_cnn else "+teacher"
+        return super().method_name() + (teacher if self.gaze_teacher else "")
 
     def task_defaults(self) -> dict[str, Any]:
         defaults = {**super().task_defaults(), **BASE_DEFAULTS, **TASK_DEFAULTS.get(self.env_id, {})}
@@ -171,6 +176,9 @@ class PPOConfig(TrainConfig):
         if self.gaze_teacher > 0 and (self.attention != "gaze" or not is_builtin(self.env_id)):
             raise GazelabError(f"gaze_teacher={self.gaze_teacher:g} teaches a gaze the true goal: it needs "
                                f"attention='gaze' (got {self.attention!r}) and a built-in task (got {self.env_id})")
+        if self.gaze_teacher_cnn and not self.gaze_teacher:
+            raise GazelabError("gaze_teacher_cnn=True lets the teacher train the CNN too, and gaze_teacher=0 is no "
+                               "teacher; give gaze_teacher > 0")
         if self.gaze_teacher > 0 and self.augment != "none":
             raise GazelabError(f"gaze_teacher={self.gaze_teacher:g} with augment={self.augment!r}: the shift moves the "
                                "goal in the image but not its true position; use augment='none'")
@@ -247,8 +255,10 @@ def train_ppo(config: PPOConfig, *, gae_fn=gae, contrastive_hook=ppo_hook) -> Tr
         optimizer = optim.Adam(parameter_groups(agent, config.learning_rate, config.gaze_lr_scale),
                                eps=1e-5, fused=True)
         curl, curl_optimizer = curl_for(config, agent.image.cnn, config.learning_rate, device, eps=1e-5)
-        teacher_optimizer = optim.Adam(agent.image.attention.parameters(), lr=config.gaze_teacher) \
-            if config.gaze_teacher else None
+        teacher_optimizer = optim.Adam(
+            [{"params": agent.image.attention.parameters(), "lr": config.gaze_teacher},
+             *([{"params": agent.image.cnn.parameters(), "lr": config.learning_rate}] if config.gaze_teacher_cnn else [])]
+        ) if config.gaze_teacher else None
         contrastive = config.contrastive_plugin(agent.image, envs.max_episode_steps, device,
                                                 rollout_steps=config.num_steps)
         gaze = GazeTracker(agent.image.cnn)
@@ -376,7 +386,9 @@ def train_ppo(config: PPOConfig, *, gae_fn=gae, contrastive_hook=ppo_hook) -> Tr
                     nn.utils.clip_grad_norm_(agent.parameters(), config.max_grad_norm)
                     optimizer.step()
                     if teacher_optimizer:  # the diagnostic teacher: the head alone, on the maps PPO just used
-                        taught = teacher_loss(agent.image.attention, image.fmap, mb_obs["prize"], agent.image.cnn)
+                        fmap = agent.image.cnn(mb_obs["rgb"]) if config.gaze_teacher_cnn else image.fmap
+                        taught = teacher_loss(agent.image.attention, fmap, mb_obs["prize"], agent.image.cnn,
+                                              detach=not config.gaze_teacher_cnn)
                         teacher_optimizer.zero_grad()
                         taught.backward()
                         teacher_optimizer.step()

@@ -30,15 +30,16 @@ from gazelab.method.attention import PRIZE_RADIUS, AttentionOutput, weight_near
 __all__ = ["PRIZE_RADIUS", "gaze_on_prize", "teacher_loss", "GazeTracker"]
 
 
-def teacher_loss(gaze, fmap: Tensor, prize: Tensor, cnn) -> Tensor:
+def teacher_loss(gaze, fmap: Tensor, prize: Tensor, cnn, *, detach: bool = True) -> Tensor:
     """Mean squared distance (feature-map units) from the gaze's centre on *detached* maps to the prize.
 
     ``gaze``: a :class:`~gazelab.method.attention.GaussianGaze`; ``fmap`` (B, C, h, w); ``prize`` (B, 2) in image
     coordinates, mapped to the feature map by ``cnn.image_to_map`` and clamped into [-1, 1], where a centre can be
     (a goal beyond the outermost cell centre is taught the nearest reachable point). The maps are detached, so only
-    the head learns from it, as it does from the contrastive step: the CNN is left to RL.
+    the head learns from it, as it does from the contrastive step: the CNN is left to RL. ``detach=False`` lets the
+    loss reach the CNN that made ``fmap`` too (a teacher of the encoder as well).
     """
-    mu = gaze.params(fmap.detach())[0]
+    mu = gaze.params(fmap.detach() if detach else fmap)[0]
     target = cnn.image_to_map(prize.float()).to(mu.dtype).clamp(-1.0, 1.0)
     return ((mu - target) ** 2).sum(1).mean()
 
