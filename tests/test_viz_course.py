@@ -134,6 +134,24 @@ def test_a_method_has_the_same_colour_in_every_plotting_function():
     assert other.get_color() not in viz.METHOD_COLOURS.values()  # any other label: a colour no method has
 
 
+def test_plot_frame_swap_draws_each_methods_success_per_frames_over_the_random_floor():
+    frames = ["true", "other_episodes", "grey"]
+
+    def entry(label, success):
+        return {"label": label, "runs": ["s1", "s2"], "success": dict(zip(frames, success)),
+                "iqm": {f: (min(s), float(np.mean(s)), max(s)) for f, s in zip(frames, success)}}
+
+    result = {"episodes": 64, "random_policy": 0.11, "methods": {
+        "t/gaze": entry("gaze", [[0.7, 0.8], [0.2, 0.1], [0.1, 0.1]]),
+        "t/oracle": entry("oracle", [[0.9, 0.9], [0.8, 0.9], [0.7, 0.8]])}}
+    (ax,) = viz.plot_frame_swap(result).axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["its own frames", "frames of\nother episodes", "grey frames"]
+    (oracle,) = [bars for bars in ax.containers if bars.get_label() == "oracle"]
+    np.testing.assert_allclose(oracle.lines[0].get_ydata(), [0.9, 0.85, 0.75])
+    (floor,) = [line for line in ax.lines if line.get_linestyle() == "--"]
+    assert floor.get_ydata()[0] == pytest.approx(0.11)
+
+
 def test_plot_transfer_draws_success_for_all_and_the_fovea_only_for_gazes():
     levels = ["mild", "mild-table"]
 

@@ -29,6 +29,7 @@ __all__ = [
     "draw_gaze",
     "upscale",
     "plot_learning_curves",
+    "plot_frame_swap",
     "plot_attention",
     "curve_on_grid",
     "plot_fovea",
@@ -573,5 +574,39 @@ def plot_transfer(result: Mapping) -> Figure:
     fig.suptitle(f"trained on {levels[0]}, evaluated on clutter never seen ({result['episodes']} episodes per seed "
                  f"and level)", fontsize=10)
     axes[0, 0].legend(fontsize=8, ncol=len(entries), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+FRAME_LABELS = {"true": "its own frames", "other_episodes": "frames of\nother episodes", "grey": "grey frames"}
+
+
+def plot_frame_swap(result: Mapping) -> Figure:
+    """Final policies played on their own frames, on frames of other episodes and on grey frames
+    (``benchmarks/frame_swap.py``'s JSON): success per method (IQM over seeds with its 95% interval, a dot per seed),
+    and a random policy's success on the same episodes (dashed). A policy that reads the goal from the pixels falls to
+    the dashed line once the frames are not its own."""
+    entries = list(result["methods"].values())
+    frames = list(entries[0]["success"])
+    colours = label_colours(e["label"] for e in entries)
+    fig = Figure(figsize=(7, 3.6))
+    ax = fig.subplots()
+    x, width = np.arange(len(frames)), 0.8 / len(entries)
+    for i, entry in enumerate(entries):
+        offset = x - 0.4 + width * (i + 0.5)
+        low, mid, high = (np.array([entry["iqm"][f][j] for f in frames]) for j in range(3))
+        ax.errorbar(offset, mid, yerr=[mid - low, high - mid], fmt="o", ms=6, capsize=3,
+                    color=colours[entry["label"]], label=entry["label"])
+        for j, f in enumerate(frames):
+            values = entry["success"][f]
+            ax.scatter(np.full(len(values), offset[j]) + width * 0.25, values, s=9, alpha=0.5,
+                       color=colours[entry["label"]])
+    ax.axhline(result["random_policy"], ls="--", color="0.5", lw=1, label="random actions")
+    ax.set_xticks(x, [FRAME_LABELS.get(f, f) for f in frames], fontsize=9)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("success (deterministic policy)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title(f"what the policy reads from the pixels ({result['episodes']} episodes per seed)", fontsize=10)
+    ax.legend(fontsize=8, ncol=len(entries) + 1, loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False)
     fig.tight_layout()
     return fig
