@@ -30,6 +30,7 @@ from gazelab.core.errors import GazelabError
 from gazelab.envs import make_env
 from gazelab.experiments import statistics, sweep
 from gazelab.experiments.evaluate import FRAMES, evaluate_on_frames
+from gazelab.rl.algorithms import load_policy
 from gazelab.rl.checkpoint import write_atomic
 from gazelab.rl.evaluation import evaluate_policy
 
@@ -77,8 +78,9 @@ def main() -> None:
                     success[frames].append(evaluate_on_frames(run, frames, num_episodes=args.episodes,
                                                               seed=args.seed)["success_once"])
                     bar.update()
-            clutter = json.loads((seeds[0] / "config.json").read_text())["config"].get("clutter")
-            methods[spec] = {"label": spec.partition("/")[2], "runs": [str(p) for p in seeds], "success": success,
+            config = load_policy(seeds[0], "cpu")[1]
+            clutter = config.clutter
+            methods[spec] = {"label": config.method_name(), "runs": [str(p) for p in seeds], "success": success,
                              "iqm": {frames: statistics.iqm_interval(np.array(values))
                                      for frames, values in success.items()}}
     result = {"command": " ".join(["python", "benchmarks/frame_swap.py", *sys.argv[1:]]), "task": args.task,
