@@ -57,6 +57,25 @@ def test_contrastive_step_changes_only_the_gaze(tmp_path):
     assert all(k.startswith("image.attention.") for k in changed), changed
 
 
+def test_a_contrastive_step_with_an_encoder_rate_trains_the_cnn_too(tmp_path):
+    """contrastive.encoder_lr > 0 (on-policy buffer): with the RL update frozen the step changes the gaze head and the
+    CNN, nothing else; its settings need the rollout's frames, and SAC has none to give."""
+    common = dict(attention="gaze", learning_rate=0.0, total_timesteps=2 * 256, num_envs=16, contrastive=True)
+    run = train_ppo(tiny(tmp_path, "encoder", contrastive_config=ContrastiveConfig(buffer_size=0, encoder_lr=3e-4),
+                         **common))
+    assert run.final["contrastive/triplets"] > 0
+    before = _params(train_ppo(tiny(tmp_path, "off", **{**common, "contrastive": False})).run_dir)
+    changed = {k for k, v in _params(run.run_dir).items() if not torch.equal(before[k], v)}
+    assert any(k.startswith("image.cnn.") for k in changed) and any(k.startswith("image.attention.") for k in changed)
+    assert all(k.startswith(("image.cnn.", "image.attention.")) for k in changed), changed
+    assert "encoder_optimizer" in load_checkpoint(run.run_dir)["contrastive"]["learner"]
+    with pytest.raises(GazelabError, match="encoder_lr=0.0003 recomputes the maps .*buffer_size=0 \\(got 100000\\)"):
+        train_ppo(tiny(tmp_path, "buffered", contrastive_config=ContrastiveConfig(encoder_lr=3e-4), **common))
+    from gazelab.rl.sac import SACConfig
+    with pytest.raises(GazelabError, match="encoder_lr=0.0003 trains the CNN on the rollout's frames.*sac"):
+        SACConfig(attention="gaze", contrastive=True, contrastive_config=ContrastiveConfig(encoder_lr=3e-4)).resolve()
+
+
 def test_a_gaze_lr_scale_slows_the_gaze_head_and_nothing_else(tmp_path):
     """gaze_lr_scale=0.1: one PPO iteration moves the gaze head's weights about a tenth as far (Adam's first step is
     about the rate), every other weight exactly as far as at scale 1; with anneal_lr the rate still anneals."""

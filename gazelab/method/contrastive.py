@@ -392,6 +392,12 @@ class ContrastiveConfig:
     high an episode's labels are still tells a successful episode from a failed one). "buffer": each stored state
     takes the label of a random state already in the buffer (the first batch: permuted among its states), which
     breaks that tie between an episode and its labels too. Another scope than "batch" needs ``shuffle_labels``."""
+    encoder_lr: Annotated[float, AtLeast(0)] = 0.0
+    """0 (the paper's): the step trains the gaze head only, on the buffer's detached maps. > 0: its loss also trains
+    the CNN, with an Adam of its own at this rate, on maps recomputed from the frames of the states it compares
+    (a signal that reaches the encoder: a perfect one of that kind is worth 4x here, one of the head alone 1.9x;
+    docs/evidence.md). The trainer must hand the plug-in those frames: PPO with an on-policy buffer
+    (``buffer_size=0``, ``every=1``, a rollout label 'gae' or 'value')."""
     faiss_threads: Annotated[Optional[int], AtLeast(1)] = None
     """Threads of the FAISS k-NN search; None = torch's thread count (see ``mine_triplets``)."""
 
@@ -426,16 +432,19 @@ class ContrastiveLearner:
 
     ``update`` does not read or modify ``.grad`` of any parameter (it computes gradients with
     ``torch.autograd.grad``), so it can run between the RL trainer's backward and step without interfering, and
-    it never changes parameters outside ``gaze``.
+    it never changes parameters outside ``gaze`` (and, with ``config.encoder_lr > 0``, the ``encoder``).
 
     Args:
         gaze: the attention module to train (a :class:`~gazelab.method.attention.GaussianGaze`; a ``PatchAttention``
             also works, without the spread loss). Must have parameters.
         config: :class:`ContrastiveConfig` (its mining, loss and optimizer fields).
         seed: seed of the anchor sampling.
+        encoder: the CNN that made the stored maps; needed with ``config.encoder_lr > 0``, when ``update`` is given
+            the frames of the buffer's rows and trains the encoder through maps recomputed from them.
     """
 
-    def __init__(self, gaze: nn.Module, config: ContrastiveConfig | None = None, seed: int = 0):
+    def __init__(self, gaze: nn.Module, config: ContrastiveConfig | None = None, seed: int = 0,
+                 encoder: nn.Module | None = None):
         self.gaze = gaze
         self.config = config if config is not None else ContrastiveConfig()
         self.params = [p for p in gaze.parameters() if p.requires_grad]
@@ -443,12 +452,25 @@ class ContrastiveLearner:
             raise GazelabError(f"gaze must have trainable parameters, got {type(gaze).__name__} with none")
         self.optimizer = torch.optim.Adam(self.params, lr=STANDALONE_LR if self.config.lr is None else self.config.lr)
         self.generator = torch.Generator().manual_seed(seed)
+        self.encoder = encoder if self.config.encoder_lr > 0 else None
+        if self.config.encoder_lr > 0 and encoder is None:
+            raise GazelabError(f"encoder_lr={self.config.encoder_lr:g} trains the encoder, and encoder=None gives none")
+        self.encoder_optimizer = torch.optim.Adam(encoder.parameters(), lr=self.config.encoder_lr) \
+            if self.encoder is not None else None
 
-    def update(self, buffer: ContrastiveBuffer) -> ContrastiveStats:
-        """``config.steps`` contrastive steps (mine -> gaze -> losses -> Adam step on the gaze); stats of the last."""
+    def update(self, buffer: ContrastiveBuffer, frames: Tensor | None = None) -> ContrastiveStats:
+        """``config.steps`` contrastive steps (mine -> gaze -> losses -> Adam step on the gaze); stats of the last.
+
+        ``frames`` (N, ...): the observations whose maps fill the buffer's rows ``[0, N)`` in order; with
+        ``encoder_lr > 0`` the compared maps are recomputed from them by the encoder, which the step then trains too.
+        """
+        if self.encoder is not None:
+            if frames is None or frames.shape[0] != len(buffer):
+                raise GazelabError(f"encoder_lr={self.config.encoder_lr:g} needs the frames of the buffer's "
+                                   f"{len(buffer)} rows, got {None if frames is None else frames.shape[0]}")
         stats = ContrastiveStats()
         for _ in range(self.config.steps):
-            stats = self._step(buffer)
+            stats = self._step(buffer, frames)
             if stats.triplets == 0:
                 break
         return stats
@@ -464,7 +486,7 @@ class ContrastiveLearner:
             weights = out.weights.split(maps_a.shape[0])
         return (*triplet_views(self.config.fovea, (maps_a, maps_p, maps_n), weights), out)
 
-    def _step(self, buffer: ContrastiveBuffer) -> ContrastiveStats:
+    def _step(self, buffer: ContrastiveBuffer, frames: Tensor | None = None) -> ContrastiveStats:
         cfg = self.config
         n = len(buffer)
         if n < max(cfg.min_buffer, cfg.k + 1):
@@ -495,18 +517,25 @@ class ContrastiveLearner:
             return ContrastiveStats()
 
         device = self.params[0].device
-        as_float = lambda idx: features[idx].to(device=device, dtype=torch.float32)  # noqa: E731
+        if self.encoder is not None:  # maps recomputed from the rows' frames, so the loss reaches the encoder
+            as_float = lambda idx: self.encoder(frames[idx.to(frames.device)].to(device))  # noqa: E731
+            trained = [*self.params, *self.encoder.parameters()]
+        else:
+            as_float = lambda idx: features[idx].to(device=device, dtype=torch.float32)  # noqa: E731
+            trained = self.params
         with torch.enable_grad():  # also when the trainer calls us inside torch.no_grad()
             gazed_a, gazed_p, gazed_n, out = self._gazed_triplets(as_float(anchor), as_float(positive), as_float(negative))
             tl = triplet_loss(gazed_a, gazed_p, gazed_n, cfg.margin)
             sl = spread_loss(out.sigma, cfg.spread_target) if out.sigma is not None else tl.new_zeros(())
             total = tl + cfg.spread_weight * sl
-            grads = torch.autograd.grad(total, self.params, allow_unused=True)
-        saved = [p.grad for p in self.params]  # whatever the RL trainer accumulated stays untouched
-        for p, g in zip(self.params, grads):
+            grads = torch.autograd.grad(total, trained, allow_unused=True)
+        saved = [p.grad for p in trained]  # whatever the RL trainer accumulated stays untouched
+        for p, g in zip(trained, grads):
             p.grad = g
         self.optimizer.step()
-        for p, g in zip(self.params, saved):
+        if self.encoder_optimizer is not None:
+            self.encoder_optimizer.step()
+        for p, g in zip(trained, saved):
             p.grad = g
 
         with torch.no_grad():
@@ -525,9 +554,13 @@ class ContrastiveLearner:
 
         A deep copy: ``Optimizer.state_dict()`` alone returns references that later steps update in place.
         """
-        return copy.deepcopy({"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state()})
+        return copy.deepcopy({"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
+                              **({"encoder_optimizer": self.encoder_optimizer.state_dict()}
+                                 if self.encoder_optimizer is not None else {})})
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` returned."""
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.encoder_optimizer is not None:
+            self.encoder_optimizer.load_state_dict(state["encoder_optimizer"])
         self.generator.set_state(state["generator"])

@@ -22,6 +22,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from gazelab.core.errors import GazelabError
 from gazelab.method.buffer import ContrastiveBuffer
 from gazelab.method.contrastive import ContrastiveConfig, ContrastiveLearner, ContrastiveStats
 from gazelab.method.labels import RolloutLabeller, make_labeller
@@ -45,11 +46,14 @@ class ContrastivePlugin:
         device: where buffer and storage live.
         seed: seed of the buffer's key projection and the learner's anchor sampling.
         save_buffer: include the buffer's rows in :meth:`state_dict` (exact resume, large).
+        encoder: the CNN that makes the maps, trained by the step with ``config.encoder_lr > 0``; the trainer then
+            hands over each rollout's frames with :meth:`see_rollout` before :meth:`update`.
     """
 
     def __init__(self, attention: nn.Module, feature_shape: tuple[int, int, int], *, config: ContrastiveConfig,
                  num_envs: int, max_episode_steps: int, gamma: float, steps_per_iteration: int,
-                 rollout_steps: Optional[int] = None, device="cpu", seed: int = 0, save_buffer: bool = False):
+                 rollout_steps: Optional[int] = None, device="cpu", seed: int = 0, save_buffer: bool = False,
+                 encoder: Optional[nn.Module] = None):
         self.labeller = make_labeller(config.labels, num_envs, max_episode_steps, feature_shape, gamma, device,
                                       rollout_steps)
         self.every = config.every
@@ -59,7 +63,13 @@ class ContrastivePlugin:
             open_episodes = 0 if isinstance(self.labeller, RolloutLabeller) else num_envs * max_episode_steps
             buffer_size = (steps_per_iteration + open_episodes) * config.every
         self.buffer = ContrastiveBuffer(feature_shape, buffer_size, device=device, seed=seed)
-        self.learner = ContrastiveLearner(attention, config, seed=seed)
+        rollout_frames = self.on_policy and config.every == 1 and isinstance(self.labeller, RolloutLabeller)
+        if config.encoder_lr > 0 and not rollout_frames:
+            raise GazelabError(f"contrastive.encoder_lr={config.encoder_lr:g} recomputes the maps from the rollout's "
+                               f"frames: it needs buffer_size=0 (got {config.buffer_size}), every=1 (got {config.every}) "
+                               f"and a rollout label 'gae' or 'value' (got {config.labels!r})")
+        self.learner = ContrastiveLearner(attention, config, seed=seed, encoder=encoder)
+        self.frames: Optional[Tensor] = None
         self.save_buffer = save_buffer
         self.shuffle = torch.Generator().manual_seed(seed + 1) if config.shuffle_labels else None
         self.shuffle_scope = config.shuffle_scope
@@ -89,6 +99,11 @@ class ContrastivePlugin:
         ``values`` (T, N); episode labels stored their rows as the episodes ended."""
         self._store(self.labeller.end_rollout(returns, values))
 
+    def see_rollout(self, frames: Tensor) -> None:
+        """With ``encoder_lr > 0``: the rollout's observations (T * N, ...) in the order of its maps (step-major), which
+        the next :meth:`update` recomputes the maps from."""
+        self.frames = frames
+
     def update(self, iteration: int) -> dict[str, float]:
         """Run the contrastive update if this iteration is due; its ``contrastive/*`` scalars (else empty)."""
         if self.stop_at_env_step and iteration * self.steps_per_iteration > self.stop_at_env_step:
@@ -98,7 +113,9 @@ class ContrastivePlugin:
             return {}
         if iteration % self.every:
             return {}
-        scalars = self.scalars(self.learner.update(self.buffer))
+        frames = self.frames if self.learner.encoder is not None else None
+        scalars = self.scalars(self.learner.update(self.buffer, frames))
+        self.frames = None
         if self.on_policy:
             self.buffer.clear()
         return scalars

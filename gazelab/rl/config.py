@@ -237,6 +237,10 @@ class TrainConfig:
         if self.contrastive_config.shuffle_scope != "batch" and not self.contrastive_config.shuffle_labels:
             raise GazelabError(f"contrastive.shuffle_scope={self.contrastive_config.shuffle_scope!r} needs "
                                "contrastive.shuffle_labels=True (the scope of a shuffle that is off changes nothing)")
+        if self.contrastive and self.contrastive_config.encoder_lr > 0 and self.algo != "ppo":
+            raise GazelabError(f"contrastive.encoder_lr={self.contrastive_config.encoder_lr:g} trains the CNN on the "
+                               f"rollout's frames, which only PPO hands over; {self.algo} trains the head only "
+                               "(contrastive.encoder_lr=0)")
         if self.attention == "gaze" and self.gaze_head != "keypoint" and self.gaze_keypoint_scale != 10.0:
             raise GazelabError(f"gaze_keypoint_scale={self.gaze_keypoint_scale:g} sets the keypoint head's soft-argmax; "
                                f"gaze_head={self.gaze_head!r} has none (use gaze_head='keypoint')")
@@ -289,7 +293,8 @@ class TrainConfig:
         return ContrastivePlugin(
             image.attention, image.feature_shape, config=self.contrastive_config, num_envs=self.num_envs,
             max_episode_steps=max_episode_steps, gamma=self.gamma, steps_per_iteration=self.steps_per_iteration,
-            rollout_steps=rollout_steps, device=device, seed=self.seed, save_buffer=self.checkpoint_buffer)
+            rollout_steps=rollout_steps, device=device, seed=self.seed, save_buffer=self.checkpoint_buffer,
+            encoder=image.cnn if self.contrastive_config.encoder_lr > 0 else None)
 
     def method_name(self) -> str:
         """Short name of the method, e.g. 'none', 'gaze', 'gaze+contrastive', 'gaze-rlfree+contrastive',

@@ -399,6 +399,8 @@ def train_ppo(config: PPOConfig, *, gae_fn=gae, contrastive_hook=ppo_hook) -> Tr
                     break
 
             # the gaze plug-in: the rollout's maps labelled with these returns, then the contrastive update when due
+            if contrastive and contrastive.learner.encoder is not None:  # encoder_lr: maps recomputed from frames
+                contrastive.see_rollout(b_obs["rgb"])
             scalars = contrastive_hook(contrastive, advantages, values, iteration) if contrastive else {}
 
             y_pred, y_true = b_values.cpu().numpy(), b_returns.cpu().numpy()
