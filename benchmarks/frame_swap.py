@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gazelab.core.errors import GazelabError
 from gazelab.envs import make_env
 from gazelab.experiments import statistics, sweep
 from gazelab.experiments.evaluate import FRAMES, evaluate_on_frames
@@ -55,17 +54,10 @@ def random_success(task: str, clutter: str, episodes: int, seed: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("runs", nargs="+", metavar="TAG/METHOD", help="sweep tag and method, e.g. leak-mild/oracle")
-    parser.add_argument("--task", default="gazelab/ReachClutter-v0")
-    parser.add_argument("--root", type=Path, default=ROOT, help="results folder holding the sweeps' checkpoints")
-    parser.add_argument("--episodes", type=int, default=64, help="evaluation episodes per seed and kind of frames")
-    parser.add_argument("--seed", type=int, default=10_000, help="seed of the evaluation episodes")
+    sweep.add_saved_run_arguments(parser, ROOT, episodes=64, example="leak-mild/oracle")
     parser.add_argument("--out", type=Path, required=True, help="JSON to write")
     args = parser.parse_args()
-    try:  # every spec checked before any evaluation
-        runs = {spec: sweep.seed_runs(args.root, spec, args.task) for spec in args.runs}
-    except GazelabError as error:
-        sys.exit(str(error))
+    runs = sweep.saved_runs(args)
 
     from tqdm.auto import tqdm
 

@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 
 from gazelab.envs import CLUTTER_LADDER, TRANSFER_LEVELS
-from gazelab.core.errors import GazelabError
 from gazelab.experiments import statistics, sweep
 from gazelab.experiments.evaluate import evaluate_on_levels
 from gazelab.rl.checkpoint import write_atomic
@@ -55,21 +54,14 @@ def plot(result: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("runs", nargs="+", metavar="TAG/METHOD", help="sweep tag and method, e.g. generalise-mild/none")
+    sweep.add_saved_run_arguments(parser, ROOT, episodes=100, example="generalise-mild/none")
     parser.add_argument("--levels", nargs="+", default=list(LEVELS), choices=list(CLUTTER_LADDER) + list(LEVELS),
                         help="clutter levels, the trained one first (default: %(default)s)")
-    parser.add_argument("--task", default="gazelab/ReachClutter-v0")
-    parser.add_argument("--root", type=Path, default=ROOT, help="results folder holding the sweeps' checkpoints")
-    parser.add_argument("--episodes", type=int, default=100, help="evaluation episodes per seed and level")
-    parser.add_argument("--seed", type=int, default=10_000, help="seed of the evaluation episodes")
     parser.add_argument("--out", type=Path, required=True, help="JSON to write (and a PNG beside it)")
     args = parser.parse_args()
     if len(set(args.levels)) != len(args.levels):
         parser.error(f"--levels {args.levels}: each level once")
-    try:  # every spec checked before any evaluation
-        runs = {spec: sweep.seed_runs(args.root, spec, args.task) for spec in args.runs}
-    except GazelabError as error:
-        sys.exit(str(error))
+    runs = sweep.saved_runs(args)
 
     from tqdm.auto import tqdm
 

@@ -335,3 +335,18 @@ def test_seed_runs_lists_the_seeds_that_kept_a_checkpoint_and_names_what_is_ther
     assert [p.name for p in runs] == ["seed1", "seed3"]
     with pytest.raises(GazelabError, match=r"tag/none: no seed with a checkpoint .*methods there: \['gaze'\]"):
         sweep.seed_runs(tmp_path, "tag/none", "gazelab/ReachClutter-v0")
+
+
+def test_saved_run_arguments_check_every_spec_before_playing(tmp_path):
+    import argparse
+
+    folder = tmp_path / "tag" / "gazelab-ReachClutter-v0" / "gaze" / "seed1"
+    folder.mkdir(parents=True)
+    (folder / "final.pt").write_text("x")
+    parser = argparse.ArgumentParser()
+    sweep.add_saved_run_arguments(parser, tmp_path, episodes=8, example="tag/gaze")
+    args = parser.parse_args(["tag/gaze"])
+    assert (args.episodes, args.seed, args.root) == (8, 10_000, tmp_path)
+    assert sweep.saved_runs(args) == {"tag/gaze": [folder]}
+    with pytest.raises(SystemExit, match=r"tag/none: no seed with a checkpoint"):
+        sweep.saved_runs(parser.parse_args(["tag/gaze", "tag/none"]))

@@ -54,7 +54,8 @@ from gazelab.experiments import statistics
 
 __all__ = ["BACKENDS", "Trial", "Failure", "parse_overrides", "trial_dir", "grid", "split_finished", "run_trial",
            "run_trials", "import_ray", "aggregate", "plot", "write_summary", "write_json", "histories",
-           "final_gaze", "success_auc", "variant_rows", "seed_runs", "GAZE_KEYS"]
+           "final_gaze", "success_auc", "variant_rows", "seed_runs", "add_saved_run_arguments", "saved_runs",
+           "GAZE_KEYS"]
 
 BACKENDS = ("ray", "local")
 RESULT_NAME = "result.json"
@@ -152,6 +153,25 @@ def seed_runs(root: Path, spec: str, task: str) -> list[Path]:
         there = sorted(p.name for p in folder.parent.glob("*")) if folder.parent.is_dir() else []
         raise GazelabError(f"{spec}: no seed with a checkpoint under {folder} (methods there: {there or 'none'})")
     return runs
+
+
+def add_saved_run_arguments(parser, root: Path, episodes: int, example: str) -> None:
+    """The arguments of a script that plays sweeps' saved final policies again (``benchmarks/generalisation.py``,
+    ``benchmarks/frame_swap.py``): TAG/METHOD specs, ``--task``, ``--root``, ``--episodes``, ``--seed``."""
+    parser.add_argument("runs", nargs="+", metavar="TAG/METHOD", help=f"sweep tag and method, e.g. {example}")
+    parser.add_argument("--task", default="gazelab/ReachClutter-v0")
+    parser.add_argument("--root", type=Path, default=root, help="results folder holding the sweeps' checkpoints")
+    parser.add_argument("--episodes", type=int, default=episodes, help="evaluation episodes per seed and condition")
+    parser.add_argument("--seed", type=int, default=10_000, help="seed of the evaluation episodes")
+
+
+def saved_runs(args) -> dict[str, list[Path]]:
+    """{spec: its seed folders} for the parsed :func:`add_saved_run_arguments`, every spec checked before any
+    evaluation; SystemExit with :func:`seed_runs`' message for the first spec without checkpoints."""
+    try:
+        return {spec: seed_runs(args.root, spec, args.task) for spec in args.runs}
+    except GazelabError as error:
+        sys.exit(str(error))
 
 
 def results_by_method(root: Path) -> dict[str, list[dict]]:
