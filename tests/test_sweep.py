@@ -198,6 +198,8 @@ def test_two_trials_on_ray_write_the_summary_of_their_results(tmp_path):
     assert out.stdout.count("  done gazelab/Reach-v0") == 2  # reported by the driver, none lost at shutdown
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert saved["extra"] == TINY
+    # written from the runs in grid order, so it does not depend on which trial ended first
+    assert list(saved["results"][TASK]) == ["none", "gaze+contrastive"]
     stats = saved["results"][TASK]
     assert set(stats) == {"none", "gaze+contrastive"}
     for method, s in stats.items():
