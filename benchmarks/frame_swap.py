@@ -29,9 +29,8 @@ import torch
 from gazelab.envs import make_env
 from gazelab.experiments import statistics, sweep
 from gazelab.experiments.evaluate import FRAMES, evaluate_on_frames
-from gazelab.rl.algorithms import load_policy
 from gazelab.rl.checkpoint import write_atomic
-from gazelab.rl.evaluation import evaluate_policy
+from gazelab.rl.evaluation import evaluate_policy, random_actions
 
 ROOT = Path(__file__).resolve().parent / "results" / "sample_efficiency"
 
@@ -39,15 +38,8 @@ ROOT = Path(__file__).resolve().parent / "results" / "sample_efficiency"
 def random_success(task: str, clutter: str, episodes: int, seed: int) -> float:
     """Success of uniformly random actions on the same episodes (the floor)."""
     env = make_env(task, min(32, episodes), seed=seed, clutter=clutter)
-    generator = torch.Generator().manual_seed(seed)
-    space = env.single_action_space
-    low, high = torch.as_tensor(space.low), torch.as_tensor(space.high)
-
-    def policy(obs):
-        return low + torch.rand(env.num_envs, *space.shape, generator=generator) * (high - low), None
-
     try:
-        return evaluate_policy(policy, env, episodes)["success_once"]
+        return evaluate_policy(random_actions(env, torch.Generator().manual_seed(seed)), env, episodes)["success_once"]
     finally:
         env.close()
 
@@ -62,17 +54,16 @@ def main() -> None:
     from tqdm.auto import tqdm
 
     methods, clutter = {}, None
-    with tqdm(total=sum(map(len, runs.values())) * len(FRAMES), desc="evaluations", unit="eval") as bar:
+    with tqdm(total=sum(map(len, runs.values())), desc="seeds played", unit="seed") as bar:
         for spec, seeds in runs.items():
             success = {frames: [] for frames in FRAMES}
             for run in seeds:
-                for frames in FRAMES:
-                    success[frames].append(evaluate_on_frames(run, frames, num_episodes=args.episodes,
-                                                              seed=args.seed)["success_once"])
-                    bar.update()
-            config = load_policy(seeds[0], "cpu")[1]
-            clutter = config.clutter
-            methods[spec] = {"label": config.method_name(), "runs": [str(p) for p in seeds], "success": success,
+                played = evaluate_on_frames(run, FRAMES, num_episodes=args.episodes, seed=args.seed)
+                for frames, metrics in played["frames"].items():
+                    success[frames].append(metrics["success_once"])
+                bar.update()
+            clutter = played["clutter"]
+            methods[spec] = {"label": played["method"], "runs": [str(p) for p in seeds], "success": success,
                              "iqm": {frames: statistics.iqm_interval(np.array(values))
                                      for frames, values in success.items()}}
     result = {"command": " ".join(["python", "benchmarks/frame_swap.py", *sys.argv[1:]]), "task": args.task,

@@ -272,9 +272,11 @@ def test_evaluate_on_frames_shows_the_policy_other_frames_and_keeps_the_rest_tru
     shown = {}
     for frames in ("true", "grey", "other_episodes"):
         seen.append([])
-        metrics = evaluate.evaluate_on_frames(finished_run, frames, num_episodes=2, num_envs=2, device="cpu")
-        assert 0 <= metrics["success_once"] <= 1
+        played = evaluate.evaluate_on_frames(finished_run, [frames], num_episodes=2, num_envs=2, device="cpu")
+        assert played["method"] == "none" and 0 <= played["frames"][frames]["success_once"] <= 1
         shown[frames] = seen[-1]
+    all_kinds = evaluate.evaluate_on_frames(finished_run, num_episodes=2, num_envs=2, device="cpu")
+    assert list(all_kinds["frames"]) == ["true", "other_episodes", "grey"]
     steps = min(len(v) for v in shown.values())
     assert steps >= 2
     for t in range(steps):
@@ -284,4 +286,4 @@ def test_evaluate_on_frames_shows_the_policy_other_frames_and_keeps_the_rest_tru
         if t == 0:  # the first step is the same reset in every call: the state is the env's, whatever is shown
             assert torch.equal(grey["state"], true["state"]) and torch.equal(other["state"], true["state"])
     with pytest.raises(GazelabError, match="frames must be one of .*'other_episodes'.*got 'blurred'"):
-        evaluate.evaluate_on_frames(finished_run, "blurred")
+        evaluate.evaluate_on_frames(finished_run, ["true", "blurred"])

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Optional
 
 import torch
 
@@ -23,13 +23,12 @@ from gazelab.rl.algorithms import load_policy
 from gazelab.rl.checkpoint import write_atomic
 from gazelab.envs import describe_env, make_env
 from gazelab.envs.clutter import clutter_level
-from gazelab.rl.evaluation import evaluate_policy
+from gazelab.rl.evaluation import evaluate_policy, random_actions
 from gazelab.core.checks import check_choice
 from gazelab.rl.video import image_cnn, record_episode, write_video
 
 __all__ = ["evaluate_run", "evaluate_on_levels", "evaluate_on_frames", "FRAMES", "eval_env_kwargs"]
 
-Frames = Literal["true", "other_episodes", "grey"]
 FRAMES: tuple[str, ...] = ("true", "other_episodes", "grey")
 """What :func:`evaluate_on_frames` shows the policy: its episode's own frames; at every step the frame of another
 episode (a decoy env of the same task on another seed, under random actions: its goal and gripper are elsewhere);
@@ -104,45 +103,46 @@ def _evaluate_on(agent, config, env_kwargs: dict, num_episodes: int, num_envs: i
         env.close()
 
 
-def evaluate_on_frames(run_or_checkpoint, frames: Frames, *, num_episodes: int = 64, num_envs: int = 32,
-                       seed: int = 10_000, decoy_seed: int = 99_999, device: str = "auto") -> dict[str, float]:
-    """A saved run's deterministic policy on its own task, shown other frames than its episode's (``frames``, see
-    :data:`FRAMES`); everything else it reads stays true: the state vector and, for the oracle fovea, the privileged
-    ``prize`` that places it. The episodes are the same for every ``frames`` (the same ``seed``).
+def evaluate_on_frames(run_or_checkpoint, frames=FRAMES, *, num_episodes: int = 64, num_envs: int = 32,
+                       seed: int = 10_000, decoy_seed: int = 99_999, device: str = "auto") -> dict:
+    """A saved run's deterministic policy on its own task, shown each kind of ``frames`` in turn (see :data:`FRAMES`);
+    everything else it reads stays true: the state vector and, for the oracle fovea, the privileged ``prize`` that
+    places it. Every kind plays the same episodes (the same ``seed``). Loads the policy once.
 
     A policy that reads the goal from the image falls to about a random policy's success with ``other_episodes``
     or ``grey``. One that keeps its success finds the goal elsewhere: the oracle's fovea is placed by the true goal,
-    so *where its weights are* tells the heads where the goal is whatever the pixels show. Returns
-    :func:`~gazelab.rl.evaluation.evaluate_policy`'s metrics.
+    so *where its weights are* tells the heads where the goal is whatever the pixels show. Returns ``{"method": its
+    method's name, "clutter": its level, "frames": {kind: metrics of evaluate_policy}}``.
     """
-    check_choice("frames", frames, FRAMES)
+    for kind in frames:
+        check_choice("frames", kind, FRAMES)
     agent, config, _ = load_policy(run_or_checkpoint, device)
     device_ = next(agent.parameters()).device
     kwargs = eval_env_kwargs(config)
     num_envs = min(num_envs, num_episodes)
-    env = make_env(config.env_id, num_envs, seed=seed, device=device_, **kwargs)
-    decoy = None if frames != "other_episodes" else make_env(config.env_id, num_envs, seed=decoy_seed, device=device_,
-                                                             **kwargs)
-    generator = torch.Generator(device="cpu").manual_seed(decoy_seed)
-    try:
-        if frames == "true":
-            policy = agent.act
-        elif frames == "grey":
-            def policy(obs):
-                return agent.act({**obs, "rgb": torch.full_like(obs["rgb"], 128)})
-        else:
-            shown = {"obs": decoy.reset(seed=decoy_seed)[0]}
+    results = {}
+    for kind in frames:
+        env = make_env(config.env_id, num_envs, seed=seed, device=device_, **kwargs)
+        decoy = make_env(config.env_id, num_envs, seed=decoy_seed, device=device_, **kwargs) \
+            if kind == "other_episodes" else None
+        try:
+            if kind == "true":
+                policy = agent.act
+            elif kind == "grey":
+                def policy(obs):
+                    return agent.act({**obs, "rgb": torch.full_like(obs["rgb"], 128)})
+            else:
+                shown = {"obs": decoy.reset(seed=decoy_seed)[0]}
+                decoy_moves = random_actions(decoy, torch.Generator().manual_seed(decoy_seed))
 
-            def policy(obs):
-                out = agent.act({**obs, "rgb": shown["obs"]["rgb"]})
-                space = decoy.single_action_space
-                low, high = torch.as_tensor(space.low), torch.as_tensor(space.high)
-                action = low + torch.rand(decoy.num_envs, *space.shape, generator=generator) * (high - low)
-                shown["obs"] = decoy.step(action.to(device_))[0]
-                return out
-        with torch.no_grad():
-            return evaluate_policy(policy, env, num_episodes, cnn=image_cnn(agent))
-    finally:
-        env.close()
-        if decoy is not None:
-            decoy.close()
+                def policy(obs):
+                    out = agent.act({**obs, "rgb": shown["obs"]["rgb"]})
+                    shown["obs"] = decoy.step(decoy_moves(obs)[0].to(device_))[0]
+                    return out
+            with torch.no_grad():
+                results[kind] = evaluate_policy(policy, env, num_episodes, cnn=image_cnn(agent))
+        finally:
+            env.close()
+            if decoy is not None:
+                decoy.close()
+    return {"method": config.method_name(), "clutter": config.clutter, "frames": results}

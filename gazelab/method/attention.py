@@ -171,9 +171,10 @@ GazeHead = Literal["mlp", "keypoint"]
 """The gaze heads of :class:`GaussianGaze` (see its docstring)."""
 
 KEYPOINT_SCALE = 10.0
-"""Default inverse temperature of the keypoint head's soft-argmax (``GaussianGaze(keypoint_scale=...)``). From zero-initialised scores, Adam moves each weight by
-about its learning rate per step; unscaled, the scores would sharpen 10x slower than the MLP head moves (measured on
-synthetic maps: after 300 steps at lr 3e-4 the centre had not left the middle)."""
+"""Default inverse temperature of the keypoint head's soft-argmax (``GaussianGaze(keypoint_scale=...)``). From
+zero-initialised scores, Adam moves each weight by about its learning rate per step; unscaled, the scores would sharpen
+10x slower than the MLP head moves (measured on synthetic maps: after 300 steps at lr 3e-4 the centre had not left the
+middle)."""
 
 
 class GaussianGaze(nn.Module):

@@ -66,8 +66,8 @@ class ContrastivePlugin:
         rollout_frames = self.on_policy and config.every == 1 and isinstance(self.labeller, RolloutLabeller)
         if config.encoder_lr > 0 and not rollout_frames:
             raise GazelabError(f"contrastive.encoder_lr={config.encoder_lr:g} recomputes the maps from the rollout's "
-                               f"frames: it needs buffer_size=0 (got {config.buffer_size}), every=1 (got {config.every}) "
-                               f"and a rollout label 'gae' or 'value' (got {config.labels!r})")
+                               f"frames: it needs buffer_size=0 (got {config.buffer_size}), every=1 (got "
+                               f"{config.every}) and a rollout label 'gae' or 'value' (got {config.labels!r})")
         self.learner = ContrastiveLearner(attention, config, seed=seed, encoder=encoder)
         self.frames: Optional[Tensor] = None
         self.save_buffer = save_buffer

@@ -21,7 +21,7 @@ from typing import Annotated, Any, ClassVar, Literal, Optional, TypeVar
 import torch
 import tyro
 
-from gazelab.method.attention import AttentionKind, GazeHead
+from gazelab.method.attention import KEYPOINT_SCALE, AttentionKind, GazeHead
 from gazelab.rl.augment import Augment
 from gazelab.rl.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
 from gazelab.core.checks import AtLeast, Interval, check_fields
@@ -140,7 +140,7 @@ class TrainConfig:
     """gaze head: 'keypoint' (soft-argmax centre over the map's cells: the fovea follows the goal frame by frame, PPO reaches 0.5 success ~2x sooner than with 'mlp'; README Evidence) or 'mlp' (pooled map -> MLP -> mu, sigma, rho)"""  # noqa: E501
     gaze_sigma_max: Annotated[float, Interval(0, low_open=True)] = 0.8
     """largest sigma of the gaze (feature-map units: the map's cell centres span [-1, 1])"""
-    gaze_keypoint_scale: Annotated[float, Interval(0, low_open=True)] = 10.0
+    gaze_keypoint_scale: Annotated[float, Interval(0, low_open=True)] = KEYPOINT_SCALE
     """inverse temperature of the keypoint head's soft-argmax (gazelab.method.attention.KEYPOINT_SCALE): larger
     values let the centre reach the best-scoring cell sooner instead of a mean pulled toward the map's middle"""
     gaze_centre_input: bool = False
@@ -241,9 +241,9 @@ class TrainConfig:
             raise GazelabError(f"contrastive.encoder_lr={self.contrastive_config.encoder_lr:g} trains the CNN on the "
                                f"rollout's frames, which only PPO hands over; {self.algo} trains the head only "
                                "(contrastive.encoder_lr=0)")
-        if self.attention == "gaze" and self.gaze_head != "keypoint" and self.gaze_keypoint_scale != 10.0:
-            raise GazelabError(f"gaze_keypoint_scale={self.gaze_keypoint_scale:g} sets the keypoint head's soft-argmax; "
-                               f"gaze_head={self.gaze_head!r} has none (use gaze_head='keypoint')")
+        if self.attention == "gaze" and self.gaze_head != "keypoint" and self.gaze_keypoint_scale != KEYPOINT_SCALE:
+            raise GazelabError(f"gaze_keypoint_scale={self.gaze_keypoint_scale:g} sets the keypoint head's "
+                               f"soft-argmax; gaze_head={self.gaze_head!r} has none (use gaze_head='keypoint')")
         if self.gaze_centre_input and self.attention not in ("gaze", "oracle"):
             raise GazelabError(f"gaze_centre_input=True needs a fovea with a centre (attention 'gaze' or 'oracle'), "
                                f"got attention={self.attention!r}")
@@ -279,7 +279,8 @@ class TrainConfig:
     def attention_options(self) -> dict[str, Any]:
         """Keyword arguments of the attention module (see :class:`gazelab.rl.networks.ImageBranch`)."""
         if self.attention == "gaze":
-            return {"head": self.gaze_head, "sigma_max": self.gaze_sigma_max, "keypoint_scale": self.gaze_keypoint_scale}
+            return {"head": self.gaze_head, "sigma_max": self.gaze_sigma_max,
+                    "keypoint_scale": self.gaze_keypoint_scale}
         if self.attention == "oracle":
             return {"sigma": self.oracle_sigma, "foveae": self.oracle_foveae}
         return {}

@@ -23,7 +23,7 @@ from gazelab.method.attention import AttentionOutput
 from gazelab.core.checks import check_int
 from gazelab.rl.prize import GazeTracker
 
-__all__ = ["Policy", "EPISODE_KEYS", "episode_success", "evaluate_policy"]
+__all__ = ["Policy", "EPISODE_KEYS", "episode_success", "evaluate_policy", "random_actions"]
 
 Policy = Callable[[dict], tuple[Tensor, AttentionOutput]]
 EPISODE_KEYS = ("return", "success_once", "episode_len", "reward")
@@ -39,6 +39,14 @@ def episode_success(infos: dict, num_envs: int) -> Tensor:
 
 
 @torch.no_grad()
+def random_actions(env, generator: torch.Generator) -> Policy:
+    """A policy of uniform random actions in ``env``'s action box, one per env, drawn from ``generator`` (the floor a
+    trained policy is compared with); it returns no attention."""
+    space = env.single_action_space
+    low, high = torch.as_tensor(space.low), torch.as_tensor(space.high)
+    return lambda obs: (low + torch.rand(env.num_envs, *space.shape, generator=generator) * (high - low), None)
+
+
 def evaluate_policy(policy: Policy, env, num_episodes: int, cnn=None, film=None) -> dict[str, float]:
     """Mean ``return``, ``success_once``, ``episode_len`` and ``reward`` (per step) over ``num_episodes`` episodes.
 

@@ -255,10 +255,10 @@ def train_ppo(config: PPOConfig, *, gae_fn=gae, contrastive_hook=ppo_hook) -> Tr
         optimizer = optim.Adam(parameter_groups(agent, config.learning_rate, config.gaze_lr_scale),
                                eps=1e-5, fused=True)
         curl, curl_optimizer = curl_for(config, agent.image.cnn, config.learning_rate, device, eps=1e-5)
-        teacher_optimizer = optim.Adam(
-            [{"params": agent.image.attention.parameters(), "lr": config.gaze_teacher},
-             *([{"params": agent.image.cnn.parameters(), "lr": config.learning_rate}] if config.gaze_teacher_cnn else [])]
-        ) if config.gaze_teacher else None
+        taught_cnn = [{"params": agent.image.cnn.parameters(), "lr": config.learning_rate}] if config.gaze_teacher_cnn \
+            else []
+        teacher_optimizer = optim.Adam([{"params": agent.image.attention.parameters(), "lr": config.gaze_teacher},
+                                        *taught_cnn]) if config.gaze_teacher else None
         contrastive = config.contrastive_plugin(agent.image, envs.max_episode_steps, device,
                                                 rollout_steps=config.num_steps)
         gaze = GazeTracker(agent.image.cnn)
