@@ -38,7 +38,6 @@ def episode_success(infos: dict, num_envs: int) -> Tensor:
     return (infos["_final_info"] & infos["final_info"]["episode"]["success_once"].bool()).cpu()
 
 
-@torch.no_grad()
 def random_actions(env, generator: torch.Generator) -> Policy:
     """A policy of uniform random actions in ``env``'s action box, one per env, drawn from ``generator`` (the floor a
     trained policy is compared with); it returns no attention."""
@@ -47,6 +46,7 @@ def random_actions(env, generator: torch.Generator) -> Policy:
     return lambda obs: (low + torch.rand(env.num_envs, *space.shape, generator=generator) * (high - low), None)
 
 
+@torch.no_grad()
 def evaluate_policy(policy: Policy, env, num_episodes: int, cnn=None, film=None) -> dict[str, float]:
     """Mean ``return``, ``success_once``, ``episode_len`` and ``reward`` (per step) over ``num_episodes`` episodes.
 
