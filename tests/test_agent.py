@@ -137,6 +137,20 @@ def test_the_two_fovea_oracle_has_its_own_name_and_needs_the_oracle():
         PPOConfig(attention="gaze", oracle_foveae=2).validate()
 
 
+def test_a_learned_gaze_of_two_foveae_has_its_own_name_and_clear_limits():
+    config = PPOConfig(attention="gaze", gaze_foveae=2)
+    assert config.method_name() == "gaze-2foveae" and config.attention_options()["foveae"] == 2
+    branch = ImageBranch(64, encoder="fine", attention="gaze", **config.attention_options())
+    assert branch(_obs(3)["rgb"]).attention.foveae[0].shape == (3, 2, 2)
+    for bad, message in ((dict(attention="none"), "gaze_foveae=2 sets the learned gaze's foveae, and attention='none'"),
+                         (dict(attention="gaze", gaze_centre_input=True), "gaze_centre_input=True feeds one fovea"),
+                         (dict(attention="gaze", gaze_teacher=0.01), "gaze_teacher=0.01 pulls one fovea")):
+        with pytest.raises(GazelabError, match=message):
+            PPOConfig(gaze_foveae=2, **bad).resolve()
+    with pytest.raises(GazelabError, match="gaze_foveae"):
+        PPOConfig(attention="gaze", gaze_foveae=0)
+
+
 def test_the_centre_input_hands_the_heads_the_foveas_centre():
     """gaze_centre_input: the last two image features are the fovea's mu and the heads read them; gaze_rl_grad=0 hands
     them over detached; the oracle's centre is the prize; attention without a centre is refused."""

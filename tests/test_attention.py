@@ -15,6 +15,7 @@ from gazelab.method.attention import (
     PatchAttention,
     gaussian_map,
     make_attention,
+    mixture_map,
     soft_argmax,
 )
 
@@ -242,3 +243,80 @@ def test_gaze_rejects_bad_options(kwargs, name):
 def test_patch_rejects_unknown_normalization():
     with pytest.raises(ValueError, match="normalization"):
         PatchAttention(8, normalization="relu")
+
+
+def test_a_mixture_of_one_component_is_the_gaussian_map_and_every_fovea_peaks_at_one():
+    mu, sigma, rho = torch.tensor([[0.2, -0.3]]), torch.tensor([[0.4, 0.25]]), torch.tensor([0.5])
+    torch.testing.assert_close(mixture_map(mu[:, None], sigma[:, None], rho[:, None], 6, 7),
+                               gaussian_map(mu, sigma, rho, 6, 7))
+    two = mixture_map(torch.tensor([[[-1.0, -1.0], [1.0, 1.0]]]), torch.full((1, 2, 2), 0.2), torch.zeros(1, 2), 5, 5)
+    assert math.isclose(two[0, 0, 0].item(), 1.0) and math.isclose(two[0, -1, -1].item(), 1.0)
+    assert two[0, 2, 2] < 0.01  # nothing between two small foveae
+    with pytest.raises(GazelabError, match="sigma"):
+        mixture_map(torch.zeros(1, 2, 2), torch.ones(1, 3, 2), torch.zeros(1, 2), 5, 5)
+
+
+def _two_detectors(gaze, cells):
+    """Fovea k's score map reads channel k only; channel k of each map is bright at cells[b][k] (row, column)."""
+    with torch.no_grad():
+        gaze.keypoint.weight.zero_()
+        gaze.keypoint.weight[0, 0] = gaze.keypoint.weight[1, 1] = 5.0
+    fmap = torch.zeros(len(cells), 3, 8, 8)
+    for b, pair in enumerate(cells):
+        for k, (row, col) in enumerate(pair):
+            fmap[b, k, row, col] = 1.0
+    return fmap
+
+
+def test_a_gaze_of_two_foveae_puts_each_where_its_detector_fires_and_weights_both():
+    gaze = GaussianGaze(3, head="keypoint", foveae=2)
+    cells = [((1, 1), (6, 6)), ((0, 7), (5, 2))]
+    out = gaze(_two_detectors(gaze, cells))
+    mu, sigma, rho = out.foveae
+    assert mu.shape == sigma.shape == (2, 2, 2) and rho.shape == (2, 2)
+    grid = torch.linspace(-1, 1, 8)
+    for b, pair in enumerate(cells):
+        for k, (row, col) in enumerate(pair):
+            assert (mu[b, k] - torch.stack([grid[col], grid[row]])).norm() < 0.1, (b, k)
+            assert out.weights[b, row, col] > 0.9  # each fovea lets its own object through
+    torch.testing.assert_close(out.mu, mu[:, 0])  # the single-fovea fields: the first fovea
+    torch.testing.assert_close(out.weights, mixture_map(mu, sigma, rho, 8, 8))
+    with pytest.raises(GazelabError, match="components"):
+        gaze.params(torch.zeros(1, 3, 8, 8))
+    assert GaussianGaze(3, head="keypoint")(torch.rand(2, 3, 8, 8)).foveae is None
+    mlp = GaussianGaze(3, head="mlp", foveae=3)(torch.rand(2, 3, 8, 8))
+    assert mlp.foveae[0].shape == (2, 3, 2) and mlp.weights.shape == (2, 8, 8)
+
+
+@pytest.mark.parametrize("head", ["keypoint", "mlp"])
+def test_two_foveae_part_and_each_learns_its_own_object(head):
+    """Two bright objects at random places; the loss asks for weight on both. The foveae start apart (random
+    keypoint scores: identical foveae would get identical gradients) and each learns to follow its own object: a
+    mixture that stays one Gaussian would leave one object in the dark."""
+    torch.manual_seed(0)
+    gaze = GaussianGaze(2, head=head, foveae=2, pool=8, sigma_max=0.3)  # too small to cover both at once
+    start = gaze(torch.rand(4, 2, 8, 8)).foveae[0]
+    assert (start[:, 0] - start[:, 1]).norm(dim=1).min() > 1e-4
+    optimizer = torch.optim.Adam(gaze.parameters(), lr=0.02)
+
+    def objects(n):
+        where = torch.randint(1, 7, (n, 2, 2))
+        fmap = torch.zeros(n, 2, 8, 8)
+        for b in range(n):
+            for k in range(2):
+                fmap[b, k, where[b, k, 0], where[b, k, 1]] = 1.0
+        return fmap, where
+
+    for _ in range(400):
+        fmap, where = objects(32)
+        weights = gaze(fmap).weights
+        on = torch.stack([weights[torch.arange(32), where[:, k, 0], where[:, k, 1]] for k in range(2)], 1)
+        loss = -on.log().mean() + weights.mean()  # both objects lit, the rest dark
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    fmap, where = objects(64)
+    with torch.no_grad():
+        weights = gaze(fmap).weights
+    on = torch.stack([weights[torch.arange(64), where[:, k, 0], where[:, k, 1]] for k in range(2)], 1)
+    assert on.min(1).values.median() > 0.5 and weights.mean() < 0.5, (on.min(1).values.median(), weights.mean())

@@ -206,6 +206,21 @@ def test_update_stats_are_consistent():
     assert stats.spread_loss == pytest.approx(math.log(0.6 / config.spread_target) ** 2, rel=0.05)
 
 
+def test_the_spread_loss_of_a_mixture_holds_every_fovea():
+    """A gaze of two foveae whose first starts at the spread target and whose second at sigma_max: the spread loss
+    sees the second one (only the first's sigma would read 0), and the step moves both foveae's shapes."""
+    torch.manual_seed(0)
+    gaze = GaussianGaze(8, head="keypoint", foveae=2)
+    with torch.no_grad():
+        gaze.shape.weight.zero_()
+        gaze.shape.bias.copy_(torch.tensor([-0.5, -0.5, 0.0, 20.0, 20.0, 0.0]))  # sigma ~0.3, then ~0.8
+    sigma = gaze(torch.rand(1, 8, 6, 6)).foveae[1][0]
+    config = ContrastiveConfig(num_anchors=64, min_buffer=0, lr=1e-2)
+    expected = math.log(sigma[1, 0].item() / config.spread_target) ** 2 / 2  # half of the four sigmas far off
+    stats = ContrastiveLearner(gaze, config).update(filled_buffer())
+    assert stats.triplets > 0 and stats.spread_loss == pytest.approx(expected, rel=0.05)
+
+
 @pytest.mark.parametrize("neighbours, share", [("same_episode", 1.0), ("other_episodes", 0.0)])
 def test_update_stats_say_which_members_came_from_the_anchors_episode(neighbours, share):
     buffer = filled_buffer()

@@ -140,16 +140,6 @@ def test_every_exercise_has_inputs_and_edge_cases_the_reference_handles():
             exercise.outcome(exercise.reference, inputs)
 
 
-def test_mixture_of_one_component_is_the_gaussian_map():
-    from gazelab.method.attention import gaussian_map
-    mu, sigma, rho = torch.tensor([[0.2, -0.3]]), torch.tensor([[0.4, 0.25]]), torch.tensor([0.5])
-    assert torch.allclose(exercises.mixture_map(mu[:, None], sigma[:, None], rho[:, None], 6, 7),
-                          gaussian_map(mu, sigma, rho, 6, 7))
-    two = exercises.mixture_map(torch.tensor([[[-1.0, -1.0], [1.0, 1.0]]]), torch.full((1, 2, 2), 0.2),
-                                torch.zeros(1, 2), 5, 5)
-    assert math.isclose(two[0, 0, 0].item(), 1.0) and math.isclose(two[0, -1, -1].item(), 1.0)
-
-
 def _soft_argmax(scores, *, stable=True, order=(0, 1)):
     b, h, w = scores.shape
     flat = scores.reshape(b, -1)

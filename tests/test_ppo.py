@@ -250,3 +250,18 @@ def test_oracle_attention_needs_a_builtin_task(tmp_path):
         PPOConfig(env_id="PushCube-v1", attention="oracle", device="cpu").resolve()
     with pytest.raises(ValueError, match="contrastive"):
         tiny(tmp_path, "bad", attention="oracle", contrastive=True)
+
+
+
+def test_a_gaze_of_two_foveae_trains_logs_their_gap_and_is_filmed(tmp_path):
+    """gaze_foveae=2 end to end: PPO with the contrastive step (whose spread loss sees all four sigmas), the history
+    logs how far apart the foveae sit, and the evaluation films the mixture."""
+    config = tiny(tmp_path, "two", attention="gaze", gaze_foveae=2, contrastive=True, encoder="fine", eval_freq=4,
+                  num_eval_envs=2, num_eval_episodes=2, capture_video=True,
+                  contrastive_config=ContrastiveConfig(min_buffer=64, lr=1e-2))
+    result = train_ppo(config)
+    assert result.final["global_step"] == 512 and result.final["contrastive/triplets"] > 0
+    assert 0 < result.final["gaze/foveae_gap"] < 2 and result.final["gaze/prize_distance"] < 2
+    assert (result.run_dir / "videos" / "step_512.gif").exists()
+    agent, loaded, _ = load_policy(result.run_dir, "cpu")
+    assert loaded.gaze_foveae == 2 and agent.image.attention.keypoint.weight.shape[0] == 2

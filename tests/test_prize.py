@@ -24,6 +24,19 @@ def test_distances_in_image_units():
     torch.testing.assert_close(out["centre_distance"], torch.tensor([0.0, 0.5]))
 
 
+def test_with_two_foveae_the_nearest_one_is_on_the_prize_and_their_gap_is_logged():
+    mu = torch.tensor([[[1.0, 0.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]])  # map units; 1.0 is image 0.571
+    att = AttentionOutput(torch.ones(2, 32, 10, 10), torch.ones(2, 10, 10), mu[:, 0], torch.full((2, 2), 0.3),
+                          torch.zeros(2), foveae=(mu, torch.full((2, 2, 2), 0.3), torch.zeros(2, 2)))
+    out = gaze_on_prize(att, torch.tensor([[0.5714, 0.0], [0.0, 0.3]]), CNN)
+    torch.testing.assert_close(out["prize_distance"], torch.tensor([0.0, 0.3]), atol=1e-4, rtol=0)
+    torch.testing.assert_close(out["mu_image"], torch.tensor([[0.5714, 0.0], [0.0, 0.0]]), atol=1e-4, rtol=0)
+    torch.testing.assert_close(out["foveae_gap"], torch.tensor([0.5714, 0.0]), atol=1e-4, rtol=0)
+    tracker = GazeTracker(CNN)
+    tracker.add(att, torch.zeros(2, 2))
+    assert tracker.scalars()["foveae_gap"] == pytest.approx(0.5714 / 2, abs=1e-3)
+
+
 def test_prize_mass_counts_the_weight_near_the_prize():
     """All weight on one cell at the prize -> mass 1; uniform weights -> the share of cells within the radius."""
     cells = CNN.cell_centres()

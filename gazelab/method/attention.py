@@ -35,6 +35,7 @@ from gazelab.core.errors import GazelabError
 __all__ = [
     "AttentionOutput",
     "gaussian_map",
+    "mixture_map",
     "gaze_parameters",
     "soft_argmax",
     "PRIZE_RADIUS",
@@ -64,6 +65,9 @@ class AttentionOutput:
     """(B, 2) gaze spread (sigma_x, sigma_y) > 0 in feature-map units (the map spans [-1, 1]); or None."""
     rho: Tensor | None = None
     """(B,) correlation of the gaze in (-1, 1) (tilt of the ellipse); or None."""
+    foveae: tuple[Tensor, Tensor, Tensor] | None = None
+    """A mixture of K >= 2 foveae: every fovea's (mu (B, K, 2), sigma (B, K, 2), rho (B, K)); ``mu``, ``sigma`` and
+    ``rho`` above are then the first fovea's. None for a single fovea (or none)."""
 
 
 def _gaussian_map(mu: Tensor, sigma: Tensor, rho: Tensor, height: int, width: int) -> Tensor:
@@ -107,6 +111,29 @@ def gaussian_map(mu: Tensor, sigma: Tensor, rho: Tensor, height: int, width: int
     if not (rho.abs() < 1).all():
         raise GazelabError(f"rho must lie in (-1, 1), got max |rho| = {rho.abs().max().item()}")
     return _gaussian_map(mu, sigma.to(mu.dtype), rho.to(mu.dtype), height, width)
+
+
+def mixture_map(mu: Tensor, sigma: Tensor, rho: Tensor, height: int, width: int) -> Tensor:
+    """A gaze of K Gaussians (the paper's open question 2; exercise 9.1): at each cell, the largest of the K weights.
+
+    mu (B, K, 2), sigma (B, K, 2), rho (B, K) -> (B, height, width) in [0, 1], equal to 1 at every centre that lies
+    on a cell, and to :func:`gaussian_map` for K = 1. The maximum keeps every fovea's peak at 1 and the map within
+    [0, 1] (a sum could exceed 1, a normalised mixture would dim every fovea as K grows); its gradient reaches, at
+    each cell, the fovea that covers it most.
+    """
+    check_tensor("rho", rho, (None, None), "(B, K)")
+    b, k = rho.shape
+    check_tensor("mu", mu, (b, k, 2), f"({b}, {k}, 2) like rho")
+    check_tensor("sigma", sigma, (b, k, 2), f"({b}, {k}, 2) like rho")
+    maps = gaussian_map(mu.reshape(b * k, 2), sigma.reshape(b * k, 2), rho.reshape(b * k), height, width)
+    return maps.view(b, k, height, width).amax(dim=1)
+
+
+def _mixture_map(mu: Tensor, sigma: Tensor, rho: Tensor, height: int, width: int) -> Tensor:
+    """:func:`mixture_map` without the input checks (the gaze heads and the oracle guarantee valid parameters)."""
+    b, k = rho.shape
+    maps = _gaussian_map(mu.reshape(b * k, 2), sigma.reshape(b * k, 2), rho.reshape(b * k), height, width)
+    return maps.view(b, k, height, width).amax(dim=1)
 
 
 def gaze_parameters(raw: Tensor, sigma_floor: float, sigma_max: float, rho_max: float
@@ -223,6 +250,11 @@ class GaussianGaze(nn.Module):
         keypoint_scale: inverse temperature of the keypoint head's soft-argmax (default :data:`KEYPOINT_SCALE`): the
             larger, the sooner a cell that scores above the rest takes the centre to itself instead of to a mean
             pulled toward the middle of the map.
+        foveae: K >= 1, the number of Gaussians (default 1; the paper's open question 2). With K >= 2 the head
+            predicts K gazes (the keypoint head: K score maps, each with its own soft-argmax, and K shapes) and the
+            weights are their :func:`mixture_map` (per cell the largest); ``forward`` returns every fovea in
+            ``AttentionOutput.foveae``. The K score maps then start from small random weights (std ``init_scale``),
+            not zeros: identical foveae would get identical gradients and never part.
     """
 
     HEADS = typing.get_args(GazeHead)
@@ -240,6 +272,7 @@ class GaussianGaze(nn.Module):
         rho_max: float = 0.9,
         init_scale: float = 0.01,
         keypoint_scale: float = KEYPOINT_SCALE,
+        foveae: int = 1,
     ):
         super().__init__()
         self.in_channels = check_int("in_channels", in_channels, 1)
@@ -254,6 +287,7 @@ class GaussianGaze(nn.Module):
         check_number("init_scale", init_scale, 0)
         check_choice("head", head, self.HEADS)
         self.keypoint_scale = check_number("keypoint_scale", keypoint_scale, 0, low_open=True)
+        self.foveae = check_int("foveae", foveae, 1)
         self.head_kind = head
         self.sigma_floor = float(sigma_floor)
         self.sigma_max = float(sigma_max)
@@ -261,42 +295,61 @@ class GaussianGaze(nn.Module):
         # logit((init_sigma - floor) / (max - floor)): the bias that gives sigma = init_sigma.
         fraction = (init_sigma - sigma_floor) / (sigma_max - sigma_floor)
         sigma_bias = math.log(fraction / (1.0 - fraction))
+        k = self.foveae
         if head == "mlp":
             self.head = nn.Sequential(
                 nn.Flatten(),
                 nn.Linear(in_channels * pool * pool, hidden),
                 nn.ReLU(),
-                nn.Linear(hidden, 5),
+                nn.Linear(hidden, 5 * k),  # (a_x, a_y, b_x, b_y, c) per fovea
             )
-            last, bias = self.head[-1], [0.0, 0.0, sigma_bias, sigma_bias, 0.0]
+            last, bias = self.head[-1], [0.0, 0.0, sigma_bias, sigma_bias, 0.0] * k
         else:
-            self.keypoint = nn.Conv2d(in_channels, 1, kernel_size=1)  # one score per cell
-            nn.init.zeros_(self.keypoint.weight)
+            self.keypoint = nn.Conv2d(in_channels, k, kernel_size=1)  # one score per cell and fovea
+            if k == 1:
+                nn.init.zeros_(self.keypoint.weight)
+            else:
+                nn.init.normal_(self.keypoint.weight, std=init_scale)
             nn.init.zeros_(self.keypoint.bias)
-            self.shape = nn.Linear(in_channels, 3)  # sigma_x, sigma_y, rho from the globally pooled map
-            last, bias = self.shape, [sigma_bias, sigma_bias, 0.0]
+            self.shape = nn.Linear(in_channels, 3 * k)  # sigma_x, sigma_y, rho per fovea from the globally pooled map
+            last, bias = self.shape, [sigma_bias, sigma_bias, 0.0] * k
         nn.init.normal_(last.weight, std=init_scale)
         with torch.no_grad():
             last.bias.copy_(torch.tensor(bias))
 
-    def params(self, fmap: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Gaze parameters for a feature map (B, C, h, w): mu (B, 2), sigma (B, 2), rho (B,)."""
+    def components(self, fmap: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Every fovea's parameters for a feature map (B, C, h, w): mu (B, K, 2), sigma (B, K, 2), rho (B, K)."""
         _check_fmap(fmap, self.in_channels)
+        b, k = fmap.shape[0], self.foveae
         if self.head_kind == "mlp":
-            return self.squash(self.head(F.adaptive_avg_pool2d(fmap, self.pool)))
-        mu = soft_argmax(self.keypoint_scale * self.keypoint(fmap)[:, 0])  # expected cell position
-        _, sigma, rho = self.squash(F.pad(self.shape(fmap.mean(dim=(2, 3))), (2, 0)))  # (0, 0, b_x, b_y, c)
-        return mu, sigma, rho
+            mu, sigma, rho = self.squash(self.head(F.adaptive_avg_pool2d(fmap, self.pool)).reshape(b * k, 5))
+        else:
+            scores = self.keypoint_scale * self.keypoint(fmap)  # (B, K, h, w)
+            mu = soft_argmax(scores.flatten(0, 1))  # expected cell position of each fovea, (B * K, 2)
+            shape = self.shape(fmap.mean(dim=(2, 3))).reshape(b * k, 3)
+            _, sigma, rho = self.squash(F.pad(shape, (2, 0)))  # (0, 0, b_x, b_y, c)
+        return mu.view(b, k, 2), sigma.view(b, k, 2), rho.view(b, k)
+
+    def params(self, fmap: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """A single fovea's parameters for a feature map (B, C, h, w): mu (B, 2), sigma (B, 2), rho (B,) (a mixture
+        of K >= 2 foveae has :meth:`components`)."""
+        if self.foveae != 1:
+            raise GazelabError(f"params() is the parameters of one fovea; this gaze has foveae={self.foveae}: use "
+                               "components() for all of them")
+        mu, sigma, rho = self.components(fmap)
+        return mu[:, 0], sigma[:, 0], rho[:, 0]
 
     def squash(self, raw: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """The head's five outputs (B, 5) -> mu, sigma, rho within this gaze's bounds (:func:`gaze_parameters`)."""
         return gaze_parameters(raw, self.sigma_floor, self.sigma_max, self.rho_max)
 
     def forward(self, fmap: Tensor) -> AttentionOutput:
-        """fmap (B, C, h, w) -> AttentionOutput with weights = gaussian_map(mu, sigma, rho, h, w)."""
-        mu, sigma, rho = self.params(fmap)
-        weights = _gaussian_map(mu, sigma, rho, fmap.shape[2], fmap.shape[3]).to(fmap.dtype)
-        return AttentionOutput(fmap * weights[:, None], weights, mu, sigma, rho)
+        """fmap (B, C, h, w) -> AttentionOutput with weights = gaussian_map(mu, sigma, rho, h, w) (K foveae: their
+        mixture_map, and every fovea in ``foveae``)."""
+        mu, sigma, rho = self.components(fmap)
+        weights = _mixture_map(mu, sigma, rho, fmap.shape[2], fmap.shape[3]).to(fmap.dtype)
+        return AttentionOutput(fmap * weights[:, None], weights, mu[:, 0], sigma[:, 0], rho[:, 0],
+                               foveae=(mu, sigma, rho) if self.foveae > 1 else None)
 
 
 class PatchAttention(nn.Module):
@@ -388,13 +441,12 @@ class OracleGaze(nn.Module):
         shape = (b, 2) if self.foveae == 1 else (b, 2, 2)
         check_tensor("target", target, shape, f"{shape} (the oracle fovea needs the env's privileged "
                      f"'{self.target_key}' observation, which only built-in tasks have)")
-        centres = target.to(fmap.dtype).reshape(-1, 2)  # (B * foveae, 2)
+        centres = target.to(fmap.dtype).reshape(b, self.foveae, 2)
         sigma = torch.full_like(centres, self.sigma)
-        rho = centres.new_zeros(centres.shape[0])
-        weights = _gaussian_map(centres, sigma, rho, fmap.shape[2], fmap.shape[3])
-        weights = weights.view(b, self.foveae, *weights.shape[1:]).amax(1)
-        first = slice(None, None, self.foveae)
-        return AttentionOutput(fmap * weights[:, None], weights, centres[first], sigma[first], rho[first])
+        rho = centres.new_zeros(b, self.foveae)
+        weights = _mixture_map(centres, sigma, rho, fmap.shape[2], fmap.shape[3])
+        return AttentionOutput(fmap * weights[:, None], weights, centres[:, 0], sigma[:, 0], rho[:, 0],
+                               foveae=(centres, sigma, rho) if self.foveae > 1 else None)
 
 
 AttentionKind = Literal["none", "patch", "gaze", "oracle"]

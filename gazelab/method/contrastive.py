@@ -11,7 +11,8 @@ is what matters for the task. So we
    anchor be closer to the positive than to the negative by a margin. The only way the gaze can do that on
    near-identical maps is to look where they differ in a return-relevant way.
 
-A spread loss on log sigma keeps the fovea from collapsing onto a point or growing over the whole feature map.
+A spread loss on log sigma keeps the fovea from collapsing onto a point or growing over the whole feature map (a
+gaze of several foveae: every fovea's sigma; the triplet loss sees their mixture map like any weights).
 Only the gaze head's parameters are updated; the stored maps are detached.
 """
 
@@ -526,7 +527,8 @@ class ContrastiveLearner:
         with torch.enable_grad():  # also when the trainer calls us inside torch.no_grad()
             gazed_a, gazed_p, gazed_n, out = self._gazed_triplets(as_float(anchor), as_float(positive), as_float(negative))
             tl = triplet_loss(gazed_a, gazed_p, gazed_n, cfg.margin)
-            sl = spread_loss(out.sigma, cfg.spread_target) if out.sigma is not None else tl.new_zeros(())
+            sigma = out.sigma if out.foveae is None else out.foveae[1].flatten(0, 1)  # every fovea's, (B * K, 2)
+            sl = spread_loss(sigma, cfg.spread_target) if sigma is not None else tl.new_zeros(())
             total = tl + cfg.spread_weight * sl
             grads = torch.autograd.grad(total, trained, allow_unused=True)
         saved = [p.grad for p in trained]  # whatever the RL trainer accumulated stays untouched

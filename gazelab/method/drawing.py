@@ -50,7 +50,8 @@ def draw_gaze(frame, mu=None, sigma=None, rho=None, *, weights=None, scale: int 
 
     * ``weights`` (h, w) in [0, 1] (any attention): pixels are darkened where the weight is low,
       ``pixel * (1 - dim + dim * weight)`` with the map upsampled (bilinear) to the frame.
-    * ``mu``, ``sigma``, ``rho`` (gaze): the 1- and 2-sigma ellipses and a cross at the centre.
+    * ``mu``, ``sigma``, ``rho`` (gaze): the 1- and 2-sigma ellipses and a cross at the centre; (K, 2), (K, 2),
+      (K,) for a gaze of K foveae: each one's.
 
     Returns:
         (H*scale, W*scale, 3) uint8.
@@ -66,13 +67,15 @@ def draw_gaze(frame, mu=None, sigma=None, rho=None, *, weights=None, scale: int 
         return frame
     image = Image.fromarray(frame)
     draw = ImageDraw.Draw(image)
-    for n_std, line in ((1.0, 2), (2.0, 1)):
-        pts = gaze_ellipse(mu, sigma, rho, width, height, n_std)
-        draw.line([tuple(p) for p in pts], fill=colour, width=line)
-    cx, cy = gaze_ellipse(mu, np.full(2, 1e-6), 0.0, width, height, 0.0, 1)[0]
-    arm = max(2, scale)
-    draw.line([(cx - arm, cy), (cx + arm, cy)], fill=colour, width=1)
-    draw.line([(cx, cy - arm), (cx, cy + arm)], fill=colour, width=1)
+    mu, sigma, rho = as_numpy(mu), as_numpy(sigma), as_numpy(rho)
+    for m, s, r in zip(mu.reshape(-1, 2), sigma.reshape(-1, 2), rho.reshape(-1)):
+        for n_std, line in ((1.0, 2), (2.0, 1)):
+            pts = gaze_ellipse(m, s, r, width, height, n_std)
+            draw.line([tuple(p) for p in pts], fill=colour, width=line)
+        cx, cy = gaze_ellipse(m, np.full(2, 1e-6), 0.0, width, height, 0.0, 1)[0]
+        arm = max(2, scale)
+        draw.line([(cx - arm, cy), (cx + arm, cy)], fill=colour, width=1)
+        draw.line([(cx, cy - arm), (cx, cy + arm)], fill=colour, width=1)
     return np.asarray(image)
 
 

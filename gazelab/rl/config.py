@@ -143,6 +143,9 @@ class TrainConfig:
     gaze_keypoint_scale: Annotated[float, Interval(0, low_open=True)] = KEYPOINT_SCALE
     """inverse temperature of the keypoint head's soft-argmax (gazelab.method.attention.KEYPOINT_SCALE): larger
     values let the centre reach the best-scoring cell sooner instead of a mean pulled toward the map's middle"""
+    gaze_foveae: Annotated[int, AtLeast(1)] = 1
+    """Gaussians of the gaze (the paper's open question 2): 1, or K >= 2 foveae whose weights are their mixture map,
+    per cell the largest (gazelab.method.attention.GaussianGaze); the fovea-to-goal metric then reads the nearest"""
     gaze_centre_input: bool = False
     """feed the fovea's centre mu (2 numbers, feature-map units) to the actor and critic beside the image features:
     the keypoint as an input (deep spatial autoencoders); needs attention 'gaze' or 'oracle' (gazelab.rl.networks)"""
@@ -244,6 +247,13 @@ class TrainConfig:
         if self.attention == "gaze" and self.gaze_head != "keypoint" and self.gaze_keypoint_scale != KEYPOINT_SCALE:
             raise GazelabError(f"gaze_keypoint_scale={self.gaze_keypoint_scale:g} sets the keypoint head's "
                                f"soft-argmax; gaze_head={self.gaze_head!r} has none (use gaze_head='keypoint')")
+        if self.gaze_foveae != 1 and self.attention != "gaze":
+            raise GazelabError(f"gaze_foveae={self.gaze_foveae} sets the learned gaze's foveae, and "
+                               f"attention={self.attention!r} has none (use attention='gaze'; the oracle's are "
+                               "oracle_foveae)")
+        if self.gaze_foveae != 1 and self.gaze_centre_input:
+            raise GazelabError(f"gaze_centre_input=True feeds one fovea's centre to the heads, and gaze_foveae="
+                               f"{self.gaze_foveae} has several (use gaze_foveae=1)")
         if self.gaze_centre_input and self.attention not in ("gaze", "oracle"):
             raise GazelabError(f"gaze_centre_input=True needs a fovea with a centre (attention 'gaze' or 'oracle'), "
                                f"got attention={self.attention!r}")
@@ -280,7 +290,7 @@ class TrainConfig:
         """Keyword arguments of the attention module (see :class:`gazelab.rl.networks.ImageBranch`)."""
         if self.attention == "gaze":
             return {"head": self.gaze_head, "sigma_max": self.gaze_sigma_max,
-                    "keypoint_scale": self.gaze_keypoint_scale}
+                    "keypoint_scale": self.gaze_keypoint_scale, "foveae": self.gaze_foveae}
         if self.attention == "oracle":
             return {"sigma": self.oracle_sigma, "foveae": self.oracle_foveae}
         return {}
@@ -299,8 +309,9 @@ class TrainConfig:
 
     def method_name(self) -> str:
         """Short name of the method, e.g. 'none', 'gaze', 'gaze+contrastive', 'gaze-rlfree+contrastive',
-        'none+shift', 'oracle-2foveae', 'gaze+curl', 'gaze-centre+contrastive'."""
-        name = self.attention + ("-2foveae" if self.attention == "oracle" and self.oracle_foveae == 2 else "")
+        'none+shift', 'oracle-2foveae', 'gaze-2foveae', 'gaze+curl', 'gaze-centre+contrastive'."""
+        foveae = {"oracle": self.oracle_foveae, "gaze": self.gaze_foveae}.get(self.attention, 1)
+        name = self.attention + (f"-{foveae}foveae" if foveae != 1 else "")
         if self.attention in ("gaze", "patch") and self.gaze_rl_grad != 1.0:
             name += "-rlfree" if self.gaze_rl_grad == 0 else f"-rl{self.gaze_rl_grad:g}"
         if self.gaze_centre_input:

@@ -176,6 +176,9 @@ class PPOConfig(TrainConfig):
         if self.gaze_teacher > 0 and (self.attention != "gaze" or not is_builtin(self.env_id)):
             raise GazelabError(f"gaze_teacher={self.gaze_teacher:g} teaches a gaze the true goal: it needs "
                                f"attention='gaze' (got {self.attention!r}) and a built-in task (got {self.env_id})")
+        if self.gaze_teacher > 0 and self.gaze_foveae != 1:
+            raise GazelabError(f"gaze_teacher={self.gaze_teacher:g} pulls one fovea onto the goal, and gaze_foveae="
+                               f"{self.gaze_foveae} has several (use gaze_foveae=1)")
         if self.gaze_teacher_cnn and not self.gaze_teacher:
             raise GazelabError("gaze_teacher_cnn=True lets the teacher train the CNN too, and gaze_teacher=0 is no "
                                "teacher; give gaze_teacher > 0")

@@ -5,7 +5,10 @@ image coordinates of what decides the return (reach: the goal; push: the block-g
 attention with it tells *why* a run won or lost, not only whether:
 
 * ``prize_distance``: distance from the fovea's centre (mapped from the feature map to the image) to the prize,
-  in image units (the image spans 2). Only for attention with a centre (gaze, oracle).
+  in image units (the image spans 2); with several foveae, the nearest one's. Only for attention with a centre
+  (gaze, oracle).
+* ``foveae_gap``: with several foveae, the distance between the first two centres (image units): ~0 means they
+  sit on one spot, a mixture that acts as one Gaussian.
 * ``centre_distance``: the same for a fovea fixed at the map's centre: what a gaze that ignores the image scores.
   A learned gaze that finds the prize beats it; one that parks does not.
 * ``prize_mass``: the share of the attention weight on the cells within ``PRIZE_RADIUS`` of the prize,
@@ -54,7 +57,8 @@ def gaze_on_prize(att: AttentionOutput, prize: Tensor, cnn) -> dict[str, Tensor]
 
     Returns:
         {"prize_mass", "prize_mass_chance", "centre_distance"} and, with a gaze centre, "prize_distance" and
-        "mu_image" ((B, 2) the centre in image coordinates): (B,) tensors.
+        "mu_image" ((B, 2) the centre in image coordinates; with several foveae the one nearest the prize, and
+        "foveae_gap"): (B,) tensors.
     """
     prize = prize.to(att.weights.device, torch.float32)
     mass, chance = weight_near(att.weights, prize, cnn.cell_centres(), PRIZE_RADIUS)
@@ -63,7 +67,13 @@ def gaze_on_prize(att: AttentionOutput, prize: Tensor, cnn) -> dict[str, Tensor]
         "prize_mass_chance": chance,
         "centre_distance": (prize - cnn.map_to_image(prize.new_zeros(2))).norm(dim=1),
     }
-    if att.mu is not None:
+    if att.foveae is not None:
+        centres = cnn.map_to_image(att.foveae[0].detach().float())  # (B, K, 2)
+        distances = (centres - prize[:, None]).norm(dim=2)
+        out["prize_distance"], nearest = distances.min(dim=1)
+        out["mu_image"] = centres[torch.arange(len(centres), device=centres.device), nearest]
+        out["foveae_gap"] = (centres[:, 0] - centres[:, 1]).norm(dim=1)
+    elif att.mu is not None:
         mu_image = cnn.map_to_image(att.mu.detach().float())
         out["prize_distance"] = (mu_image - prize).norm(dim=1)
         out["mu_image"] = mu_image

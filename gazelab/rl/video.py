@@ -32,9 +32,10 @@ __all__ = ["EpisodeFilm", "record_episode", "record_episodes", "write_video", "i
 
 def _overlay(frame: Tensor, att: AttentionOutput, i: int, scale: int, encoder=None) -> np.ndarray:
     if att.mu is not None:
+        mu, sigma, rho = (att.mu[i], att.sigma[i], att.rho[i]) if att.foveae is None else (f[i] for f in att.foveae)
         # The gaze lives on the feature map, which covers only the middle of the image: convert before drawing.
-        mu, sigma = (att.mu[i], att.sigma[i]) if encoder is None else gaze_to_image(att.mu[i], att.sigma[i], encoder)
-        return draw_gaze(frame, mu, sigma, att.rho[i], weights=att.weights[i], scale=scale)
+        mu, sigma = (mu, sigma) if encoder is None else gaze_to_image(mu, sigma, encoder)
+        return draw_gaze(frame, mu, sigma, rho, weights=att.weights[i], scale=scale)
     weights = None if bool((att.weights[i] == 1).all()) else att.weights[i]  # 'none': plain frame
     return draw_gaze(frame, weights=weights, scale=scale)
 

@@ -40,7 +40,8 @@ import torch
 from torch import Tensor
 
 from gazelab.teach import viz
-from gazelab.method.attention import GaussianGaze, _gaussian_map, gaussian_map, gaze_parameters, soft_argmax
+from gazelab.method.attention import (GaussianGaze, _gaussian_map, _mixture_map, gaussian_map, gaze_parameters,
+                                      mixture_map, soft_argmax)
 from gazelab.method.buffer import ContrastiveBuffer
 from gazelab.method.contrastive import (ContrastiveConfig, ContrastiveLearner, cosine_distance, knn_excluding_self,
                                         mine_triplets, spread_loss, triplet_loss)
@@ -48,7 +49,7 @@ from gazelab.method.encoders import FineNatureCNN, make_encoder
 from gazelab.method.returns import discount_cumsum, gae
 
 __all__ = ["STRICT_ENV_VAR", "ExerciseError", "Exercise", "EXERCISES", "use", "grade", "check_cases",
-           "gaze_with_squash", "mixture_map", "mine_other_episodes", "paired_margin"]
+           "gaze_with_squash", "mine_other_episodes", "paired_margin"]
 
 STRICT_ENV_VAR = "GAZELAB_STRICT_EXERCISES"
 
@@ -280,18 +281,6 @@ def gaze_with_squash(squash: Callable, in_channels: int, **kwargs) -> GaussianGa
             return squash(raw, self.sigma_floor, self.sigma_max, self.rho_max)
 
     return SquashedGaze(in_channels, **kwargs)
-
-
-def mixture_map(mu: Tensor, sigma: Tensor, rho: Tensor, height: int, width: int) -> Tensor:
-    """A gaze of K Gaussians (open question 2 of notebook 9): at each cell, the largest of the K weights.
-
-    mu (B, K, 2), sigma (B, K, 2), rho (B, K) -> (B, height, width) in [0, 1], equal to 1 at every centre that
-    lies on a cell, and to :func:`gazelab.method.attention.gaussian_map` for K = 1. The maximum keeps every fovea's peak at
-    1 and the map within [0, 1] (a sum could exceed 1, a normalised mixture would dim every fovea as K grows).
-    """
-    b, k = rho.shape
-    maps = gaussian_map(mu.reshape(b * k, 2), sigma.reshape(b * k, 2), rho.reshape(b * k), height, width)
-    return maps.view(b, k, height, width).amax(dim=1)
 
 
 def mine_other_episodes(keys: Tensor, returns: Tensor, episodes: Tensor, k: int,
@@ -547,13 +536,13 @@ EXERCISES: dict[str, Exercise] = {e.key: e for e in [
         "3.1", "gaze_parameters", gaze_parameters, _squash_inputs,
         {"a head that outputs zeros": lambda: (torch.zeros(2, 5), 0.05, 0.8, 0.9),
          "saturated head outputs (+-60)": lambda: (torch.tensor([[60.0, -60.0, 60.0, -60.0, 60.0]]), 0.05, 0.8, 0.9)},
-        forbidden=(gaze_parameters, GaussianGaze.params, GaussianGaze.squash)),
+        forbidden=(gaze_parameters, GaussianGaze.params, GaussianGaze.components, GaussianGaze.squash)),
     Exercise(
         "3.2", "soft_argmax", soft_argmax, _score_inputs,
         {"equal scores: the centre of the map": lambda: (torch.zeros(2, 5, 7),),
          "one score of 1e4 (exp overflows): that cell's centre": lambda: _one_hot_scores(6, 9, 1, 7, 1e4),
          "a map of one row (its centre sits at -1)": lambda: _one_hot_scores(1, 8, 0, 2, 3.0)},
-        forbidden=(soft_argmax, GaussianGaze.params)),
+        forbidden=(soft_argmax, GaussianGaze.params, GaussianGaze.components)),
     Exercise(
         "4.1", "mine_other_episodes", mine_other_episodes, _mining_inputs,
         {"one long episode: its anchors have fewer than k states of other episodes, all successes": lambda: _mining_case(
@@ -615,7 +604,7 @@ EXERCISES: dict[str, Exercise] = {e.key: e for e in [
          "two far-apart foveae, each still 1 at its centre": lambda: (torch.tensor([[[-1.0, -1.0], [1.0, 1.0]]]),
                                                                       torch.full((1, 2, 2), 0.2), torch.zeros(1, 2),
                                                                       5, 5)},
-        forbidden=(mixture_map,)),
+        forbidden=(mixture_map, _mixture_map)),
 ]}
 """Every code exercise of the course by its number; the notebooks' ``use`` / ``grade`` cells name them."""
 
