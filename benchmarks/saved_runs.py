@@ -2,7 +2,7 @@
 
 Each of those scripts defines ``measure(run_dir, envs, steps, seed) -> dict`` and a table layout; ``main`` parses
 the common command line (run directories, --envs, --steps, --seed), measures every run with one torch thread,
-prints the table and writes the rows to ``benchmarks/results/<name>.json``.
+prints the table and writes the rows to ``benchmarks/results/<name>.json`` (``--out``: another file).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from gazelab.envs import make_env
 RESULTS = Path(__file__).resolve().parent / "results"
 Column = tuple[str, str, str]
 """(header, row key, format spec incl. width), e.g. ("mu std", "mu_std", ">7.3f")."""
-ID_COLUMNS: list[Column] = [("env", "env_id", "24s"), ("method", "method", "18s"), ("seed", "seed", ">4d")]
+ID_COLUMNS: list[Column] = [("env", "env_id", "24s"), ("method", "method", "26s"), ("seed", "seed", ">4d")]
 
 
 def open_run(run_dir: str, envs: int, seed: int):
@@ -53,6 +53,7 @@ def main(doc: str, measure: Callable[[str, int, int, int], dict], columns: list[
     parser.add_argument("--envs", type=int, default=64, help="parallel envs replayed per run")
     parser.add_argument("--steps", type=int, default=steps, help="steps replayed per env")
     parser.add_argument("--seed", type=int, default=seed, help="seed of the replayed episodes")
+    parser.add_argument("--out", type=Path, default=RESULTS / f"{name}.json", help="where the rows go (JSON)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     try:
@@ -63,7 +64,6 @@ def main(doc: str, measure: Callable[[str, int, int, int], dict], columns: list[
     print(" ".join(_header(header, fmt) for header, _, fmt in columns))
     for row in rows:
         print(" ".join(f"{row[key]:{fmt}}" for _, key, fmt in columns))
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps(rows, indent=2))
-    print(f"wrote {path}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(rows, indent=2))
+    print(f"wrote {args.out}")

@@ -145,3 +145,14 @@ def test_each_trainer_fills_in_its_own_contrastive_rate():
     assert rate(SACConfig(env_id=ENV, contrastive_config=ContrastiveConfig(lr=1e-3))) == 1e-3
     assert rate(config_from_dict(SACConfig, {"env_id": ENV, "contrastive_lr": 3e-4})) == 3e-4
     assert rate(config_from_dict(SACConfig, {"env_id": ENV, "contrastive.k": 8})) == 0.01
+
+
+def test_sac_trains_a_gaze_of_two_foveae_with_the_contrastive_step(tmp_path):
+    """gaze_foveae=2 in SAC: the actor and critics read the mixture, the step trains it, and the log says how far
+    apart the two foveae sit."""
+    result = train_sac(tiny(tmp_path, "two", attention="gaze", gaze_foveae=2, encoder="fine", contrastive=True,
+                            total_timesteps=16 * 16,  # 64 steps per env: the first episodes end and are stored
+                            contrastive_config=ContrastiveConfig(min_buffer=32)))
+    assert result.final["contrastive/triplets"] > 0 and result.final["gaze/foveae_gap"] >= 0
+    assert "gaze-2foveae+contrastive" == tiny(tmp_path, "name", attention="gaze", gaze_foveae=2,
+                                              contrastive=True).method_name()

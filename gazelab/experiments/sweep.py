@@ -194,10 +194,10 @@ def histories(root: Path) -> dict[tuple[str, str], list[list[dict]]]:
     return found
 
 
-GAZE_KEYS = ("prize_distance", "centre_distance", "prize_mass", "prize_mass_chance", "mu_std", "sigma_x")
+GAZE_KEYS = ("prize_distance", "centre_distance", "prize_mass", "prize_mass_chance", "mu_std", "sigma_x", "foveae_gap")
 """The gaze-on-prize metrics (``gazelab.rl.prize``) every evaluation logs as ``eval/<key>``: fovea-to-prize distance
 and a centred fovea's, weight on the prize and chance's (image units), spread of the fovea's centre across frames,
-sigma (map units)."""
+sigma (map units), and for a gaze of several foveae the distance between the first two (image units)."""
 
 
 def final_gaze(run: Path) -> dict[str, float]:
