@@ -169,3 +169,15 @@ def test_notebook_09_draws_the_runs_handed_in_beside_it(tmp_path):
     shutil.rmtree(folder / course.CAPSTONE_DIR)
     text, shown = run()
     assert "no runs for ['capstone-x']" in text and not shown
+
+
+def test_notebooks_keep_their_runs_in_temporary_folders_removed_when_the_kernel_stops():
+    """Notebooks 06-08 train into a temporary folder (~100 MB each run); one made with mkdtemp outlives the kernel and
+    fills /tmp run after run (121 of them had piled up here), a TemporaryDirectory is removed at shutdown."""
+    import json
+    for notebook in sorted((course.REPO_ROOT / "solutions").glob("*.ipynb")):
+        code = "".join("".join(cell["source"]) for cell in json.loads(notebook.read_text())["cells"]
+                       if cell["cell_type"] == "code")
+        assert "mkdtemp" not in code, notebook.name
+        if "RUN_ROOT" in code:
+            assert "tempfile.TemporaryDirectory(" in code, notebook.name
