@@ -18,7 +18,7 @@ import torch
 
 from gazelab.rl.algorithms import load_policy
 from gazelab.envs import make_env
-from gazelab.rl.evaluation import evaluate_policy
+from gazelab.rl.evaluation import evaluate_policy, random_actions
 
 ENV = "gazelab/Reach-v0"
 EVAL_EPISODES = 256
@@ -45,21 +45,17 @@ def sac_config(run_dir, seed: int = 1, **overrides):
     return SACConfig(**{**values, **overrides})
 
 
-def random_policy(seed: int = 0):
-    """Uniform actions in [-1, 1]^2, from a seeded generator (the reference every learner must beat)."""
-    g = torch.Generator().manual_seed(seed)
-    return lambda obs: (torch.rand(obs["rgb"].shape[0], 2, generator=g) * 2 - 1, None)
-
-
-def evaluate(policy) -> dict[str, float]:
-    """``evaluate_policy`` over EVAL_EPISODES fixed episodes of Reach-v0 (64 envs, seed EVAL_SEED)."""
-    return evaluate_policy(policy, make_env(ENV, 64, seed=EVAL_SEED, device="cpu"), EVAL_EPISODES)
+def evaluate(policy=None) -> dict[str, float]:
+    """``evaluate_policy`` over EVAL_EPISODES fixed episodes of Reach-v0 (64 envs, seed EVAL_SEED); without a policy,
+    of uniform random actions from a generator seeded 0 (the reference every learner must beat)."""
+    env = make_env(ENV, 64, seed=EVAL_SEED, device="cpu")
+    return evaluate_policy(policy or random_actions(env, torch.Generator().manual_seed(0)), env, EVAL_EPISODES)
 
 
 def trained_vs_random(run_dir) -> tuple[dict[str, float], dict[str, float]]:
     """(trained policy's metrics, random policy's metrics) on the same evaluation episodes."""
     agent, _, _ = load_policy(run_dir, device="cpu")
-    return evaluate(agent.act), evaluate(random_policy())
+    return evaluate(agent.act), evaluate()
 
 
 def train_and_compare(algo: str, run_dir, seed: int = 1, **overrides) -> tuple[dict[str, float], dict[str, float]]:

@@ -272,7 +272,8 @@ def test_evaluate_on_frames_shows_the_policy_other_frames_and_keeps_the_rest_tru
     shown = {}
     for frames in ("true", "grey", "other_episodes"):
         seen.append([])
-        played = evaluate.evaluate_on_frames(finished_run, [frames], num_episodes=2, num_envs=2, device="cpu")
+        played = evaluate.evaluate_on_frames(finished_run, frames, num_episodes=2, num_envs=2, device="cpu")  # one kind
+        assert list(played["frames"]) == [frames]
         assert played["method"] == "none" and 0 <= played["frames"][frames]["success_once"] <= 1
         shown[frames] = seen[-1]
     all_kinds = evaluate.evaluate_on_frames(finished_run, num_episodes=2, num_envs=2, device="cpu")

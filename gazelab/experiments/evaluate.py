@@ -107,13 +107,15 @@ def evaluate_on_frames(run_or_checkpoint, frames=FRAMES, *, num_episodes: int = 
                        seed: int = 10_000, decoy_seed: int = 99_999, device: str = "auto") -> dict:
     """A saved run's deterministic policy on its own task, shown each kind of ``frames`` in turn (see :data:`FRAMES`);
     everything else it reads stays true: the state vector and, for the oracle fovea, the privileged ``prize`` that
-    places it. Every kind plays the same episodes (the same ``seed``). Loads the policy once.
+    places it. ``frames``: one kind (a string) or several. Every kind plays the same episodes (the same ``seed``).
+    Loads the policy once.
 
     A policy that reads the goal from the image falls to about a random policy's success with ``other_episodes``
     or ``grey``. One that keeps its success finds the goal elsewhere: the oracle's fovea is placed by the true goal,
     so *where its weights are* tells the heads where the goal is whatever the pixels show. Returns ``{"method": its
     method's name, "clutter": its level, "frames": {kind: metrics of evaluate_policy}}``.
     """
+    frames = (frames,) if isinstance(frames, str) else tuple(frames)  # one kind, or several
     for kind in frames:
         check_choice("frames", kind, FRAMES)
     agent, config, _ = load_policy(run_or_checkpoint, device)

@@ -133,6 +133,8 @@ def _mixture_map(mu: Tensor, sigma: Tensor, rho: Tensor, height: int, width: int
     """:func:`mixture_map` without the input checks (the gaze heads and the oracle guarantee valid parameters)."""
     b, k = rho.shape
     maps = _gaussian_map(mu.reshape(b * k, 2), sigma.reshape(b * k, 2), rho.reshape(b * k), height, width)
+    if k == 1:  # every forward pass of a one-fovea gaze: no maximum to take
+        return maps
     return maps.view(b, k, height, width).amax(dim=1)
 
 

@@ -68,12 +68,12 @@ def draw_gaze(frame, mu=None, sigma=None, rho=None, *, weights=None, scale: int 
     image = Image.fromarray(frame)
     draw = ImageDraw.Draw(image)
     mu, sigma, rho = as_numpy(mu), as_numpy(sigma), as_numpy(rho)
+    arm = max(2, scale)
     for m, s, r in zip(mu.reshape(-1, 2), sigma.reshape(-1, 2), rho.reshape(-1)):
         for n_std, line in ((1.0, 2), (2.0, 1)):
             pts = gaze_ellipse(m, s, r, width, height, n_std)
             draw.line([tuple(p) for p in pts], fill=colour, width=line)
         cx, cy = gaze_ellipse(m, np.full(2, 1e-6), 0.0, width, height, 0.0, 1)[0]
-        arm = max(2, scale)
         draw.line([(cx - arm, cy), (cx + arm, cy)], fill=colour, width=1)
         draw.line([(cx, cy - arm), (cx, cy + arm)], fill=colour, width=1)
     return np.asarray(image)

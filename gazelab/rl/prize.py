@@ -15,7 +15,8 @@ attention with it tells *why* a run won or lost, not only whether:
   ``sum_near w / sum_all w``. Defined for every attention kind (for ``none`` it is the share of such cells).
 * ``prize_mass_chance``: that share for uniform weights (what ``none`` scores), the reference for ``prize_mass``.
 * ``mu_std``: (from :class:`GazeTracker`) the spread of the fovea's centre across frames, image units: ~0 means
-  the same gaze for every image; a gaze that follows a moving prize must move.
+  the same gaze for every image; a gaze that follows a moving prize must move. With several foveae, of the one
+  nearest the prize in each frame (without a prize, of the first).
 
 :func:`teacher_loss` turns the prize into a training signal, for one diagnostic run only (``PPOConfig.gaze_teacher``):
 a perfect teacher for the gaze head, the bound of what any signal that shapes only the head could buy.
